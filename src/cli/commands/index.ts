@@ -1,0 +1,10 @@
+import type { Command } from 'commander';
+
+/**
+ * Every vmpm subcommand registers itself through one function. Keep this list in the order the
+ * README presents the commands: capture side first, then analysis, then maintenance.
+ */
+export type RegisterCommand = (program: Command) => void;
+
+export const COMMANDS: RegisterCommand[] = [
+];

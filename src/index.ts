@@ -1,0 +1,2 @@
+// Library entry point: the layers vmpm is built from, for use from scripts.
+export { VMPM_VERSION } from './version';
