@@ -1,0 +1,180 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { VmpmError } from '../util/errors';
+import { findQemu, type GuestArch } from './find-qemu';
+
+export interface LaunchOptions {
+  arch?: GuestArch;
+  /** QEMU -m value, default "64M". */
+  memory?: string;
+  smp?: number;
+  extraArgs?: string[];
+  /** -S: vCPUs do not run until `cont`, so a client can connect before anything happens. */
+  startPaused?: boolean;
+  name?: string;
+  uuid?: string;
+  /** -no-shutdown (default true): a guest that powers off or panics stays inspectable. */
+  noShutdown?: boolean;
+  /** Guest serial port written to this file (-serial file:...). */
+  serialFile?: string;
+}
+
+export interface LaunchedQemu {
+  /** Path of the QMP unix socket inside `dir`. */
+  qmpPath: string;
+  /** `unix:<qmpPath>`, ready for QmpClient.connect. */
+  endpoint: string;
+  pid: number;
+  /** Private temp directory (socket, disk copies); removed by kill(). */
+  dir: string;
+  exited: Promise<{ code: number | null; signal: string | null }>;
+  /** What QEMU wrote on stderr so far (last 64 KiB). */
+  stderr(): string;
+  /** Stops QEMU (SIGTERM, then SIGKILL) and removes `dir`. Safe to call any number of times. */
+  kill(): Promise<void>;
+}
+
+const SOCKET_WAIT_MS = 15_000;
+const SOCKET_POLL_MS = 10;
+const STDERR_KEEP_BYTES = 64 * 1024;
+const TERM_GRACE_MS = 2_000;
+
+/** Every QEMU we started and have not reaped: killed if the Node process exits without kill(). */
+const live = new Map<ChildProcess, string>();
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const [child, dir] of live) {
+      child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+/** QEMU option values separate sub-options with commas; a literal comma is written twice. */
+export function escapeQemuOptionValue(value: string): string {
+  return value.replace(/,/g, ',,');
+}
+
+/**
+ * Starts QEMU with `machineArgs` (drives, devices, -M ...) plus vmpm's standard options, and resolves
+ * once the QMP socket exists. The socket is created with wait=off, so nothing blocks on a client.
+ */
+export function launchQemu(machineArgs: string[], options: LaunchOptions = {}): Promise<LaunchedQemu> {
+  return startQemu(options, () => machineArgs);
+}
+
+/**
+ * Like launchQemu, but `prepare` runs first with the private temp dir, so callers can place disk
+ * images there and return machine arguments that refer to them.
+ */
+export async function startQemu(
+  options: LaunchOptions,
+  prepare: (dir: string) => string[] | Promise<string[]>,
+): Promise<LaunchedQemu> {
+  const arch = options.arch ?? 'x86_64';
+  const binary = findQemu(arch);
+  if (binary === undefined) {
+    const pkg = arch === 'aarch64' ? 'qemu-system-arm' : 'qemu-system-x86';
+    throw new VmpmError(`qemu-system-${arch} not found on PATH (install ${pkg})`);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'vmpm-qemu-'));
+  let machineArgs: string[];
+  try {
+    machineArgs = await prepare(dir);
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const qmpPath = join(dir, 'qmp.sock');
+  const args = [
+    '-accel', 'tcg',
+    '-display', 'none',
+    '-nodefaults',
+    '-action', 'panic=pause',
+    '-m', options.memory ?? '64M',
+    '-qmp', `unix:${escapeQemuOptionValue(qmpPath)},server=on,wait=off`,
+  ];
+  if (options.noShutdown !== false) args.push('-no-shutdown');
+  if (options.startPaused) args.push('-S');
+  if (options.smp !== undefined) args.push('-smp', String(options.smp));
+  if (options.name !== undefined) args.push('-name', options.name);
+  if (options.uuid !== undefined) args.push('-uuid', options.uuid);
+  if (options.serialFile !== undefined) args.push('-serial', `file:${escapeQemuOptionValue(options.serialFile)}`);
+  args.push(...machineArgs, ...(options.extraArgs ?? []));
+
+  installExitHook();
+  const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  live.set(child, dir);
+  let stderrText = '';
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    stderrText += chunk;
+    if (stderrText.length > STDERR_KEEP_BYTES) stderrText = stderrText.slice(-STDERR_KEEP_BYTES);
+  });
+  let hasExited = false;
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
+    child.on('error', (err) => {
+      stderrText += `spawn failed: ${err.message}\n`;
+      hasExited = true;
+      resolve({ code: null, signal: null });
+    });
+    child.on('exit', (code, signal) => {
+      hasExited = true;
+      resolve({ code, signal });
+    });
+  });
+
+  let killing: Promise<void> | undefined;
+  const kill = (): Promise<void> => {
+    killing ??= (async () => {
+      if (!hasExited) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), TERM_GRACE_MS);
+        await exited;
+        clearTimeout(timer);
+      }
+      live.delete(child);
+      await rm(dir, { recursive: true, force: true });
+    })();
+    return killing;
+  };
+
+  const launched: LaunchedQemu = {
+    qmpPath,
+    endpoint: `unix:${qmpPath}`,
+    pid: child.pid ?? -1,
+    dir,
+    exited,
+    stderr: () => stderrText,
+    kill,
+  };
+
+  const deadline = Date.now() + SOCKET_WAIT_MS;
+  for (;;) {
+    if (hasExited) {
+      const { code, signal } = await exited;
+      await kill();
+      const why = stderrText.trim().split('\n').slice(-3).join(' | ') || 'no message on stderr';
+      throw new VmpmError(`QEMU exited before opening its QMP socket (code ${code}, signal ${signal}): ${why}`);
+    }
+    if (socketExists(qmpPath)) return launched;
+    if (Date.now() > deadline) {
+      await kill();
+      throw new VmpmError(`QEMU did not create its QMP socket ${qmpPath} within ${SOCKET_WAIT_MS} ms`);
+    }
+    await new Promise((r) => setTimeout(r, SOCKET_POLL_MS));
+  }
+}
+
+function socketExists(path: string): boolean {
+  try {
+    return statSync(path).isSocket();
+  } catch {
+    return false;
+  }
+}
