@@ -1,0 +1,19 @@
+// QMP protocol client: the only way vmpm talks to QEMU.
+export { QmpClient, type ConnectOptions } from './client';
+export { parseEndpoint, formatEndpoint, type Endpoint } from './endpoint';
+export { parseJson, stringifyJson, JsonSyntaxError, type JsonValue } from './json';
+export { assertCommandAllowed, isAlwaysAllowed, hmpCommandName } from './safety';
+export { hmpErrorLine } from './hmp-errors';
+export {
+  QmpError,
+  QmpConnectError,
+  QmpGreetingError,
+  QmpNegotiationError,
+  QmpCommandError,
+  QmpHmpError,
+  QmpTimeoutError,
+  QmpDisconnectedError,
+  QmpProtocolError,
+  QmpUnsafeCommandError,
+} from './errors';
+export type { QmpEvent, QmpGreeting, TranscriptEntry } from './types';
