@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { register as registerQmp } from './qmp';
 
 /**
  * Every vmpm subcommand registers itself through one function. Keep this list in the order the
@@ -7,4 +8,5 @@ import type { Command } from 'commander';
 export type RegisterCommand = (program: Command) => void;
 
 export const COMMANDS: RegisterCommand[] = [
+  registerQmp,
 ];

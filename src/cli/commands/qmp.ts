@@ -1,0 +1,85 @@
+import type { Command } from 'commander';
+import { UsageError } from '../../util/errors';
+import { QmpClient, parseEndpoint, parseJson, stringifyJson } from '../../qmp';
+
+interface QmpCommandOptions {
+  qmp: string;
+  allow: string[];
+  timeout?: string;
+  hmp?: boolean;
+}
+
+/**
+ * `vmpm qmp`: one QMP command (or, with --hmp, one HMP command line) against a monitor, reply on
+ * stdout as pretty JSON with exact 64-bit integers. Same safety rules as every vmpm command.
+ */
+export function register(program: Command): void {
+  program
+    .command('qmp')
+    .description('run one QMP command (or HMP command line with --hmp) and print the reply as JSON')
+    .requiredOption('--qmp <endpoint>', 'QMP monitor: unix:PATH, a socket path, or tcp:HOST:PORT')
+    .argument('<command>', 'QMP command name, e.g. query-status (with --hmp: the HMP command line)')
+    .argument('[args...]', "arguments as one JSON object, e.g. '{\"val\":0,\"size\":16,\"filename\":\"/tmp/m\"}' (with --hmp: rest of the HMP line)")
+    .option('--allow <command>', 'allow a state-changing command (repeatable, or comma-separated), e.g. --allow cont', collect, [])
+    .option('--timeout <ms>', 'reply timeout in milliseconds (default 30000)')
+    .option('--hmp', 'run COMMAND [ARGS...] as a human-monitor-command line and print its text')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  vmpm qmp --qmp unix:/run/vm/qmp.sock query-status
+  vmpm qmp --qmp /run/vm/qmp.sock memsave '{"val":-140737488224256,"size":4096,"filename":"/tmp/page"}'
+  vmpm qmp --qmp tcp:127.0.0.1:4444 --hmp info registers -a
+  vmpm qmp --qmp unix:/run/vm/qmp.sock --allow cont cont`,
+    )
+    .action(async (command: string, rest: string[], options: QmpCommandOptions) => {
+      const endpoint = parseEndpoint(options.qmp);
+      const timeoutMs = parseTimeout(options.timeout);
+      const args = options.hmp ? undefined : parseArgs(command, rest);
+      const client = await QmpClient.connect(endpoint, {
+        allow: options.allow,
+        ...(timeoutMs !== undefined ? { commandTimeoutMs: timeoutMs } : {}),
+      });
+      try {
+        if (options.hmp) {
+          const text = await client.hmp([command, ...rest].join(' '));
+          process.stdout.write(text.replace(/\r\n/g, '\n'));
+        } else {
+          const reply = await client.execute(command, args);
+          process.stdout.write(`${stringifyJson(reply, 2)}\n`);
+        }
+      } finally {
+        await client.close();
+      }
+    });
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, ...value.split(',').map((s) => s.trim()).filter((s) => s !== '')];
+}
+
+function parseTimeout(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(ms) || ms <= 0) {
+    throw new UsageError(`--timeout expects a positive number of milliseconds, got ${JSON.stringify(text)}`);
+  }
+  return ms;
+}
+
+function parseArgs(command: string, rest: string[]): Record<string, unknown> | undefined {
+  if (rest.length === 0) return undefined;
+  if (rest.length > 1) {
+    throw new UsageError(`${command}: expected one JSON object of arguments, got ${rest.length} words (quote the JSON, or use --hmp for an HMP line)`);
+  }
+  let value: unknown;
+  try {
+    value = parseJson(rest[0]!);
+  } catch (err) {
+    throw new UsageError(`${command}: arguments are not valid JSON: ${(err as Error).message}`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new UsageError(`${command}: arguments must be a JSON object like '{"key": value}'`);
+  }
+  return value as Record<string, unknown>;
+}
