@@ -1,0 +1,183 @@
+/**
+ * The one module that touches zstd-codec. It hides the library's traps (see
+ * shared/reference/zstd-in-node.md): a callback-only init, a fixed 16 MiB wasm heap that aborts with
+ * a thrown *string* and prints "OOM" to stdout, null returns on failure, and an instance that must
+ * not be reused after an abort. Callers get Buffers or a CodecError, nothing else.
+ *
+ * One instance per thread (main thread and each compression worker), created lazily and reused:
+ * creating one costs ~33 ms and a fresh 16 MiB heap.
+ */
+import { ZstdCodec, type ZstdSimple } from 'zstd-codec';
+import { describeError } from '../util/errors';
+import { CodecError } from './errors';
+
+/** Largest uncompressed input vmpm ever compresses or decompresses in one frame. */
+export const MAX_FRAME_INPUT = 4 * 1024 * 1024;
+
+/** Levels the writer accepts. Above 9 the heap only fits tiny inputs. */
+export const MIN_LEVEL = 1;
+export const MAX_LEVEL = 9;
+
+/**
+ * Largest `Simple.compress` input that fits the 16 MiB heap at each level, rounded down to whole MiB
+ * from the measured limits (L1-3 ~4.9-5.2 MiB, L4-5 4.2, L6-7 3.7, L8 3.2, L9 2.2).
+ */
+export function maxInputForLevel(level: number): number {
+  const MiB = 1024 * 1024;
+  if (level <= 5) return 4 * MiB;
+  if (level <= 8) return 3 * MiB;
+  return 2 * MiB;
+}
+
+/**
+ * Upper bound of a compressed frame for `n` input bytes (ZSTD_compressBound plus slack), used by
+ * readers to refuse absurd compressed lengths before reading them.
+ */
+export function compressBound(n: number): number {
+  return n + (n >>> 8) + 1024;
+}
+
+const ZSTD_MAGIC = 0xfd2fb528;
+
+/**
+ * Reads the frame content size from a zstd frame header without touching the codec (so a hostile
+ * header cannot make it allocate). Returns undefined when the frame does not record its size.
+ * Throws CodecError when the bytes are not a zstd frame header.
+ */
+export function frameContentSize(frame: Uint8Array): bigint | undefined {
+  if (frame.length < 6) throw new CodecError(`zstd frame too short (${frame.length} bytes) to hold a frame header`);
+  const view = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+  const magic = view.readUInt32LE(0);
+  if (magic !== ZSTD_MAGIC) {
+    throw new CodecError(`not a zstd frame: magic 0x${magic.toString(16).padStart(8, '0')}, expected 0x${ZSTD_MAGIC.toString(16)}`);
+  }
+  const descriptor = view[4]!;
+  const fcsFlag = descriptor >>> 6;
+  const singleSegment = (descriptor & 0x20) !== 0;
+  if (descriptor & 0x08) throw new CodecError('zstd frame header has its reserved bit set');
+  const dictIdBytes = [0, 1, 2, 4][descriptor & 0x03]!;
+  const fcsBytes = fcsFlag === 0 ? (singleSegment ? 1 : 0) : [0, 2, 4, 8][fcsFlag]!;
+  let pos = 5 + (singleSegment ? 0 : 1) + dictIdBytes;
+  if (fcsBytes === 0) return undefined;
+  if (view.length < pos + fcsBytes) throw new CodecError('zstd frame header truncated before its content size');
+  switch (fcsBytes) {
+    case 1:
+      return BigInt(view[pos]!);
+    case 2:
+      return BigInt(view.readUInt16LE(pos) + 256);
+    case 4:
+      return BigInt(view.readUInt32LE(pos));
+    default:
+      return view.readBigUInt64LE(pos);
+  }
+}
+
+interface Instance {
+  simple: ZstdSimple;
+  /** What the runtime tried to print (e.g. "OOM" before an abort), kept for the error text. */
+  printed: string[];
+}
+
+let current: Promise<Instance> | undefined;
+
+/**
+ * Creates a zstd-codec instance. Emscripten binds its print functions to console.log/console.warn
+ * at the moment the module factory runs, synchronously inside `ZstdCodec.run`; swapping them for
+ * that call routes the instance's output into `printed` for good, so an OOM never reaches stdout.
+ */
+function createInstance(): Promise<Instance> {
+  return new Promise<Instance>((resolve, reject) => {
+    const printed: string[] = [];
+    const capture = (...args: unknown[]): void => {
+      if (printed.length < 20) printed.push(args.map(String).join(' '));
+    };
+    const savedLog = console.log;
+    const savedWarn = console.warn;
+    console.log = capture;
+    console.warn = capture;
+    try {
+      ZstdCodec.run((zstd) => {
+        try {
+          resolve({ simple: new zstd.Simple(), printed });
+        } catch (err) {
+          reject(new CodecError(`zstd-codec failed to initialise: ${describeError(err)}`, { cause: err }));
+        }
+      });
+    } catch (err) {
+      reject(new CodecError(`zstd-codec failed to initialise: ${describeError(err)}`, { cause: err }));
+    } finally {
+      console.log = savedLog;
+      console.warn = savedWarn;
+    }
+  });
+}
+
+function instance(): Promise<Instance> {
+  if (!current) {
+    current = createInstance();
+    // A failed init must not poison later attempts.
+    current.catch(() => (current = undefined));
+  }
+  return current;
+}
+
+/**
+ * Runs one codec call; a thrown value (an emscripten abort string) discards the instance, because
+ * the runtime has set ABORT and must not be trusted again.
+ */
+async function call<T>(what: string, fn: (simple: ZstdSimple) => T): Promise<T> {
+  const pending = instance();
+  const inst = await pending;
+  try {
+    return fn(inst.simple);
+  } catch (err) {
+    if (current === pending) current = undefined;
+    const printed = inst.printed.length > 0 ? ` (runtime said: ${inst.printed.join('; ')})` : '';
+    throw new CodecError(`zstd ${what} aborted: ${describeError(err)}${printed}`, { cause: err });
+  }
+}
+
+/** Initialises this thread's codec instance ahead of use (optional). */
+export async function warmUpCodec(): Promise<void> {
+  await instance();
+}
+
+/** Compresses `data` (1 byte .. maxInputForLevel(level)) into one standard zstd frame with its content size. */
+export async function compressFrame(data: Uint8Array, level: number): Promise<Buffer> {
+  if (!Number.isInteger(level) || level < MIN_LEVEL || level > MAX_LEVEL) {
+    throw new CodecError(`zstd level ${level} is not supported (expected an integer ${MIN_LEVEL}..${MAX_LEVEL})`);
+  }
+  const limit = maxInputForLevel(level);
+  if (data.length === 0) throw new CodecError('refusing to compress an empty frame (zstd-codec cannot decode one)');
+  if (data.length > limit) {
+    throw new CodecError(`refusing to compress ${data.length} bytes in one frame at level ${level} (limit ${limit})`);
+  }
+  const out = await call('compression', (s) => s.compress(data, level));
+  if (!out) throw new CodecError(`zstd compression of ${data.length} bytes at level ${level} failed`);
+  return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+}
+
+/**
+ * Decompresses one frame that must hold exactly `expectedSize` bytes (1 .. MAX_FRAME_INPUT). The
+ * content size in the frame header is checked first, so a lying frame is refused before the codec
+ * allocates anything, and the result length is checked after.
+ */
+export async function decompressFrame(frame: Uint8Array, expectedSize: number): Promise<Buffer> {
+  if (!Number.isInteger(expectedSize) || expectedSize < 1 || expectedSize > MAX_FRAME_INPUT) {
+    throw new CodecError(`refusing to decompress a frame of declared size ${expectedSize} (expected 1..${MAX_FRAME_INPUT})`);
+  }
+  if (frame.length > compressBound(MAX_FRAME_INPUT)) {
+    throw new CodecError(`refusing to decompress a ${frame.length}-byte frame (larger than any frame of ${MAX_FRAME_INPUT} bytes)`);
+  }
+  const declared = frameContentSize(frame);
+  if (declared === undefined) throw new CodecError('zstd frame does not record its content size');
+  if (declared !== BigInt(expectedSize)) {
+    throw new CodecError(`zstd frame header declares ${declared} bytes of content, expected ${expectedSize}`);
+  }
+  const out = await call('decompression', (s) => s.decompress(frame));
+  if (!out) throw new CodecError(`zstd decompression failed (corrupt or truncated frame, expected ${expectedSize} bytes)`);
+  if (out.length !== expectedSize) {
+    throw new CodecError(`zstd frame decompressed to ${out.length} bytes, expected ${expectedSize}`);
+  }
+  return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+}

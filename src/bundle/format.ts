@@ -1,0 +1,148 @@
+/**
+ * Byte layout of bundle format v1 (docs/bundle-format.md is the normative description; this file
+ * and the doc must agree). All integers are little-endian. Shared by writer, reader and verify.
+ */
+export const PAGE_SIZE = 4096;
+export const FORMAT_MAJOR = 1;
+export const FORMAT_MINOR = 0;
+
+/** "\x89VMPM\r\n\x1a": the high byte and CR/LF/^Z catch text-mode and 7-bit transfers, as PNG does. */
+export const HEADER_MAGIC = Buffer.from([0x89, 0x56, 0x4d, 0x50, 0x4d, 0x0d, 0x0a, 0x1a]);
+/** "VMPMEND\n": the last 8 bytes of every complete bundle. */
+export const FOOTER_MAGIC = Buffer.from('VMPMEND\n', 'latin1');
+
+export const HEADER_SIZE = 32;
+export const FOOTER_SIZE = 96;
+export const TRAILER_HEADER_SIZE = 32;
+export const SECTION_ENTRY_SIZE = 64;
+export const RANGE_ENTRY_SIZE = 40;
+export const FRAME_ENTRY_SIZE = 56;
+export const PAGE_ENTRY_SIZE = 4;
+export const DIGEST_SIZE = 32;
+
+/** Page-index value of an all-zero page (never stored). */
+export const ZERO_SLOT = 0xffffffff;
+/** Slots are u32 and ZERO_SLOT is reserved. */
+export const MAX_SLOTS = 0xffffffff;
+
+export const SECTION_TYPE_JSON = 1;
+export const SECTION_TYPE_RAW = 2;
+
+/** Limits a reader enforces before allocating (documented in docs/bundle-format.md). */
+export const MAX_NAME_BYTES = 1024;
+export const MAX_TRAILER_BYTES = 2 ** 31 - 1;
+export const MAX_SECTION_BYTES = 2 ** 31 - 1;
+
+export interface Header {
+  major: number;
+  minor: number;
+  flags: number;
+}
+
+export function encodeHeader(): Buffer {
+  const b = Buffer.alloc(HEADER_SIZE);
+  HEADER_MAGIC.copy(b, 0);
+  b.writeUInt16LE(FORMAT_MAJOR, 8);
+  b.writeUInt16LE(FORMAT_MINOR, 10);
+  b.writeUInt32LE(0, 12);
+  b.writeUInt32LE(HEADER_SIZE, 16);
+  b.writeUInt32LE(PAGE_SIZE, 20);
+  b.writeBigUInt64LE(0n, 24);
+  return b;
+}
+
+export interface Footer {
+  trailerOffset: bigint;
+  trailerLength: bigint;
+  trailerSha256: Buffer;
+  fileSha256: Buffer;
+  major: number;
+  minor: number;
+  reserved: number;
+}
+
+export function encodeFooter(f: Omit<Footer, 'major' | 'minor' | 'reserved'>): Buffer {
+  const b = Buffer.alloc(FOOTER_SIZE);
+  b.writeBigUInt64LE(f.trailerOffset, 0);
+  b.writeBigUInt64LE(f.trailerLength, 8);
+  f.trailerSha256.copy(b, 16);
+  f.fileSha256.copy(b, 48);
+  b.writeUInt16LE(FORMAT_MAJOR, 80);
+  b.writeUInt16LE(FORMAT_MINOR, 82);
+  b.writeUInt32LE(0, 84);
+  FOOTER_MAGIC.copy(b, 88);
+  return b;
+}
+
+export function decodeFooter(b: Buffer): Footer {
+  return {
+    trailerOffset: b.readBigUInt64LE(0),
+    trailerLength: b.readBigUInt64LE(8),
+    trailerSha256: Buffer.from(b.subarray(16, 48)),
+    fileSha256: Buffer.from(b.subarray(48, 80)),
+    major: b.readUInt16LE(80),
+    minor: b.readUInt16LE(82),
+    reserved: b.readUInt32LE(84),
+  };
+}
+
+export interface SectionEntry {
+  name: string;
+  type: number;
+  offset: number;
+  length: number;
+  sha256: Buffer;
+}
+
+export interface RangeEntry {
+  start: bigint;
+  length: bigint;
+  firstPage: number;
+  pages: number;
+  zeroPages: number;
+  name?: string;
+}
+
+export interface FrameEntry {
+  offset: number;
+  compressedLength: number;
+  uncompressedLength: number;
+  firstSlot: number;
+  slotCount: number;
+  sha256: Buffer;
+}
+
+/** Number of index pages a range of `length` bytes occupies (a partial last page counts, zero-padded). */
+export function pagesOf(length: bigint): bigint {
+  return (length + BigInt(PAGE_SIZE) - 1n) / BigInt(PAGE_SIZE);
+}
+
+/** The trailer's fixed header: the counts every table size is derived from. */
+export interface TrailerCounts {
+  sections: number;
+  ranges: number;
+  frames: number;
+  slots: number;
+  pages: number;
+  stringsLength: number;
+}
+
+/** Byte offsets of each table inside the trailer, and its total length, derived from the counts. */
+export function trailerLayout(c: TrailerCounts): {
+  sections: number;
+  ranges: number;
+  frames: number;
+  pageIndex: number;
+  digests: number;
+  strings: number;
+  total: number;
+} {
+  const sections = TRAILER_HEADER_SIZE;
+  const ranges = sections + c.sections * SECTION_ENTRY_SIZE;
+  const frames = ranges + c.ranges * RANGE_ENTRY_SIZE;
+  const pageIndex = frames + c.frames * FRAME_ENTRY_SIZE;
+  const digests = pageIndex + c.pages * PAGE_ENTRY_SIZE;
+  const strings = digests + c.slots * DIGEST_SIZE;
+  const total = strings + c.stringsLength;
+  return { sections, ranges, frames, pageIndex, digests, strings, total };
+}

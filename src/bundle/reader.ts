@@ -1,0 +1,435 @@
+/**
+ * BundleReader: opens a v1 bundle, validates its structure (footer, trailer digest, every table
+ * entry against the file size) without touching the body, and reads sections and guest memory on
+ * demand. Sections and frames are digest-checked when read; every page handed out is checked
+ * against its page digest. A small LRU keeps recently decompressed frames.
+ */
+import { createHash } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import { VmpmError, describeError } from '../util/errors';
+import { toHex } from '../util/hex';
+import { decompressFrame } from './codec';
+import { BundleFormatError, CodecError } from './errors';
+import { type Footer, FOOTER_SIZE, type FrameEntry, HEADER_SIZE, PAGE_SIZE, type RangeEntry, SECTION_TYPE_JSON, type SectionEntry, ZERO_SLOT } from './format';
+import { Lru } from './lru';
+import { sha256, ZERO_PAGE, ZERO_PAGE_DIGEST } from './pages';
+import { parseFooter, parseHeader, parseTrailer, type Structure } from './structure';
+
+/** Decompressed frames kept in memory (4 MiB each at most). */
+const FRAME_CACHE = 8;
+/** Largest single read() a caller may ask for. */
+const MAX_READ = 1024 * 1024 * 1024;
+const IO_CHUNK = 4 * 1024 * 1024;
+
+export interface SectionInfo {
+  name: string;
+  type: 'json' | 'raw';
+  offset: number;
+  length: number;
+  sha256: string;
+}
+
+export interface RangeInfo {
+  start: bigint;
+  length: bigint;
+  name?: string;
+  pages: number;
+  zeroPages: number;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  sha256: string;
+  problems: string[];
+}
+
+export class BundleReader {
+  readonly version: { major: number; minor: number };
+  private readonly byAddress: RangeEntry[];
+  private readonly frameCache = new Lru<number, Promise<Buffer>>(FRAME_CACHE);
+  private closed = false;
+
+  private constructor(
+    readonly path: string,
+    readonly fileSize: number,
+    private readonly fh: fsp.FileHandle,
+    private readonly footer: Footer,
+    private readonly s: Structure,
+    version: { major: number; minor: number },
+    private readonly headerFlags: number,
+  ) {
+    this.version = version;
+    this.byAddress = s.ranges.filter((r) => r.pages > 0).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  }
+
+  static async open(path: string): Promise<BundleReader> {
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(path, 'r');
+    } catch (err) {
+      throw new VmpmError(`cannot open bundle ${path}: ${describeError(err)}`, { cause: err });
+    }
+    try {
+      const size = (await fh.stat()).size;
+      if (size < HEADER_SIZE + FOOTER_SIZE) {
+        throw new BundleFormatError(`${path}: file is ${size} bytes, too short to be a bundle (at least ${HEADER_SIZE + FOOTER_SIZE})`);
+      }
+      const header = parseHeader(path, await readAt(fh, 0, HEADER_SIZE), size);
+      const footer = parseFooter(path, await readAt(fh, size - FOOTER_SIZE, FOOTER_SIZE), size, header);
+      const trailerOffset = Number(footer.trailerOffset);
+      const trailer = await readAt(fh, trailerOffset, Number(footer.trailerLength));
+      const digest = sha256(trailer);
+      if (!digest.equals(footer.trailerSha256)) {
+        throw new BundleFormatError(
+          `${path}: trailer (offset ${trailerOffset}, ${trailer.length} bytes) SHA-256 mismatch: footer says ${footer.trailerSha256.toString('hex')}, data hashes to ${digest.toString('hex')}`,
+        );
+      }
+      const structure = parseTrailer(path, trailer, header.headerSize, trailerOffset);
+      return new BundleReader(path, size, fh, footer, structure, { major: header.major, minor: header.minor }, header.flags);
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * verify() for a path that may not even open: structural problems become the problem list, and
+   * the whole-file SHA-256 is still reported.
+   */
+  static async verifyFile(path: string, onProgress?: (done: number, total: number) => void): Promise<VerifyResult & { reader?: BundleReader }> {
+    let reader: BundleReader;
+    try {
+      reader = await BundleReader.open(path);
+    } catch (err) {
+      if (!(err instanceof BundleFormatError)) throw err;
+      return { ok: false, sha256: await fileSha256(path), problems: [err.message] };
+    }
+    const result = await reader.verify(onProgress);
+    return { ...result, reader };
+  }
+
+  sections(): SectionInfo[] {
+    return this.s.sections.map((e) => ({
+      name: e.name,
+      type: e.type === SECTION_TYPE_JSON ? 'json' : 'raw',
+      offset: e.offset,
+      length: e.length,
+      sha256: e.sha256.toString('hex'),
+    }));
+  }
+
+  has(name: string): boolean {
+    return this.s.sections.some((e) => e.name === name);
+  }
+
+  async raw(name: string): Promise<Buffer> {
+    const e = this.section(name);
+    const data = await this.readBody(e.offset, e.length, `section "${name}"`);
+    const digest = sha256(data);
+    if (!digest.equals(e.sha256)) {
+      throw new BundleFormatError(
+        `${this.path}: section "${name}" (offset ${e.offset}, ${e.length} bytes) SHA-256 mismatch: index says ${e.sha256.toString('hex')}, data hashes to ${digest.toString('hex')}`,
+      );
+    }
+    return data;
+  }
+
+  async json<T>(name: string): Promise<T> {
+    const e = this.section(name);
+    if (e.type !== SECTION_TYPE_JSON) throw new VmpmError(`${this.path}: section "${name}" is raw, not JSON`);
+    const data = await this.raw(name);
+    try {
+      return JSON.parse(data.toString('utf8')) as T;
+    } catch (err) {
+      throw new BundleFormatError(`${this.path}: section "${name}" is not valid JSON: ${describeError(err)}`);
+    }
+  }
+
+  ranges(): RangeInfo[] {
+    return this.s.ranges.map((r) => {
+      const info: RangeInfo = { start: r.start, length: r.length, pages: r.pages, zeroPages: r.zeroPages };
+      if (r.name !== undefined) info.name = r.name;
+      return info;
+    });
+  }
+
+  /**
+   * Reads guest-physical memory. Bytes no range covers are an error naming the first such address,
+   * unless `zeroFill` is set, in which case they read as zero.
+   */
+  async read(addr: bigint, length: number, options: { zeroFill?: boolean } = {}): Promise<Buffer> {
+    if (!Number.isInteger(length) || length < 0 || length > MAX_READ) {
+      throw new VmpmError(`read length ${length} is not supported (expected 0..${MAX_READ} bytes)`);
+    }
+    if (addr < 0n || addr + BigInt(length) > 1n << 64n) throw new VmpmError(`read of ${length} bytes at ${toHex(addr < 0n ? 0n : addr)} runs outside the 64-bit address space`);
+    const out = Buffer.alloc(length);
+    let done = 0;
+    while (done < length) {
+      const cur = addr + BigInt(done);
+      const range = this.rangeAt(cur);
+      if (!range) {
+        const next = this.byAddress.find((r) => r.start > cur);
+        if (!options.zeroFill) {
+          throw new VmpmError(
+            `address ${toHex(cur)} is not captured in ${this.path} (no memory range covers it${next ? `; the next range starts at ${toHex(next.start)}` : ''})`,
+          );
+        }
+        const gap = next ? next.start - cur : BigInt(length - done);
+        done += Number(gap < BigInt(length - done) ? gap : BigInt(length - done));
+        continue;
+      }
+      const rel = cur - range.start;
+      const pageNo = Number(rel / BigInt(PAGE_SIZE));
+      const inPage = Number(rel % BigInt(PAGE_SIZE));
+      const rangeLeft = range.length - rel;
+      const n = Math.min(PAGE_SIZE - inPage, length - done, Number(rangeLeft < BigInt(PAGE_SIZE) ? rangeLeft : BigInt(PAGE_SIZE)));
+      const page = await this.pageData(range, pageNo);
+      page.copy(out, done, inPage, inPage + n);
+      done += n;
+    }
+    return out;
+  }
+
+  /** SHA-256 of the 4 KiB page containing `addr` (zero pages: sha256 of 4096 zero bytes); undefined if not captured. */
+  pageDigest(addr: bigint): Buffer | undefined {
+    const range = this.rangeAt(addr);
+    if (!range) return undefined;
+    const slot = this.s.pageIndex[range.firstPage + Number((addr - range.start) / BigInt(PAGE_SIZE))]!;
+    return slot === ZERO_SLOT ? ZERO_PAGE_DIGEST : this.slotDigest(slot);
+  }
+
+  /** Every captured page in ascending address order, from the index alone (no decompression). */
+  *pages(): Iterable<{ addr: bigint; zero: boolean; digest: Buffer }> {
+    for (const r of this.byAddress) {
+      for (let p = 0; p < r.pages; p++) {
+        const slot = this.s.pageIndex[r.firstPage + p]!;
+        const zero = slot === ZERO_SLOT;
+        yield { addr: r.start + BigInt(p * PAGE_SIZE), zero, digest: zero ? ZERO_PAGE_DIGEST : this.slotDigest(slot) };
+      }
+    }
+  }
+
+  /** Non-zero pages in ascending address order within [from, to), each digest-checked; memory stays bounded by the frame cache. */
+  async *dataPages(options: { from?: bigint; to?: bigint } = {}): AsyncIterable<{ addr: bigint; data: Buffer }> {
+    const from = options.from ?? 0n;
+    const to = options.to ?? 1n << 64n;
+    for (const r of this.byAddress) {
+      const end = r.start + BigInt(r.pages * PAGE_SIZE);
+      if (end <= from || r.start >= to) continue;
+      const first = r.start >= from ? 0 : Number((from - r.start) / BigInt(PAGE_SIZE));
+      for (let p = first; p < r.pages; p++) {
+        const addr = r.start + BigInt(p * PAGE_SIZE);
+        if (addr >= to) break;
+        if (this.s.pageIndex[r.firstPage + p] === ZERO_SLOT) continue;
+        yield { addr, data: Buffer.from(await this.pageData(r, p)) };
+      }
+    }
+  }
+
+  stats(): { capturedBytes: bigint; pages: number; zeroPages: number; dataPages: number; uniquePages: number; frames: number; compressedBytes: number } {
+    let capturedBytes = 0n;
+    let pages = 0;
+    let zeroPages = 0;
+    for (const r of this.s.ranges) {
+      capturedBytes += r.length;
+      pages += r.pages;
+      zeroPages += r.zeroPages;
+    }
+    const compressedBytes = this.s.frames.reduce((a, f) => a + f.compressedLength, 0);
+    return { capturedBytes, pages, zeroPages, dataPages: pages - zeroPages, uniquePages: this.s.slotCount, frames: this.s.frames.length, compressedBytes };
+  }
+
+  /** SHA-256 of the whole file (what `sha256sum` prints), streamed. */
+  async sha256(): Promise<string> {
+    const h = createHash('sha256');
+    await this.hashRange(h, 0, this.fileSize);
+    return h.digest('hex');
+  }
+
+  /**
+   * Checks everything: the whole-file digest in the footer, every section digest, every frame's
+   * digest, decompression and size, and every stored page against its page digest.
+   */
+  async verify(onProgress?: (done: number, total: number) => void): Promise<VerifyResult> {
+    const problems: string[] = [];
+    const total = this.fileSize + this.s.sections.reduce((a, e) => a + e.length, 0) + this.s.frames.reduce((a, f) => a + f.compressedLength, 0);
+    let done = 0;
+    const step = (n: number): void => {
+      done += n;
+      onProgress?.(done, total);
+    };
+    const whole = createHash('sha256');
+    const footerAt = this.fileSize - FOOTER_SIZE;
+    await this.hashRange(whole, 0, footerAt, step);
+    const beforeFooter = whole.copy().digest();
+    if (!beforeFooter.equals(this.footer.fileSha256)) {
+      problems.push(
+        `file content (bytes 0..${footerAt}) SHA-256 mismatch: footer says ${this.footer.fileSha256.toString('hex')}, data hashes to ${beforeFooter.toString('hex')}`,
+      );
+    }
+    await this.hashRange(whole, footerAt, this.fileSize, step);
+    if (this.headerFlags !== 0 && this.version.minor === 0) problems.push(`header flags are 0x${this.headerFlags.toString(16)}, expected 0 in format 1.0`);
+    if (this.s.unknownSections > 0) problems.push(`${this.s.unknownSections} section(s) of unknown type were not checked`);
+    for (const e of this.s.sections) {
+      const h = createHash('sha256');
+      await this.hashRange(h, e.offset, e.offset + e.length, step);
+      const d = h.digest();
+      if (!d.equals(e.sha256)) problems.push(`section "${e.name}" (offset ${e.offset}, ${e.length} bytes): SHA-256 mismatch: index says ${e.sha256.toString('hex')}, data hashes to ${d.toString('hex')}`);
+    }
+    for (let i = 0; i < this.s.frames.length; i++) {
+      const f = this.s.frames[i]!;
+      try {
+        const data = await this.loadFrame(i);
+        for (let k = 0; k < f.slotCount; k++) {
+          const d = sha256(data.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE));
+          const expected = this.slotDigest(f.firstSlot + k);
+          if (!d.equals(expected)) {
+            problems.push(`frame ${i}: stored page ${f.firstSlot + k} SHA-256 mismatch: index says ${expected.toString('hex')}, data hashes to ${d.toString('hex')}`);
+            break;
+          }
+        }
+      } catch (err) {
+        problems.push(describeError(err).replace(`${this.path}: `, ''));
+      }
+      step(f.compressedLength);
+    }
+    return { ok: problems.length === 0, sha256: whole.digest('hex'), problems };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.frameCache.clear();
+    await this.fh.close();
+  }
+
+  private section(name: string): SectionEntry {
+    const e = this.s.sections.find((x) => x.name === name);
+    if (!e) throw new VmpmError(`${this.path} has no section "${name}" (it has: ${this.s.sections.map((x) => x.name).join(', ') || 'none'})`);
+    return e;
+  }
+
+  private slotDigest(slot: number): Buffer {
+    return this.s.digests.subarray(slot * 32, slot * 32 + 32);
+  }
+
+  private rangeAt(addr: bigint): RangeEntry | undefined {
+    const list = this.byAddress;
+    let lo = 0;
+    let hi = list.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const r = list[mid]!;
+      if (addr < r.start) hi = mid - 1;
+      else if (addr >= r.start + r.length) lo = mid + 1;
+      else return r;
+    }
+    return undefined;
+  }
+
+  /** The 4 KiB of page `pageNo` of `range` (zero-padded past a partial end), digest-checked. */
+  private async pageData(range: RangeEntry, pageNo: number): Promise<Buffer> {
+    const slot = this.s.pageIndex[range.firstPage + pageNo]!;
+    if (slot === ZERO_SLOT) return ZERO_PAGE;
+    const frameNo = this.frameOfSlot(slot);
+    const frame = this.s.frames[frameNo]!;
+    const data = await this.frameData(frameNo);
+    const page = data.subarray((slot - frame.firstSlot) * PAGE_SIZE, (slot - frame.firstSlot + 1) * PAGE_SIZE);
+    const d = sha256(page);
+    const expected = this.slotDigest(slot);
+    if (!d.equals(expected)) {
+      throw new BundleFormatError(
+        `${this.path}: page at ${toHex(range.start + BigInt(pageNo * PAGE_SIZE))} (slot ${slot}, frame ${frameNo}) SHA-256 mismatch: index says ${expected.toString('hex')}, data hashes to ${d.toString('hex')}`,
+      );
+    }
+    return page;
+  }
+
+  private frameOfSlot(slot: number): number {
+    const frames = this.s.frames;
+    let lo = 0;
+    let hi = frames.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (frames[mid]!.firstSlot <= slot) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  private frameData(i: number): Promise<Buffer> {
+    const cached = this.frameCache.get(i);
+    if (cached) return cached;
+    const p = this.loadFrame(i);
+    this.frameCache.set(i, p);
+    p.catch(() => this.frameCache.delete(i));
+    return p;
+  }
+
+  private async loadFrame(i: number): Promise<Buffer> {
+    const f: FrameEntry = this.s.frames[i]!;
+    const label = `frame ${i} (offset ${f.offset}, ${f.compressedLength} bytes)`;
+    const compressed = await this.readBody(f.offset, f.compressedLength, label);
+    const d = sha256(compressed);
+    if (!d.equals(f.sha256)) {
+      throw new BundleFormatError(`${this.path}: ${label} SHA-256 mismatch: index says ${f.sha256.toString('hex')}, data hashes to ${d.toString('hex')}`);
+    }
+    try {
+      return await decompressFrame(compressed, f.uncompressedLength);
+    } catch (err) {
+      if (err instanceof CodecError) throw new BundleFormatError(`${this.path}: ${label}: ${err.message}`);
+      throw err;
+    }
+  }
+
+  private async readBody(offset: number, length: number, what: string): Promise<Buffer> {
+    if (this.closed) throw new VmpmError(`${this.path} is closed`);
+    try {
+      return await readAt(this.fh, offset, length);
+    } catch (err) {
+      throw new BundleFormatError(`${this.path}: cannot read ${what}: ${describeError(err)}`);
+    }
+  }
+
+  private async hashRange(h: ReturnType<typeof createHash>, from: number, to: number, step?: (n: number) => void): Promise<void> {
+    const buf = Buffer.allocUnsafe(Math.min(IO_CHUNK, Math.max(1, to - from)));
+    let pos = from;
+    while (pos < to) {
+      const n = Math.min(buf.length, to - pos);
+      const { bytesRead } = await this.fh.read(buf, 0, n, pos);
+      if (bytesRead === 0) throw new BundleFormatError(`${this.path}: file ended at ${pos} while reading up to ${to} (it shrank while open?)`);
+      h.update(buf.subarray(0, bytesRead));
+      pos += bytesRead;
+      step?.(bytesRead);
+    }
+  }
+}
+
+/** Reads exactly `length` bytes at `position` or fails naming where the file ended. */
+async function readAt(fh: fsp.FileHandle, position: number, length: number): Promise<Buffer> {
+  const buf = Buffer.alloc(length);
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await fh.read(buf, done, length - done, position + done);
+    if (bytesRead === 0) throw new BundleFormatError(`file ended at offset ${position + done}, expected ${length} bytes at ${position}`);
+    done += bytesRead;
+  }
+  return buf;
+}
+
+/** SHA-256 of any file, streamed (for files that do not open as bundles). */
+export async function fileSha256(path: string): Promise<string> {
+  const h = createHash('sha256');
+  const fh = await fsp.open(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(IO_CHUNK);
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      h.update(buf.subarray(0, bytesRead));
+    }
+  } finally {
+    await fh.close();
+  }
+  return h.digest('hex');
+}

@@ -1,0 +1,238 @@
+/**
+ * Decodes and validates the fixed header, the footer and the trailer of a bundle. Every count,
+ * offset and length is checked against the file size and the format's limits before it is used,
+ * so a hostile file cannot make the reader allocate or read more than the file holds.
+ */
+import { toHex } from '../util/hex';
+import { compressBound, MAX_FRAME_INPUT } from './codec';
+import { BundleFormatError } from './errors';
+import {
+  decodeFooter,
+  DIGEST_SIZE,
+  type Footer,
+  FOOTER_MAGIC,
+  FOOTER_SIZE,
+  FORMAT_MAJOR,
+  FRAME_ENTRY_SIZE,
+  type FrameEntry,
+  HEADER_MAGIC,
+  HEADER_SIZE,
+  MAX_NAME_BYTES,
+  MAX_TRAILER_BYTES,
+  PAGE_ENTRY_SIZE,
+  PAGE_SIZE,
+  pagesOf,
+  RANGE_ENTRY_SIZE,
+  type RangeEntry,
+  SECTION_ENTRY_SIZE,
+  type SectionEntry,
+  TRAILER_HEADER_SIZE,
+  trailerLayout,
+  ZERO_SLOT,
+} from './format';
+
+export interface HeaderInfo {
+  major: number;
+  minor: number;
+  flags: number;
+  headerSize: number;
+}
+
+const MAX_ADDRESS = 1n << 64n;
+
+function hex(b: Buffer): string {
+  return b.toString('hex');
+}
+
+/** Checks the first HEADER_SIZE bytes. `where` prefixes messages (the file path). */
+export function parseHeader(where: string, b: Buffer, fileSize: number): HeaderInfo {
+  if (!b.subarray(0, 8).equals(HEADER_MAGIC)) {
+    throw new BundleFormatError(`${where}: not a vmpm bundle (header magic is ${hex(b.subarray(0, 8))}, expected ${hex(HEADER_MAGIC)})`);
+  }
+  const major = b.readUInt16LE(8);
+  const minor = b.readUInt16LE(10);
+  if (major > FORMAT_MAJOR) {
+    throw new BundleFormatError(
+      `${where}: bundle format version ${major}.${minor} is newer than this vmpm reads (format ${FORMAT_MAJOR}.x); upgrade vmpm`,
+    );
+  }
+  if (major < 1) throw new BundleFormatError(`${where}: bundle format version ${major}.${minor} is not supported (this vmpm reads ${FORMAT_MAJOR}.x)`);
+  const headerSize = b.readUInt32LE(16);
+  const pageSize = b.readUInt32LE(20);
+  if (headerSize < HEADER_SIZE || headerSize > fileSize - FOOTER_SIZE) {
+    throw new BundleFormatError(`${where}: header size ${headerSize} is invalid (expected at least ${HEADER_SIZE} and within the file)`);
+  }
+  if (pageSize !== PAGE_SIZE) throw new BundleFormatError(`${where}: page size ${pageSize} is not supported (expected ${PAGE_SIZE})`);
+  return { major, minor, flags: b.readUInt32LE(12), headerSize };
+}
+
+/** Checks the last FOOTER_SIZE bytes against the header and the file size. */
+export function parseFooter(where: string, b: Buffer, fileSize: number, header: HeaderInfo): Footer {
+  const footerAt = fileSize - FOOTER_SIZE;
+  if (!b.subarray(88, 96).equals(FOOTER_MAGIC)) {
+    throw new BundleFormatError(
+      `${where}: no bundle footer at offset ${footerAt} (found ${hex(b.subarray(88, 96))}, expected ${hex(FOOTER_MAGIC)}): the file is truncated or was not finished`,
+    );
+  }
+  const f = decodeFooter(b);
+  if (f.major !== header.major || f.minor !== header.minor) {
+    throw new BundleFormatError(`${where}: footer says format ${f.major}.${f.minor} but the header says ${header.major}.${header.minor}`);
+  }
+  if (f.reserved !== 0) throw new BundleFormatError(`${where}: footer reserved field is ${f.reserved}, expected 0`);
+  if (f.trailerLength < BigInt(TRAILER_HEADER_SIZE) || f.trailerLength > BigInt(MAX_TRAILER_BYTES)) {
+    throw new BundleFormatError(`${where}: footer trailer length ${f.trailerLength} is out of bounds (${TRAILER_HEADER_SIZE}..${MAX_TRAILER_BYTES})`);
+  }
+  if (f.trailerOffset < BigInt(header.headerSize) || f.trailerOffset + f.trailerLength !== BigInt(footerAt)) {
+    throw new BundleFormatError(
+      `${where}: footer places the trailer at ${f.trailerOffset}+${f.trailerLength}, but it must end where the footer starts (offset ${footerAt}) and start after the header`,
+    );
+  }
+  return f;
+}
+
+export interface Structure {
+  sections: SectionEntry[];
+  /** In file order (the page index order). */
+  ranges: RangeEntry[];
+  frames: FrameEntry[];
+  pageIndex: Uint32Array;
+  /** Slot digests, 32 bytes each. */
+  digests: Buffer;
+  slotCount: number;
+  /** Number of sections of types this reader does not know (skipped). */
+  unknownSections: number;
+}
+
+/** Decodes the trailer (already digest-checked) and validates every entry against `bodyEnd` (= trailer offset). */
+export function parseTrailer(where: string, t: Buffer, headerSize: number, bodyEnd: number): Structure {
+  const at = (what: string): string => `${where}: trailer ${what}`;
+  const sectionCount = t.readUInt32LE(0);
+  const rangeCount = t.readUInt32LE(4);
+  const frameCount = t.readUInt32LE(8);
+  const slotCount = t.readUInt32LE(12);
+  const pageCountBig = t.readBigUInt64LE(16);
+  const stringsLength = t.readUInt32LE(24);
+  if (slotCount === ZERO_SLOT) throw new BundleFormatError(at(`slot count ${slotCount} is reserved`));
+  if (pageCountBig > BigInt(Math.floor(t.length / PAGE_ENTRY_SIZE))) {
+    throw new BundleFormatError(at(`page count ${pageCountBig} does not fit a ${t.length}-byte trailer`));
+  }
+  const pageCount = Number(pageCountBig);
+  const layout = trailerLayout({ sections: sectionCount, ranges: rangeCount, frames: frameCount, slots: slotCount, pages: pageCount, stringsLength });
+  if (layout.total !== t.length) {
+    throw new BundleFormatError(
+      at(
+        `is ${t.length} bytes but its counts (${sectionCount} sections, ${rangeCount} ranges, ${frameCount} frames, ${slotCount} slots, ${pageCount} pages, ${stringsLength} string bytes) need ${layout.total}`,
+      ),
+    );
+  }
+  const strings = t.subarray(layout.strings, layout.strings + stringsLength);
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  const nameAt = (what: string, off: number, len: number, required: boolean): string | undefined => {
+    if (len === 0 && !required) return undefined;
+    if (len === 0 || len > MAX_NAME_BYTES || off + len > stringsLength) {
+      throw new BundleFormatError(at(`${what} name at ${off}+${len} is outside the ${stringsLength}-byte string table or not 1..${MAX_NAME_BYTES} bytes`));
+    }
+    try {
+      return decoder.decode(strings.subarray(off, off + len));
+    } catch {
+      throw new BundleFormatError(at(`${what} name is not valid UTF-8`));
+    }
+  };
+  const inBody = (what: string, offset: bigint, length: bigint): void => {
+    if (offset < BigInt(headerSize) || offset + length > BigInt(bodyEnd)) {
+      throw new BundleFormatError(at(`${what} at offset ${offset}, ${length} bytes, lies outside the body (${headerSize}..${bodyEnd})`));
+    }
+  };
+
+  const sections: SectionEntry[] = [];
+  const seen = new Set<string>();
+  let unknownSections = 0;
+  for (let i = 0; i < sectionCount; i++) {
+    const o = layout.sections + i * SECTION_ENTRY_SIZE;
+    const offset = t.readBigUInt64LE(o);
+    const length = t.readBigUInt64LE(o + 8);
+    const type = t.readUInt32LE(o + 16);
+    const name = nameAt(`section ${i}`, t.readUInt32LE(o + 20), t.readUInt32LE(o + 24), true)!;
+    inBody(`section "${name}"`, offset, length);
+    if (seen.has(name)) throw new BundleFormatError(at(`has two sections named "${name}"`));
+    seen.add(name);
+    if (type !== 1 && type !== 2) {
+      unknownSections++;
+      continue; // a newer minor version's section type: skipped
+    }
+    sections.push({ name, type, offset: Number(offset), length: Number(length), sha256: Buffer.from(t.subarray(o + 32, o + 64)) });
+  }
+
+  const pageIndex = new Uint32Array(pageCount);
+  for (let i = 0; i < pageCount; i++) {
+    const v = t.readUInt32LE(layout.pageIndex + i * PAGE_ENTRY_SIZE);
+    if (v !== ZERO_SLOT && v >= slotCount) {
+      throw new BundleFormatError(at(`page index entry ${i} refers to slot ${v}, but there are ${slotCount} slots`));
+    }
+    pageIndex[i] = v;
+  }
+
+  const ranges: RangeEntry[] = [];
+  let nextPage = 0n;
+  for (let i = 0; i < rangeCount; i++) {
+    const o = layout.ranges + i * RANGE_ENTRY_SIZE;
+    const start = t.readBigUInt64LE(o);
+    const length = t.readBigUInt64LE(o + 8);
+    const firstPage = t.readBigUInt64LE(o + 16);
+    const zeroPages = t.readBigUInt64LE(o + 24);
+    const name = nameAt(`range ${i}`, t.readUInt32LE(o + 32), t.readUInt32LE(o + 36), false);
+    const label = `range ${i} (${toHex(start)}+${toHex(length)})`;
+    if (start % BigInt(PAGE_SIZE) !== 0n) throw new BundleFormatError(at(`${label} does not start on a page boundary`));
+    if (start + length > MAX_ADDRESS) throw new BundleFormatError(at(`${label} runs past the 64-bit address space`));
+    const pages = pagesOf(length);
+    if (firstPage !== nextPage) throw new BundleFormatError(at(`${label} starts at page index ${firstPage}, expected ${nextPage}`));
+    if (firstPage + pages > BigInt(pageCount)) {
+      throw new BundleFormatError(at(`${label} needs page index entries ${firstPage}..${firstPage + pages}, but there are ${pageCount}`));
+    }
+    nextPage += pages;
+    let zeros = 0;
+    for (let p = Number(firstPage); p < Number(firstPage + pages); p++) if (pageIndex[p] === ZERO_SLOT) zeros++;
+    if (BigInt(zeros) !== zeroPages) throw new BundleFormatError(at(`${label} declares ${zeroPages} zero pages, its page index has ${zeros}`));
+    const entry: RangeEntry = { start, length, firstPage: Number(firstPage), pages: Number(pages), zeroPages: zeros };
+    if (name !== undefined) entry.name = name;
+    ranges.push(entry);
+  }
+  if (nextPage !== BigInt(pageCount)) throw new BundleFormatError(at(`ranges cover ${nextPage} pages, but the page index has ${pageCount}`));
+  const sorted = [...ranges].filter((r) => r.pages > 0).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  for (let i = 1; i < sorted.length; i++) {
+    const prev = sorted[i - 1]!;
+    if (prev.start + BigInt(prev.pages * PAGE_SIZE) > sorted[i]!.start) {
+      throw new BundleFormatError(at(`ranges ${toHex(prev.start)}+${toHex(prev.length)} and ${toHex(sorted[i]!.start)}+${toHex(sorted[i]!.length)} overlap`));
+    }
+  }
+
+  const frames: FrameEntry[] = [];
+  let nextSlot = 0;
+  const maxCompressed = compressBound(MAX_FRAME_INPUT);
+  for (let i = 0; i < frameCount; i++) {
+    const o = layout.frames + i * FRAME_ENTRY_SIZE;
+    const offset = t.readBigUInt64LE(o);
+    const compressedLength = t.readUInt32LE(o + 8);
+    const uncompressedLength = t.readUInt32LE(o + 12);
+    const firstSlot = t.readUInt32LE(o + 16);
+    const slots = t.readUInt32LE(o + 20);
+    const label = `frame ${i}`;
+    inBody(label, offset, BigInt(compressedLength));
+    if (compressedLength === 0 || compressedLength > maxCompressed) {
+      throw new BundleFormatError(at(`${label} compressed length ${compressedLength} is out of bounds (1..${maxCompressed})`));
+    }
+    if (slots === 0 || slots * PAGE_SIZE > MAX_FRAME_INPUT || uncompressedLength !== slots * PAGE_SIZE) {
+      throw new BundleFormatError(
+        at(`${label} holds ${slots} pages and ${uncompressedLength} bytes; expected 1..${MAX_FRAME_INPUT / PAGE_SIZE} pages of ${PAGE_SIZE} bytes each`),
+      );
+    }
+    if (firstSlot !== nextSlot) throw new BundleFormatError(at(`${label} starts at slot ${firstSlot}, expected ${nextSlot}`));
+    nextSlot += slots;
+    if (nextSlot > slotCount) throw new BundleFormatError(at(`${label} runs past the ${slotCount} slots`));
+    frames.push({ offset: Number(offset), compressedLength, uncompressedLength, firstSlot, slotCount: slots, sha256: Buffer.from(t.subarray(o + 24, o + 56)) });
+  }
+  if (nextSlot !== slotCount) throw new BundleFormatError(at(`frames hold ${nextSlot} slots, but the digest table has ${slotCount}`));
+
+  const digests = t.subarray(layout.digests, layout.digests + slotCount * DIGEST_SIZE);
+  return { sections, ranges, frames, pageIndex, digests, slotCount, unknownSections };
+}
