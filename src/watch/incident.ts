@@ -1,0 +1,181 @@
+/**
+ * One incident: a serious event, the `stop` sent for it (or QEMU's own pause), the capture, and the
+ * notification. Later serious events of the same VM join the open incident instead of starting a new
+ * capture; the incident stays open (de-duplicating) until the VM is resumed or the connection ends.
+ */
+import { capture } from '../capture';
+import { errorRecordFromEvent } from '../capture/errors';
+import type { CaptureAction, ErrorRecord, MemoryMethod } from '../bundle/schema';
+import type { QmpClient, QmpEvent } from '../qmp';
+import { describeError } from '../util/errors';
+import { sleep } from './backoff';
+import { destructiveEffect, evidenceLost } from './event-effects';
+import { incidentBundlePath, type VmIdentity } from './identity';
+import { qemuTime, type RollingJournal } from './journal';
+import type { IncidentNotification } from './notify';
+
+export interface StopOutcome {
+  ok: boolean;
+  /** performance.now() when the reply (or the failure) arrived. */
+  repliedAt: number;
+  action: CaptureAction;
+  error?: string;
+}
+
+/** Sends `stop` and records it as a CaptureAction. The hot path: nothing before the write. */
+export function sendStop(client: QmpClient, reason: string): Promise<StopOutcome> {
+  const sentAt = performance.now();
+  const at = new Date().toISOString();
+  const done = (error?: string): StopOutcome => {
+    const repliedAt = performance.now();
+    const action: CaptureAction = {
+      at,
+      action: 'stop',
+      detail: `vmpm watch: quiesce on ${reason}`,
+      durationMs: repliedAt - sentAt,
+      result: error === undefined ? 'ok' : 'error',
+      ...(error === undefined ? {} : { error }),
+    };
+    return { ok: error === undefined, repliedAt, action, ...(error === undefined ? {} : { error }) };
+  };
+  return client.execute('stop').then(
+    () => done(),
+    (err: unknown) => done(describeError(err)),
+  );
+}
+
+export interface IncidentContext {
+  client: QmpClient;
+  endpoint: string;
+  identity: VmIdentity | undefined;
+  outDir: string;
+  memory: MemoryMethod;
+  journal: RollingJournal;
+  /** Wait after the stop reply so a storm's events are all in the journal the bundle keeps. */
+  settleMs: number;
+  /** Aborted when the watcher gives up on the capture (SIGTERM grace expired). */
+  signal: AbortSignal;
+  log: (message: string) => void;
+}
+
+export class Incident {
+  readonly events: QmpEvent[];
+  readonly trigger: ErrorRecord;
+  bundle: string | null = null;
+  done = false;
+
+  constructor(
+    readonly triggerEvent: QmpEvent,
+    /** performance.now() when the trigger reached the watcher. */
+    readonly arrivedAt: number,
+    /** The stop the watcher sent, or undefined when QEMU had already paused the VM. */
+    readonly stop: Promise<StopOutcome> | undefined,
+    /** Overrides the record derived from the event (catch-up incidents use the run-state record). */
+    trigger?: ErrorRecord,
+  ) {
+    this.events = [triggerEvent];
+    this.trigger = trigger ?? recordFor(triggerEvent);
+  }
+
+  /** Stops (already under way), captures and builds the notification. Never throws. */
+  async run(ctx: IncidentContext): Promise<IncidentNotification> {
+    const n = this.baseNotification(ctx);
+    const effect = destructiveEffect(this.triggerEvent);
+    if (effect) n.lost.push(...evidenceLost(effect));
+    let priorActions: CaptureAction[] = [];
+    if (this.stop) {
+      const outcome = await this.stop;
+      n.stoppedBy = outcome.ok ? 'vmpm' : 'none';
+      n.stopMs = round(outcome.repliedAt - this.arrivedAt);
+      priorActions = [outcome.action];
+      ctx.log(outcome.ok ? `stop on ${this.triggerEvent.event}: reply ${n.stopMs} ms after the event` : `stop on ${this.triggerEvent.event} failed: ${outcome.error}`);
+      if (!outcome.ok) return this.finish(n, `could not stop the VM: ${outcome.error}`);
+    } else {
+      ctx.log(`${this.triggerEvent.event}: QEMU had already paused the VM, no stop needed`);
+    }
+    if (effect === 'exit') return this.finish(n, `QEMU exits on ${this.trigger.summary}; nothing could be captured`);
+
+    await sleep(ctx.settleMs, ctx.signal);
+    const output = incidentBundlePath(ctx.outDir, ctx.endpoint, ctx.identity, this.triggerEvent.event, this.triggerEvent.receivedAt);
+    ctx.log(`capturing into ${output}`);
+    try {
+      const result = await capture(ctx.client, {
+        output,
+        quiesce: 'keep-stopped',
+        memory: ctx.memory,
+        origin: 'watch',
+        trigger: this.trigger,
+        journal: ctx.journal.snapshot(),
+        journalDropped: ctx.journal.dropped,
+        priorActions,
+        signal: ctx.signal,
+        label: `vmpm watch: ${this.trigger.summary}`,
+      });
+      this.bundle = result.path;
+      n.bundle = result.path;
+      n.sha256 = result.sha256;
+      n.size = result.size;
+      n.captureMs = round(performance.now() - this.arrivedAt);
+      const after = result.manifest.runState.after;
+      if (after.running) n.lost.push(`the VM was running again after the capture (${after.status})`);
+      n.failoverSafe = !after.running && effect === undefined;
+      ctx.log(`captured ${result.path} (${result.size} bytes) ${n.captureMs} ms after the event; failover-safe: ${n.failoverSafe}`);
+      return this.finish(n);
+    } catch (err) {
+      return this.finish(n, `capture failed: ${describeError(err)}`);
+    }
+  }
+
+  private baseNotification(ctx: IncidentContext): IncidentNotification {
+    const data = this.triggerEvent.data;
+    return {
+      type: 'incident',
+      at: '',
+      vm: { endpoint: ctx.endpoint, name: ctx.identity?.name ?? null, uuid: ctx.identity?.uuid ?? null },
+      trigger: {
+        event: this.triggerEvent.event,
+        time: this.trigger.time,
+        summary: this.trigger.summary,
+        ...(data === undefined ? {} : { data }),
+      },
+      events: [],
+      stoppedBy: 'qemu',
+      stopMs: null,
+      bundle: null,
+      sha256: null,
+      size: null,
+      captureMs: null,
+      failoverSafe: false,
+      lost: [],
+    };
+  }
+
+  private finish(n: IncidentNotification, error?: string): IncidentNotification {
+    this.done = true;
+    n.at = new Date().toISOString();
+    n.events = this.events.map((e) => ({ event: e.event, time: qemuTime(e.timestamp) }));
+    if (error !== undefined) {
+      n.error = error;
+      n.failoverSafe = false;
+    }
+    return n;
+  }
+}
+
+/** The normalised record of the trigger; events capture does not know get a plain one. */
+function recordFor(e: QmpEvent): ErrorRecord {
+  const known = errorRecordFromEvent(e);
+  if (known) return known;
+  return {
+    time: qemuTime(e.timestamp),
+    source: 'event',
+    kind: e.event.toLowerCase().replace(/_/g, '-'),
+    severity: 'critical',
+    summary: `${e.event} (graded serious by the watch policy)`,
+    raw: { event: e.event, data: e.data, timestamp: e.timestamp },
+  };
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

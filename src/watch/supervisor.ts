@@ -1,0 +1,109 @@
+/**
+ * `vmpm watch` as a library: one VmWatcher per monitor, notifications printed as one JSON line each
+ * on stdout and then handed to the --exec hook, and an orderly shutdown on SIGTERM/SIGINT (finish the
+ * capture in flight within a grace period, or abandon it cleanly; a second signal abandons at once).
+ */
+import type { MemoryMethod } from '../bundle/schema';
+import type { BackoffOptions } from './backoff';
+import type { JournalLimits } from './journal';
+import type { WatchLogger } from './log';
+import { describeHookResult, hookEnvironment, notificationLine, runHook, type IncidentNotification } from './notify';
+import type { Policy } from './policy';
+import { VmWatcher } from './vm-watcher';
+
+export interface WatchOptions {
+  endpoints: string[];
+  outDir: string;
+  policy: Policy;
+  memory: MemoryMethod;
+  log: WatchLogger;
+  /** Where notification lines go (default: process.stdout). */
+  writeNotification?: (line: string) => void;
+  exec?: { command: string; timeoutMs: number };
+  journal?: JournalLimits;
+  settleMs?: number;
+  connectTimeoutMs?: number;
+  backoff?: BackoffOptions;
+  /** How long a capture in flight may take to finish after SIGTERM (default 30 s). */
+  termGraceMs?: number;
+  catchUp?: boolean;
+}
+
+export class Watch {
+  readonly watchers: VmWatcher[];
+  private stopping: Promise<void> | undefined;
+  private readonly hooks = new Set<Promise<void>>();
+
+  constructor(private readonly options: WatchOptions) {
+    this.watchers = options.endpoints.map(
+      (endpoint) =>
+        new VmWatcher(endpoint, {
+          outDir: options.outDir,
+          policy: options.policy,
+          memory: options.memory,
+          log: options.log,
+          onIncident: (n) => this.notify(n),
+          ...(options.journal ? { journal: options.journal } : {}),
+          ...(options.settleMs !== undefined ? { settleMs: options.settleMs } : {}),
+          ...(options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
+          ...(options.backoff ? { backoff: options.backoff } : {}),
+          ...(options.catchUp !== undefined ? { catchUp: options.catchUp } : {}),
+        }),
+    );
+  }
+
+  /** Runs until stop(); resolves once every watcher has finished and every hook has returned. */
+  async run(): Promise<void> {
+    await Promise.all(this.watchers.map((w) => w.run()));
+    await this.stopping;
+  }
+
+  stop(graceMs = this.options.termGraceMs ?? 30_000): Promise<void> {
+    this.stopping ??= (async () => {
+      await Promise.all(this.watchers.map((w) => w.stop(graceMs)));
+      await Promise.all([...this.hooks]);
+    })();
+    return this.stopping;
+  }
+
+  /**
+   * Wires SIGTERM and SIGINT to stop(); a second signal cuts the grace period to zero. Returns a
+   * function that removes the handlers.
+   */
+  handleSignals(): () => void {
+    let count = 0;
+    const onSignal = (sig: NodeJS.Signals): void => {
+      count += 1;
+      if (count === 1) {
+        this.options.log.log('info', undefined, `${sig}: stopping (a capture in flight gets ${this.options.termGraceMs ?? 30_000} ms; send again to abandon it)`);
+        void this.stop();
+      } else {
+        this.options.log.log('warn', undefined, `${sig} again: abandoning any capture in flight`);
+        for (const w of this.watchers) void w.stop(0);
+      }
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    return () => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+    };
+  }
+
+  /** stdout first, synchronously, so a hook that hangs or crashes can never cost the notification. */
+  private async notify(n: IncidentNotification): Promise<void> {
+    const line = `${notificationLine(n)}\n`;
+    if (this.options.writeNotification) this.options.writeNotification(line);
+    else process.stdout.write(line);
+    const exec = this.options.exec;
+    if (!exec) return;
+    const vm = n.vm.name ?? n.vm.uuid ?? n.vm.endpoint;
+    const hook = runHook(exec.command, hookEnvironment(n), exec.timeoutMs).then((r) => {
+      const ok = r.code === 0;
+      this.options.log.log(ok ? 'info' : 'error', vm, `--exec hook ${describeHookResult(r, exec.timeoutMs)}`, { hookExitCode: r.code, hookTimedOut: r.timedOut });
+    });
+    this.hooks.add(hook);
+    await hook;
+    this.hooks.delete(hook);
+  }
+}

@@ -1,0 +1,223 @@
+/**
+ * Watches one QEMU monitor for as long as the watcher runs: connects (retrying with capped
+ * exponential backoff while the socket is missing or QEMU restarts), journals every event, grades it
+ * with the policy, and on a serious one sends `stop` before doing anything else, then hands the
+ * incident to incident.ts. One incident (and so one capture) at a time per VM.
+ */
+import type { MemoryMethod } from '../bundle/schema';
+import { errorRecordsFromStatus } from '../capture/errors';
+import { QmpClient, type QmpEvent } from '../qmp';
+import { describeError } from '../util/errors';
+import { Backoff, sleep, type BackoffOptions } from './backoff';
+import { qemuPausedOnEvent } from './event-effects';
+import { queryIdentity, vmLabel, type VmIdentity } from './identity';
+import { Incident, sendStop } from './incident';
+import { RollingJournal, type JournalLimits } from './journal';
+import type { LogLevel, WatchLogger } from './log';
+import type { IncidentNotification } from './notify';
+import { evaluate, type Policy } from './policy';
+import { checkFailoverState } from './state';
+
+export interface VmWatcherOptions {
+  outDir: string;
+  policy: Policy;
+  memory: MemoryMethod;
+  log: WatchLogger;
+  /** Called once per incident with its notification (the supervisor prints it and runs the hook). */
+  onIncident: (n: IncidentNotification) => Promise<void>;
+  journal?: JournalLimits;
+  settleMs?: number;
+  connectTimeoutMs?: number;
+  backoff?: BackoffOptions;
+  /** On connect, capture a VM found already panicked / in io-error with no bundle for that stop (default true). */
+  catchUp?: boolean;
+}
+
+/** Run states QEMU enters by itself on a serious event, and the event a catch-up is graded as. */
+const CATCH_UP_EVENT: Record<string, { event: string; data: Record<string, unknown> }> = {
+  'guest-panicked': { event: 'GUEST_PANICKED', data: { action: 'pause' } },
+  'io-error': { event: 'BLOCK_IO_ERROR', data: { action: 'stop' } },
+  watchdog: { event: 'WATCHDOG', data: { action: 'pause' } },
+};
+
+export class VmWatcher {
+  private readonly journal: RollingJournal;
+  private identity: VmIdentity | undefined;
+  /** The VM's run status as last known: query-status on connect, then kept up to date from events. */
+  private runStatus: string | undefined;
+  private incident: Incident | undefined;
+  private inFlight: Promise<void> | undefined;
+  private captureAbort = new AbortController();
+  private readonly loopAbort = new AbortController();
+  private client: QmpClient | undefined;
+  /** Events graded serious, incidents opened: for tests and the exit log line. */
+  readonly stats = { connects: 0, events: 0, incidents: 0 };
+
+  constructor(
+    readonly endpoint: string,
+    private readonly options: VmWatcherOptions,
+  ) {
+    this.journal = new RollingJournal(options.journal);
+  }
+
+  /** Runs until stop() is called. Never rejects. */
+  async run(): Promise<void> {
+    const backoff = new Backoff(this.options.backoff);
+    const signal = this.loopAbort.signal;
+    while (!signal.aborted) {
+      let client: QmpClient;
+      try {
+        client = await QmpClient.connect(this.endpoint, { connectTimeoutMs: this.options.connectTimeoutMs ?? 5000 });
+      } catch (err) {
+        const delay = backoff.next();
+        // Log the first failure and then every tenth, so a VM that is down for days does not flood the log.
+        if (backoff.failures === 1 || backoff.failures % 10 === 0) {
+          this.log('warn', `cannot connect (${describeError(err)}); retrying in ${delay} ms (attempt ${backoff.failures})`);
+        }
+        await sleep(delay, signal);
+        continue;
+      }
+      backoff.reset();
+      await this.session(client);
+    }
+  }
+
+  /**
+   * Stops watching. A capture in flight gets `graceMs` to finish; after that it is aborted (capture
+   * removes its partial file) and its incident is reported as abandoned.
+   */
+  async stop(graceMs: number): Promise<void> {
+    this.loopAbort.abort();
+    if (this.inFlight) {
+      this.log('info', `waiting up to ${graceMs} ms for the capture in flight`);
+      const timer = setTimeout(() => {
+        this.log('warn', 'capture did not finish in time: abandoning it');
+        this.captureAbort.abort();
+      }, graceMs);
+      await this.inFlight;
+      clearTimeout(timer);
+    }
+    await this.client?.close().catch(() => undefined);
+  }
+
+  private async session(client: QmpClient): Promise<void> {
+    this.client = client;
+    this.stats.connects += 1;
+    const closed = new Promise<void>((resolve) => client.onClose(() => resolve()));
+    const stopped = new Promise<void>((resolve) => this.loopAbort.signal.addEventListener('abort', () => resolve(), { once: true }));
+    const unsubscribe = client.onEvent((e) => this.onEvent(client, e), { replay: true });
+    try {
+      this.identity = await queryIdentity(client);
+      const status = await client.execute<{ status: string; running: boolean }>('query-status');
+      this.runStatus ??= status.status;
+      const v = client.greeting.version.qemu;
+      this.log('info', `connected to QEMU ${v.major}.${v.minor}.${v.micro} (${this.endpoint}); run state ${status.status}`);
+      if (this.options.catchUp !== false) await this.catchUp(client, status);
+    } catch (err) {
+      if (!client.closed) this.log('warn', `start-up queries failed: ${describeError(err)}`);
+    }
+    await Promise.race([closed, stopped]);
+    unsubscribe();
+    if (this.loopAbort.signal.aborted) return;
+    this.log('warn', 'monitor connection closed (QEMU exited or restarted); reconnecting');
+    await this.inFlight;
+    // A new connection may be a new QEMU process: nothing of the old run state or incident carries over.
+    this.incident = undefined;
+    this.runStatus = undefined;
+    this.client = undefined;
+  }
+
+  /** The hot path: grade, and for a serious event send `stop` before anything else is done. */
+  private onEvent(client: QmpClient, e: QmpEvent): void {
+    const arrivedAt = performance.now();
+    const verdict = evaluate(this.options.policy, e, this.runStatus);
+    const serious = verdict.grade === 'serious';
+    const alreadyPaused = qemuPausedOnEvent(e) || (this.runStatus !== undefined && this.runStatus !== 'running');
+    const stop = serious && !this.incident && !alreadyPaused ? sendStop(client, e.event) : undefined;
+
+    this.stats.events += 1;
+    this.journal.add(e);
+    this.trackRunState(e);
+    if (serious) this.onSerious(client, e, arrivedAt, stop, verdict.rule?.origin ?? '');
+    else if (verdict.grade === 'notable') this.log('info', `event ${e.event} ${JSON.stringify(e.data ?? {})} (notable: ${verdict.rule?.origin})`);
+    if (e.event === 'RESUME' && this.incident?.done) {
+      this.log('info', `VM resumed: incident of ${this.incident.triggerEvent.event} closed${this.incident.bundle ? `; ${this.incident.bundle} no longer describes the live VM` : ''}`);
+      this.incident = undefined;
+    }
+  }
+
+  private trackRunState(e: QmpEvent): void {
+    const action = typeof e.data?.action === 'string' ? e.data.action : undefined;
+    if (e.event === 'RESUME') this.runStatus = 'running';
+    else if (e.event === 'STOP' && (this.runStatus === 'running' || this.runStatus === undefined)) this.runStatus = 'paused';
+    else if (e.event === 'GUEST_PANICKED' && action === 'pause') this.runStatus = 'guest-panicked';
+    else if (e.event === 'BLOCK_IO_ERROR' && action === 'stop') this.runStatus = 'io-error';
+    else if (e.event === 'WATCHDOG' && action === 'pause') this.runStatus = 'watchdog';
+  }
+
+  private onSerious(client: QmpClient, e: QmpEvent, arrivedAt: number, stop: ReturnType<typeof sendStop> | undefined, rule: string): void {
+    if (this.incident) {
+      this.incident.events.push(e);
+      const where = this.incident.done ? `already captured${this.incident.bundle ? ` in ${this.incident.bundle}` : ''}` : 'capture in progress';
+      this.log('info', `serious ${e.event} joins the open incident of ${this.incident.triggerEvent.event} (${where})`);
+      return;
+    }
+    this.log('info', `serious event ${e.event} ${JSON.stringify(e.data ?? {})} (${rule})`);
+    this.startIncident(client, new Incident(e, arrivedAt, stop));
+  }
+
+  private startIncident(client: QmpClient, incident: Incident): void {
+    this.incident = incident;
+    this.stats.incidents += 1;
+    this.captureAbort = new AbortController();
+    const run = incident
+      .run({
+        client,
+        endpoint: this.endpoint,
+        identity: this.identity,
+        outDir: this.options.outDir,
+        memory: this.options.memory,
+        journal: this.journal,
+        settleMs: this.options.settleMs ?? 100,
+        signal: this.captureAbort.signal,
+        log: (m) => this.log('info', m),
+      })
+      .then(async (n) => {
+        if (n.error) this.log('error', n.error);
+        await this.options.onIncident(n);
+      })
+      .catch((err: unknown) => this.log('error', `incident handling failed: ${describeError(err)}`))
+      .finally(() => {
+        if (this.inFlight === run) this.inFlight = undefined;
+      });
+    this.inFlight = run;
+  }
+
+  /**
+   * A VM found stopped by QEMU on a serious error (the watcher started late, or restarted): capture it
+   * unless the out-dir already holds a bundle of this very stop (the `vmpm state` rule).
+   */
+  private async catchUp(client: QmpClient, status: { status: string; running: boolean }): Promise<void> {
+    const synthetic = CATCH_UP_EVENT[status.status];
+    if (!synthetic || this.incident) return;
+    const now = new Date();
+    const event: QmpEvent = {
+      ...synthetic,
+      timestamp: { seconds: Math.floor(now.getTime() / 1000), microseconds: (now.getTime() % 1000) * 1000 },
+      receivedAt: now,
+    };
+    if (evaluate(this.options.policy, event, status.status).grade !== 'serious') return;
+    const state = await checkFailoverState(client, { outDir: this.options.outDir, verify: false });
+    if (state.failoverSafe || this.incident) {
+      if (state.failoverSafe) this.log('info', `found VM ${status.status}; already captured in ${state.bundle?.path}`);
+      return;
+    }
+    this.log('info', `found VM already ${status.status} with no bundle of this stop: capturing it now`);
+    const record = errorRecordsFromStatus(status, now.toISOString())[0];
+    this.startIncident(client, new Incident(event, performance.now(), undefined, record));
+  }
+
+  private log(level: LogLevel, message: string): void {
+    this.options.log.log(level, vmLabel(this.endpoint, this.identity), message);
+  }
+}
