@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { register as registerQmp } from './qmp';
+import { register as registerVerify } from './verify';
 
 /**
  * Every vmpm subcommand registers itself through one function. Keep this list in the order the
@@ -9,4 +10,5 @@ export type RegisterCommand = (program: Command) => void;
 
 export const COMMANDS: RegisterCommand[] = [
   registerQmp,
+  registerVerify,
 ];

@@ -1,0 +1,77 @@
+import type { Command } from 'commander';
+import { BundleReader } from '../../bundle';
+import { toHex } from '../../util/hex';
+import { palette } from '../output/color';
+import { printJson } from '../output/json';
+
+/**
+ * `vmpm verify FILE`: checks a bundle's structure and every digest (whole file, trailer, sections,
+ * frames, pages) and prints its SHA-256, the same value `sha256sum` prints. Exit 0 only when all holds.
+ */
+export function register(program: Command): void {
+  program
+    .command('verify')
+    .description('check a bundle\'s structure and every digest; print its SHA-256 (exit 0 only if intact)')
+    .argument('<file>', 'bundle file (*.vmpm)')
+    .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  vmpm verify crash-2024-05-01.vmpm
+  vmpm verify --json crash.vmpm | jq .sha256`,
+    )
+    .action(async (file: string, options: { json?: boolean }) => {
+      const showProgress = !options.json && process.stderr.isTTY === true;
+      let lastPct = -1;
+      const result = await BundleReader.verifyFile(file, (done, total) => {
+        const pct = Math.floor((done * 100) / Math.max(1, total));
+        if (showProgress && pct !== lastPct) {
+          lastPct = pct;
+          process.stderr.write(`\rverifying ${pct}%`);
+        }
+      });
+      if (showProgress) process.stderr.write('\r\x1b[K');
+      const reader = result.reader;
+      try {
+        const sections = reader?.sections() ?? [];
+        const stats = reader?.stats();
+        if (options.json) {
+          printJson({
+            file,
+            ok: result.ok,
+            sha256: result.sha256,
+            size: reader?.fileSize ?? null,
+            format: reader ? `${reader.version.major}.${reader.version.minor}` : null,
+            sections: sections.map((s) => ({ name: s.name, type: s.type, length: s.length, sha256: s.sha256 })),
+            ranges: (reader?.ranges() ?? []).map((r) => ({ start: toHex(r.start), length: toHex(r.length), name: r.name ?? null, pages: r.pages, zeroPages: r.zeroPages })),
+            stats: stats ? { ...stats, capturedBytes: toHex(stats.capturedBytes) } : null,
+            problems: result.problems,
+          });
+        } else {
+          const p = palette();
+          const lines: string[] = [];
+          lines.push(`bundle    ${file}`);
+          if (reader) {
+            lines.push(`format    ${reader.version.major}.${reader.version.minor}, ${reader.fileSize} bytes`);
+          }
+          lines.push(`sha256    ${result.sha256}`);
+          if (reader && stats) {
+            lines.push(`sections  ${sections.length}${sections.length ? ': ' + sections.map((s) => `${s.name} (${s.type}, ${s.length} B)`).join(', ') : ''}`);
+            lines.push(
+              `memory    ${reader.ranges().length} range(s), ${stats.capturedBytes} bytes: ${stats.pages} pages (${stats.zeroPages} zero, ${stats.dataPages} data, ${stats.uniquePages} unique stored) in ${stats.frames} frame(s), ${stats.compressedBytes} bytes compressed`,
+            );
+          }
+          if (result.ok) lines.push(`result    ${p.green('OK')}: structure and every digest verified`);
+          else {
+            lines.push(`result    ${p.red('FAILED')}: ${result.problems.length} problem(s)`);
+            for (const problem of result.problems) lines.push(`  - ${problem}`);
+          }
+          process.stdout.write(`${lines.join('\n')}\n`);
+        }
+      } finally {
+        await reader?.close();
+      }
+      if (!result.ok) process.exitCode = 1;
+    });
+}
