@@ -1,6 +1,15 @@
 import type { Command } from 'commander';
 import { register as registerQmp } from './qmp';
 import { register as registerVerify } from './verify';
+import { register as registerInfo } from './info';
+import { register as registerRegs } from './regs';
+import { register as registerMemmap } from './memmap';
+import { register as registerRead } from './read';
+import { register as registerSearch } from './search';
+import { register as registerErrors } from './errors';
+import { register as registerEvents } from './events';
+import { register as registerDiff } from './diff';
+import { register as registerReport } from './report';
 
 /**
  * Every vmpm subcommand registers itself through one function. Keep this list in the order the
@@ -10,5 +19,14 @@ export type RegisterCommand = (program: Command) => void;
 
 export const COMMANDS: RegisterCommand[] = [
   registerQmp,
+  registerInfo,
+  registerRegs,
+  registerMemmap,
+  registerRead,
+  registerSearch,
+  registerErrors,
+  registerEvents,
+  registerDiff,
+  registerReport,
   registerVerify,
 ];

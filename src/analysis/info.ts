@@ -1,0 +1,146 @@
+import { toHex, type Hex } from '../util/hex';
+import { describeError } from '../util/errors';
+import type { Manifest, RunState } from '../bundle/schema';
+import type { AnalysisBundle } from './source';
+import { loadSections, hexField, type BundleSections } from './sections';
+
+/** `vmpm info --json`: one object answering "what happened and what do I have". */
+export interface InfoModel {
+  file: string;
+  fileSize: number;
+  format: { major: number; minor: number };
+  /** ok: every digest checked; failed: see problems; not-checked: --no-verify. */
+  integrity: { status: 'ok' | 'failed' | 'not-checked'; problems: string[] };
+  sha256: string | null;
+  vm: { name: string | null; uuid: string | null; arch: string | null; cpuCount: number | null; ramSize: Hex | null; kvm: boolean | null };
+  qemu: { version: string; package: string } | null;
+  runState: { before: RunState | null; after: RunState | null };
+  capture: {
+    createdAt: string | null;
+    origin: string | null;
+    label: string | null;
+    vmpmVersion: string | null;
+    host: string | null;
+    quiesce: string | null;
+    memoryMethod: string | null;
+    trigger: string | null;
+    consistent: boolean | null;
+    totalMs: number | null;
+    warnings: string[];
+  };
+  cpus: Array<{ index: number; arch: string; mode: string; exceptionLevel: number | null; halted: boolean | null; pc: Hex | null }>;
+  memory: {
+    ranges: Array<{ start: Hex; end: Hex; name: string | null; pages: number; zeroPages: number }>;
+    capturedBytes: Hex;
+    pages: number;
+    zeroPages: number;
+    dataPages: number;
+    uniquePages: number;
+    frames: number;
+    compressedBytes: number;
+  };
+  errors: { total: number; byKind: Record<string, number>; bySeverity: Record<string, number> };
+  events: { total: number; dropped: number };
+  sections: Array<{ name: string; type: string; length: number }>;
+}
+
+/** The instruction pointer of a vCPU, whatever the architecture calls it. */
+export function instructionPointer(registers: Record<string, string>): Hex | null {
+  const v = registers.rip ?? registers.pc ?? registers.eip;
+  return typeof v === 'string' && v.startsWith('0x') ? (v as Hex) : null;
+}
+
+export async function buildInfo(
+  bundle: AnalysisBundle,
+  options: { verify?: boolean; sections?: BundleSections } = {},
+): Promise<InfoModel> {
+  const s = options.sections ?? (await loadSections(bundle));
+  let integrity: InfoModel['integrity'];
+  let sha256: string | null;
+  if (options.verify === false) {
+    integrity = { status: 'not-checked', problems: [] };
+    sha256 = await bundle.sha256();
+  } else {
+    try {
+      const v = await bundle.verify();
+      integrity = { status: v.ok ? 'ok' : 'failed', problems: v.problems };
+      sha256 = v.sha256;
+    } catch (err) {
+      // A verification that cannot even run (truncated frame, unreadable file) is still a status.
+      integrity = { status: 'failed', problems: [describeError(err)] };
+      sha256 = null;
+    }
+  }
+  const m: Manifest | null = s.manifest;
+  const stats = bundle.stats();
+  const records = s.errors?.records ?? [];
+  const byKind: Record<string, number> = {};
+  const bySeverity: Record<string, number> = {};
+  for (const r of records) {
+    byKind[r.kind] = (byKind[r.kind] ?? 0) + 1;
+    bySeverity[r.severity] = (bySeverity[r.severity] ?? 0) + 1;
+  }
+  return {
+    file: bundle.path,
+    fileSize: bundle.fileSize,
+    format: bundle.version,
+    integrity,
+    sha256,
+    vm: {
+      name: m?.vm.name ?? null,
+      uuid: m?.vm.uuid ?? null,
+      arch: m?.vm.arch ?? s.cpus?.arch ?? null,
+      cpuCount: m?.vm.cpuCount ?? s.cpus?.cpus.length ?? null,
+      ramSize: m?.vm.ramSize ?? null,
+      kvm: m?.vm.kvm ? m.vm.kvm.enabled : null,
+    },
+    qemu: m?.qemu ? { version: m.qemu.version, package: m.qemu.package } : null,
+    runState: { before: m?.runState.before ?? null, after: m?.runState.after ?? null },
+    capture: {
+      createdAt: m?.createdAt ?? null,
+      origin: m?.origin ?? null,
+      label: m?.label ?? null,
+      vmpmVersion: m?.vmpmVersion ?? null,
+      host: m?.host.hostname ?? null,
+      quiesce: m?.policy.quiesce ?? null,
+      memoryMethod: m?.policy.memory ?? null,
+      trigger: m?.policy.trigger?.summary ?? null,
+      consistent: m ? m.consistent : null,
+      totalMs: typeof m?.timings?.total === 'number' ? m.timings.total : null,
+      warnings: m?.warnings ?? [],
+    },
+    cpus: (s.cpus?.cpus ?? []).map((c) => ({
+      index: c.index,
+      arch: c.arch,
+      mode: c.mode,
+      exceptionLevel: c.exceptionLevel ?? null,
+      halted: c.halted ?? null,
+      pc: instructionPointer(c.registers),
+    })),
+    memory: {
+      ranges: bundle.ranges().map((r) => ({
+        start: toHex(r.start),
+        end: toHex(r.start + r.length),
+        name: r.name ?? null,
+        pages: r.pages,
+        zeroPages: r.zeroPages,
+      })),
+      capturedBytes: toHex(stats.capturedBytes),
+      pages: stats.pages,
+      zeroPages: stats.zeroPages,
+      dataPages: stats.dataPages,
+      uniquePages: stats.uniquePages,
+      frames: stats.frames,
+      compressedBytes: stats.compressedBytes,
+    },
+    errors: { total: records.length, byKind, bySeverity },
+    events: { total: s.events?.events.length ?? 0, dropped: s.events?.dropped ?? 0 },
+    sections: bundle.sections().map((x) => ({ name: x.name, type: x.type, length: x.length })),
+  };
+}
+
+/** Checks a hex register value parses, for callers that want bigint. */
+export function registerValue(registers: Record<string, string>, name: string): bigint | undefined {
+  const v = registers[name];
+  return v === undefined ? undefined : hexField(v, `cpus.registers.${name}`);
+}

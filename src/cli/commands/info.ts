@@ -1,0 +1,50 @@
+import type { Command } from 'commander';
+import { withBundle, buildInfo, humanBytes, type InfoModel } from '../../analysis';
+import { printJson } from '../output/json';
+import { palette, type Palette } from '../output/color';
+import { renderKeyValues } from '../output/table';
+
+/** `vmpm info FILE`: identity, run state, capture, CPUs, memory, errors, size, SHA-256, integrity. */
+export function register(program: Command): void {
+  program
+    .command('info')
+    .description('summarise a bundle: VM, run state, capture, CPUs, memory, errors, SHA-256 and integrity')
+    .argument('<file>', 'bundle (.vmpm)')
+    .option('--json', 'print the summary as JSON')
+    .option('--no-verify', 'skip checking every section and frame digest (faster on big bundles)')
+    .action(async (file: string, options: { json?: boolean; verify: boolean }) => {
+      const model = await withBundle(file, (b) => buildInfo(b, { verify: options.verify }));
+      if (options.json) printJson(model);
+      else process.stdout.write(`${formatInfo(model, palette())}\n`);
+      // An integrity failure is reported in the output (not as a crash) and makes the exit status 1.
+      if (model.integrity.status === 'failed') process.exitCode = 1;
+    });
+}
+
+export function formatInfo(m: InfoModel, p: Palette): string {
+  const state = (s: InfoModel['runState']['after']): string => (s ? `${s.status}${s.reason ? ` (${s.reason})` : ''}` : 'not recorded');
+  const integrity =
+    m.integrity.status === 'ok' ? p.green('ok (all digests verified)') : m.integrity.status === 'failed' ? p.red(`FAILED: ${m.integrity.problems.join('; ')}`) : p.yellow('not checked (--no-verify)');
+  const kinds = Object.entries(m.errors.byKind).map(([k, n]) => `${k} ${n}`).join(', ');
+  const cpus = m.cpus.map((c) => `#${c.index} ${c.mode}${c.exceptionLevel !== null ? ` EL${c.exceptionLevel}` : ''}${c.pc ? ` ip=${c.pc}` : ''}${c.halted ? ' halted' : ''}`).join('; ');
+  const mem = m.memory;
+  const pairs: Array<[string, string]> = [
+    ['Bundle', `${m.file} (${humanBytes(m.fileSize)}, format ${m.format.major}.${m.format.minor})`],
+    ['SHA-256', m.sha256 ?? 'not computed'],
+    ['Integrity', integrity],
+    ['VM', `${m.vm.name ?? '(unnamed)'}${m.vm.uuid ? ` (${m.vm.uuid})` : ''}, ${m.vm.arch ?? 'arch unknown'}, ${m.vm.cpuCount ?? '?'} vCPU(s)${m.vm.ramSize ? `, ${humanBytes(m.vm.ramSize)} RAM` : ''}${m.vm.kvm === null ? '' : m.vm.kvm ? ', KVM' : ', TCG'}`],
+    ['QEMU', m.qemu ? `${m.qemu.version}${m.qemu.package ? ` ${m.qemu.package}` : ''}` : 'not recorded'],
+    ['Run state', `${p.bold(state(m.runState.after))}${m.runState.before && m.runState.before.status !== m.runState.after?.status ? `, before capture: ${state(m.runState.before)}` : ''}`],
+    ['Captured', `${m.capture.createdAt ?? 'time not recorded'}${m.capture.origin ? ` (${m.capture.origin})` : ''}${m.capture.vmpmVersion ? ` by vmpm ${m.capture.vmpmVersion}` : ''}${m.capture.host ? ` on ${m.capture.host}` : ''}`],
+    ['Policy', `${m.capture.quiesce ?? '?'}, memory via ${m.capture.memoryMethod ?? '?'}${m.capture.consistent === false ? p.yellow(', NOT consistent (guest was running)') : ''}${m.capture.totalMs !== null ? `, took ${m.capture.totalMs} ms` : ''}`],
+  ];
+  if (m.capture.trigger) pairs.push(['Trigger', m.capture.trigger]);
+  pairs.push(
+    ['CPUs', cpus || 'no registers recorded'],
+    ['Memory', `${humanBytes(mem.capturedBytes)} in ${mem.ranges.length} range(s): ${mem.pages} pages, ${mem.zeroPages} zero, ${mem.dataPages} data (${mem.uniquePages} unique), ${mem.frames} frames, ${humanBytes(mem.compressedBytes)} compressed`],
+    ['Errors', m.errors.total === 0 ? 'none' : `${m.errors.total}: ${kinds}`],
+    ['Events', `${m.events.total}${m.events.dropped ? ` (${m.events.dropped} dropped)` : ''}`],
+  );
+  for (const w of m.capture.warnings) pairs.push(['Warning', p.yellow(w)]);
+  return renderKeyValues(pairs.map(([k, v]) => [p.bold(k), v] as [string, string]));
+}

@@ -1,0 +1,45 @@
+import type { Command } from 'commander';
+import { withBundle, loadSections, buildRegs, type RegsCpu } from '../../analysis';
+import { printJson } from '../output/json';
+import { palette, type Palette } from '../output/color';
+import { parseSmallInt } from '../output/args';
+
+/** `vmpm regs FILE [--cpu N]`: grouped registers with decoded flags, per vCPU. */
+export function register(program: Command): void {
+  program
+    .command('regs')
+    .description('show vCPU registers, grouped, with decoded flags and CPU mode')
+    .argument('<file>', 'bundle (.vmpm)')
+    .option('--cpu <n>', 'only this vCPU (QEMU cpu-index)')
+    .option('--json', 'print registers as JSON')
+    .action(async (file: string, options: { cpu?: string; json?: boolean }) => {
+      const cpu = options.cpu === undefined ? undefined : parseSmallInt(options.cpu, '--cpu');
+      const model = await withBundle(file, async (b) => buildRegs((await loadSections(b)).cpus, cpu));
+      if (options.json) printJson(model);
+      else process.stdout.write(model.cpus.length === 0 ? 'no vCPU registers recorded in this bundle\n' : `${model.cpus.map((c) => formatCpu(c, palette())).join('\n\n')}\n`);
+    });
+}
+
+export function formatCpu(c: RegsCpu, p: Palette): string {
+  const head = [`vCPU ${c.index}`, c.arch, `${c.mode}${c.arch === 'aarch64' ? '' : ' mode'}`];
+  if (c.exceptionLevel !== undefined) head.push(`EL${c.exceptionLevel}`);
+  if (c.halted) head.push('halted');
+  const lines = [p.bold(head.join('  '))];
+  for (const g of c.groups) {
+    lines.push(p.cyan(`${g.title}:`));
+    const cells = g.names.map((n) => `${n.padStart(Math.min(12, maxLen(g.names)))}=${c.registers[n]}`);
+    // Wide values (xmm, st) one per line; 64-bit ones several per line.
+    const width = Math.max(...cells.map((s) => s.length));
+    const perLine = Math.max(1, Math.floor(100 / (width + 2)));
+    for (let i = 0; i < cells.length; i += perLine) lines.push(`  ${cells.slice(i, i + perLine).map((s) => s.padEnd(width)).join('  ').trimEnd()}`);
+  }
+  if (c.flags.length > 0) {
+    lines.push(p.cyan('decoded:'));
+    for (const f of c.flags) lines.push(`  ${f.register.padEnd(7)} ${f.value.padEnd(12)} ${f.text || f.set.join(' ') || '(none set)'}`);
+  }
+  return lines.join('\n');
+}
+
+function maxLen(names: string[]): number {
+  return Math.max(...names.map((n) => n.length));
+}
