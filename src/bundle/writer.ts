@@ -158,11 +158,11 @@ export class BundleWriter {
   /** Captures one memory range from a byte stream (any chunk sizes) starting at guest-physical `start`. */
   async addMemoryRange(
     start: bigint,
-    source: AsyncIterable<Buffer | Uint8Array> | NodeJS.ReadableStream,
+    source: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array> | NodeJS.ReadableStream,
     options: { name?: string; expectedLength?: bigint } = {},
   ): Promise<MemoryRangeStats> {
     const range = this.beginMemoryRange(start, options.name === undefined ? {} : { name: options.name });
-    for await (const chunk of source as AsyncIterable<Buffer | Uint8Array | string>) {
+    for await (const chunk of source as AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer | Uint8Array>) {
       if (typeof chunk === 'string') {
         this.fail(new VmpmError(`memory range at ${toHex(start)}: the source yields text, not bytes`));
         throw this.failure;
