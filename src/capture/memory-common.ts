@@ -1,0 +1,42 @@
+/** What both memory methods need and return. */
+import type { BundleWriter, MemoryRangeStats } from '../bundle';
+import type { QmpClient } from '../qmp';
+import { VmpmError } from '../util/errors';
+import type { ActionLog } from './actions';
+import type { CaptureRange } from './plan';
+
+export interface MemoryCaptureContext {
+  client: QmpClient;
+  writer: BundleWriter;
+  plan: CaptureRange[];
+  /** Private directory for the FIFOs. */
+  fifoDir: string;
+  actions: ActionLog;
+  warnings: string[];
+  signal?: AbortSignal;
+  /** Bytes of guest RAM received so far, of `total`. */
+  onProgress?: (done: number, total: number) => void;
+  /** Bound on the wait for QEMU to open a FIFO. */
+  fifoOpenTimeoutMs?: number;
+}
+
+export interface CapturedRange extends MemoryRangeStats {
+  name?: string;
+}
+
+export interface MemoryCaptureResult {
+  ranges: CapturedRange[];
+  /** PT_NOTE bytes of the ELF dump, verbatim (dump method only). */
+  elfNotes?: Buffer;
+  elfLittleEndian?: boolean;
+  elfMachine?: number;
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new VmpmError('capture interrupted');
+}
+
+/** Generous per-command timeout for commands that stream `bytes` of RAM (>= 20 MiB/s plus a minute). */
+export function streamingTimeoutMs(bytes: bigint): number {
+  return 60_000 + Number(bytes / 20_000n);
+}

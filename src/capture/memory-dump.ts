@@ -1,0 +1,143 @@
+/**
+ * Memory method `dump`: QEMU's `dump-guest-memory` (ELF, paging off, detached) written into a FIFO and
+ * parsed as it streams. PT_NOTE segments are kept verbatim (per-vCPU NT_PRSTATUS, QEMU CPU state,
+ * VMCOREINFO); each PT_LOAD is cut to the planned RAM ranges and fed page by page into the bundle at its
+ * guest-physical address (p_paddr). Loads outside the plan (pc.bios at 0xfffc0000) are read and dropped.
+ *
+ * Completion needs both the end of the stream and DUMP_COMPLETED: QEMU 7.2 emits the event before it
+ * closes the file, and a failed dump may close the file early with a complete-looking stream.
+ */
+import { join } from 'node:path';
+import type { MemoryRangeWriter } from '../bundle';
+import type { QmpEvent } from '../qmp';
+import { VmpmError } from '../util/errors';
+import { toHex } from '../util/hex';
+import { readElfCoreStream, type ElfSegment } from './elf-stream';
+import { FifoReader, makeFifo } from './fifo';
+import {
+  throwIfAborted,
+  streamingTimeoutMs,
+  type CapturedRange,
+  type MemoryCaptureContext,
+  type MemoryCaptureResult,
+} from './memory-common';
+import { intersectPlan, totalBytes } from './plan';
+
+/** After the stream ends, how long DUMP_COMPLETED may take to arrive. */
+const COMPLETION_WAIT_MS = 15_000;
+
+interface OpenRange {
+  planIndex: number;
+  next: bigint;
+  name: string;
+  writer: MemoryRangeWriter;
+}
+
+export async function captureWithDump(ctx: MemoryCaptureContext): Promise<MemoryCaptureResult> {
+  const fifo = join(ctx.fifoDir, 'memory.elf');
+  await makeFifo(fifo);
+  const planned = totalBytes(ctx.plan);
+  const total = Number(planned);
+  let done = 0;
+  const reader = new FifoReader(fifo, ctx.fifoOpenTimeoutMs === undefined ? {} : { openTimeoutMs: ctx.fifoOpenTimeoutMs });
+
+  let completed: (e: QmpEvent) => void = () => undefined;
+  const completion = new Promise<QmpEvent>((resolve) => (completed = resolve));
+  const unsubscribe = ctx.client.onEvent((e) => e.event === 'DUMP_COMPLETED' && completed(e), { replay: false });
+
+  const ranges: CapturedRange[] = [];
+  const notes: Buffer[] = [];
+  let open: OpenRange | undefined;
+  const closeOpen = async (): Promise<void> => {
+    if (!open) return;
+    const stats = await open.writer.end();
+    ranges.push({ ...stats, name: open.name });
+    open = undefined;
+  };
+  const rangeAt = async (planIndex: number, addr: bigint, name: string): Promise<OpenRange> => {
+    if (open && open.planIndex === planIndex && open.next === addr) return open;
+    await closeOpen();
+    open = { planIndex, next: addr, name, writer: ctx.writer.beginMemoryRange(addr, { name }) };
+    return open;
+  };
+
+  const onLoad = async (seg: ElfSegment, data: AsyncIterable<Buffer>): Promise<void> => {
+    const pieces = intersectPlan(ctx.plan, seg.paddr, seg.paddr + BigInt(seg.filesz));
+    let addr = seg.paddr;
+    let pi = 0;
+    for await (const chunk of data) {
+      throwIfAborted(ctx.signal);
+      let off = 0;
+      while (off < chunk.length) {
+        const here = addr + BigInt(off);
+        while (pi < pieces.length && pieces[pi]!.end <= here) pi++;
+        const piece = pieces[pi];
+        if (!piece) break; // the rest of this chunk is outside the plan
+        if (here < piece.start) {
+          off += Number(min(piece.start - here, BigInt(chunk.length - off)));
+          continue;
+        }
+        const n = Number(min(piece.end - here, BigInt(chunk.length - off)));
+        const target = await rangeAt(piece.planIndex, here, piece.name);
+        await target.writer.write(chunk.subarray(off, off + n));
+        target.next = here + BigInt(n);
+        done += n;
+        off += n;
+      }
+      addr += BigInt(chunk.length);
+      ctx.onProgress?.(done, total);
+    }
+  };
+
+  const parsing = readElfCoreStream(reader.chunks(), {
+    onNote: (_seg, data) => {
+      notes.push(data);
+    },
+    onLoad,
+  });
+  parsing.catch(() => undefined); // observed below
+
+  try {
+    await ctx.actions.run('dump-guest-memory', `ELF, paging off, detached, into a FIFO (${toHex(planned)} bytes of RAM planned)`, () =>
+      ctx.client.execute('dump-guest-memory', { paging: false, protocol: `file:${fifo}`, detach: true }, { timeoutMs: streamingTimeoutMs(planned) }),
+    );
+  } catch (err) {
+    await reader.close();
+    await parsing.catch(() => undefined);
+    unsubscribe();
+    throw err;
+  }
+
+  try {
+    const header = await parsing;
+    await closeOpen();
+    const event = await withTimeout(completion, COMPLETION_WAIT_MS, 'QEMU did not report DUMP_COMPLETED after the dump stream ended');
+    const data = (event.data ?? {}) as { result?: { status?: string }; error?: string };
+    if (data.error !== undefined || data.result?.status !== 'completed') {
+      throw new VmpmError(`dump-guest-memory failed: ${data.error ?? `status ${data.result?.status ?? 'unknown'}`}`);
+    }
+    const missing = ctx.plan.filter((p) => !ranges.some((r) => r.start <= p.start && p.end <= r.start + r.length));
+    for (const m of missing) ctx.warnings.push(`RAM range ${toHex(m.start)}-${toHex(m.end - 1n)} (${m.name}) is not fully in QEMU's dump`);
+    const result: MemoryCaptureResult = { ranges, elfLittleEndian: header.littleEndian, elfMachine: header.machine };
+    if (notes.length > 0) result.elfNotes = Buffer.concat(notes);
+    return result;
+  } finally {
+    unsubscribe();
+    await reader.close();
+    // After a failure, end the range in progress so a --keep-partial bundle keeps what arrived.
+    await closeOpen().catch(() => undefined);
+  }
+}
+
+function min(a: bigint, b: bigint): bigint {
+  return a < b ? a : b;
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new VmpmError(message)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

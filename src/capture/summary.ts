@@ -1,0 +1,58 @@
+/** The short account of a finished capture: what the CLI prints and what `--json` emits. */
+import type { MemoryMethod, QuiescePolicy } from '../bundle/schema';
+
+export interface CaptureSummary {
+  path: string;
+  sha256: string;
+  bundleBytes: number;
+  vm: { name: string | null; uuid: string | null; arch: string };
+  stateBefore: string;
+  stateAfter: string;
+  /** False for a --no-stop capture of a running guest. */
+  consistent: boolean;
+  policy: QuiescePolicy;
+  memoryMethod: MemoryMethod;
+  cpus: number;
+  ranges: number;
+  ramCapturedBytes: number;
+  pages: number;
+  zeroPages: number;
+  storedPages: number;
+  dedupPages: number;
+  errorRecords: number;
+  /** How long the guest was held stopped by this capture (stop to cont), when vmpm stopped and resumed it. */
+  guestStoppedMs: number | null;
+  durationMs: number;
+  warnings: string[];
+}
+
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+
+export function formatBytes(n: number): string {
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < UNITS.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${v} B` : `${v.toFixed(1)} ${UNITS[u]}`;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** One line: state, CPUs, RAM captured, zero pages, bundle size, time. */
+export function formatSummaryLine(s: CaptureSummary): string {
+  const who = s.vm.name ?? s.vm.uuid ?? 'guest';
+  const state = s.stateBefore === s.stateAfter ? s.stateAfter : `${s.stateBefore} -> ${s.stateAfter}`;
+  const ram =
+    s.memoryMethod === 'none'
+      ? 'no memory (metadata only)'
+      : `${formatBytes(s.ramCapturedBytes)} RAM in ${plural(s.ranges, 'range')} (${s.zeroPages} of ${s.pages} pages zero)`;
+  const consistency = s.consistent ? '' : ', INCONSISTENT (not stopped)';
+  return (
+    `captured ${who} [${s.vm.arch}, ${state}${consistency}]: ${plural(s.cpus, 'CPU')}, ${ram}, ` +
+    `${plural(s.errorRecords, 'error record')} -> ${s.path} (${formatBytes(s.bundleBytes)}) in ${(s.durationMs / 1000).toFixed(2)} s`
+  );
+}

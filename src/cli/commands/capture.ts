@@ -1,0 +1,110 @@
+import type { Command } from 'commander';
+import { basename, resolve } from 'node:path';
+import { capture, formatSummaryLine, type CaptureOptions } from '../../capture';
+import type { MemoryMethod, QuiescePolicy } from '../../bundle/schema';
+import { QmpClient, parseEndpoint } from '../../qmp';
+import { UsageError } from '../../util/errors';
+import { createProgressBar } from '../progress';
+
+interface CaptureCommandOptions {
+  qmp: string;
+  output: string;
+  keepStopped?: boolean;
+  stop: boolean;
+  memory: boolean;
+  memoryMethod: string;
+  attach: string[];
+  label?: string;
+  force?: boolean;
+  keepPartial?: boolean;
+  json?: boolean;
+}
+
+/** Ctrl-C / SIGTERM abort the capture cleanly (FIFOs removed, run state restored, no bundle left). */
+function abortOnSignals(): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const onSignal = (): void => controller.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
+    },
+  };
+}
+
+export function quiescePolicyFrom(o: { keepStopped?: boolean; stop: boolean }): QuiescePolicy {
+  if (o.keepStopped && !o.stop) throw new UsageError('--keep-stopped and --no-stop contradict each other; choose one');
+  if (!o.stop) return 'no-stop';
+  return o.keepStopped ? 'keep-stopped' : 'stop-and-restore';
+}
+
+export function memoryMethodFrom(o: { memory: boolean; memoryMethod: string }): MemoryMethod {
+  if (o.memoryMethod !== 'dump' && o.memoryMethod !== 'pmemsave') {
+    throw new UsageError(`--memory-method must be dump or pmemsave, got ${JSON.stringify(o.memoryMethod)}`);
+  }
+  return o.memory ? o.memoryMethod : 'none';
+}
+
+export function register(program: Command): void {
+  program
+    .command('capture')
+    .description('quiesce a QEMU guest and capture registers, memory map, RAM and error records into a bundle')
+    .requiredOption('--qmp <endpoint>', 'QMP monitor: unix:PATH, a socket path, or tcp:HOST:PORT')
+    .requiredOption('-o, --output <file>', 'bundle to write (e.g. case.vmpm)')
+    .option('--keep-stopped', 'leave the guest stopped afterwards (the failover-safe state)')
+    .option('--no-stop', 'do not stop a running guest (memory and registers may disagree; marked inconsistent)')
+    .option('--no-memory', 'metadata only: no RAM contents (fast, small)')
+    .option('--memory-method <method>', 'dump (dump-guest-memory ELF) or pmemsave', 'dump')
+    .option('--attach <file>', 'attach a file, e.g. the serial log (repeatable)', (v: string, prev: string[]) => [...prev, v], [])
+    .option('--label <text>', 'free-text label stored in the manifest')
+    .option('--force', 'overwrite an existing output file')
+    .option('--keep-partial', 'on failure keep what was captured as <name>.partial.vmpm')
+    .option('--json', 'print the summary as JSON')
+    .addHelpText(
+      'after',
+      `
+Default policy: a running guest is stopped first, captured, then resumed; a guest that was already
+paused, panicked or in io-error is left exactly as it was. vmpm never resets or kills a guest.
+
+Examples:
+  vmpm capture --qmp unix:/run/vm1.qmp -o vm1.vmpm
+  vmpm capture --qmp /run/vm1.qmp -o vm1.vmpm --keep-stopped --attach /var/log/vm1-serial.log
+  vmpm capture --qmp tcp:127.0.0.1:4444 -o meta.vmpm --no-memory --json`,
+    )
+    .action(async (o: CaptureCommandOptions) => {
+      const quiesce = quiescePolicyFrom(o);
+      const memory = memoryMethodFrom(o);
+      const endpoint = parseEndpoint(o.qmp);
+      // `cont` is allowed only when this policy may need it; nothing else state-changing ever is.
+      const client = await QmpClient.connect(endpoint, { allow: quiesce === 'stop-and-restore' ? ['cont'] : [] });
+      const progress = o.json ? undefined : createProgressBar();
+      const signals = abortOnSignals();
+      try {
+        const options: CaptureOptions = {
+          output: resolve(o.output),
+          overwrite: o.force ?? false,
+          quiesce,
+          memory,
+          attachments: o.attach.map((p) => ({ name: basename(p), path: p })),
+          keepPartial: o.keepPartial ?? false,
+          signal: signals.signal,
+        };
+        if (o.label !== undefined) options.label = o.label;
+        if (progress) options.onProgress = (p) => progress.update(p);
+        const result = await capture(client, options);
+        progress?.done();
+        if (o.json) process.stdout.write(`${JSON.stringify(result.summary, null, 2)}\n`);
+        else {
+          for (const w of result.summary.warnings) process.stderr.write(`vmpm: warning: ${w}\n`);
+          process.stdout.write(`${formatSummaryLine(result.summary)}\n`);
+        }
+      } finally {
+        progress?.done();
+        signals.dispose();
+        await client.close();
+      }
+    });
+}
