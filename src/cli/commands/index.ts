@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { register as registerCapture } from './capture';
 import { register as registerQmp } from './qmp';
 import { register as registerVerify } from './verify';
 import { register as registerInfo } from './info';
@@ -18,6 +19,7 @@ import { register as registerReport } from './report';
 export type RegisterCommand = (program: Command) => void;
 
 export const COMMANDS: RegisterCommand[] = [
+  registerCapture,
   registerQmp,
   registerInfo,
   registerRegs,
