@@ -1,0 +1,126 @@
+import type { Command } from 'commander';
+import { accessSync, constants, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { MemoryMethod } from '../../bundle/schema';
+import { parseEndpoint, formatEndpoint } from '../../qmp';
+import { UsageError } from '../../util/errors';
+import { Watch, defaultPolicy, describeRule, loadPolicyFile, stderrLogger } from '../../watch';
+
+interface WatchCommandOptions {
+  qmp: string[];
+  outDir?: string;
+  policy?: string;
+  exec?: string;
+  execTimeout: string;
+  memoryMethod: string;
+  memory: boolean;
+  settle: string;
+  termGrace: string;
+  journalEvents: string;
+  catchUp: boolean;
+  printPolicy?: boolean;
+  json?: boolean;
+}
+
+/**
+ * `vmpm watch`: stop and capture a VM the moment policy calls an event serious, keep it stopped
+ * (failover-safe), and tell HA software with a JSON line on stdout and an optional hook.
+ */
+export function register(program: Command): void {
+  program
+    .command('watch')
+    .description('on a serious QEMU event: stop the VM at once, capture it into --out-dir, keep it stopped, notify')
+    .option('--qmp <endpoint>', 'QMP monitor to watch (repeatable): unix:PATH, a socket path, or tcp:HOST:PORT', collect, [])
+    .option('--out-dir <dir>', 'directory the incident bundles are written to (must exist)')
+    .option('--policy <file>', 'JSON policy file: add, drop or re-grade events (see docs/watch-policy.md)')
+    .option('--exec <command>', 'run this shell command per incident, with VMPM_* environment variables')
+    .option('--exec-timeout <ms>', 'kill the --exec hook after this long', '30000')
+    .option('--memory-method <method>', 'guest RAM capture: dump or pmemsave', 'dump')
+    .option('--no-memory', 'metadata-only bundles (registers, memory map, devices, errors, journal)')
+    .option('--settle <ms>', 'after stopping, wait this long so a storm of events lands in one bundle', '100')
+    .option('--term-grace <ms>', 'on SIGTERM, let a capture in flight finish for this long before abandoning it', '30000')
+    .option('--journal-events <n>', 'events kept in each VM\'s rolling journal', '2000')
+    .option('--no-catch-up', 'do not capture a VM found already panicked or in io-error when connecting')
+    .option('--print-policy', 'print the effective policy rules and exit')
+    .option('--json', 'log on stderr as JSON lines (notifications on stdout are always JSON)')
+    .addHelpText(
+      'after',
+      `
+stdout: one JSON line per incident: {"type":"incident","vm":{...},"trigger":{...},"stoppedBy":"vmpm",
+  "stopMs":0.9,"bundle":"/var/lib/vmpm/vm1-...-guest_panicked.vmpm","sha256":"...","failoverSafe":true,...}
+Hook environment: VMPM_EVENT VMPM_EVENT_TIME VMPM_VM_ENDPOINT VMPM_VM_NAME VMPM_VM_UUID VMPM_STOPPED_BY
+  VMPM_STOP_MS VMPM_BUNDLE VMPM_SHA256 VMPM_FAILOVER_SAFE (1/0) VMPM_ERROR VMPM_NOTIFICATION (the JSON line)
+
+Examples:
+  vmpm watch --qmp unix:/run/vm1.qmp --qmp unix:/run/vm2.qmp --out-dir /var/lib/vmpm
+  vmpm watch --qmp /run/vm1.qmp --out-dir /var/lib/vmpm --policy site.json --exec '/usr/local/bin/ha-notify'`,
+    )
+    .action(async (options: WatchCommandOptions) => {
+      const policy = options.policy ? loadPolicyFile(options.policy) : defaultPolicy();
+      if (options.printPolicy) {
+        process.stdout.write(`policy: ${policy.source}\n${policy.rules.map((r) => `  ${describeRule(r)}`).join('\n')}\n`);
+        return;
+      }
+      if (options.qmp.length === 0) throw new UsageError('watch: at least one --qmp ENDPOINT is required');
+      if (!options.outDir) throw new UsageError('watch: --out-dir DIR is required');
+      const outDir = resolve(options.outDir);
+      checkOutDir(outDir);
+      const endpoints = [...new Set(options.qmp.map((e) => formatEndpoint(parseEndpoint(e))))];
+      const memory = memoryMethod(options);
+      const log = stderrLogger({ json: options.json === true });
+      const watch = new Watch({
+        endpoints,
+        outDir,
+        policy,
+        memory,
+        log,
+        ...(options.exec ? { exec: { command: options.exec, timeoutMs: positive('--exec-timeout', options.execTimeout) } } : {}),
+        settleMs: nonNegative('--settle', options.settle),
+        termGraceMs: nonNegative('--term-grace', options.termGrace),
+        journal: { maxEvents: positive('--journal-events', options.journalEvents) },
+        catchUp: options.catchUp,
+      });
+      log.log('info', undefined, `watching ${endpoints.join(', ')}; bundles into ${outDir}; memory ${memory}; policy ${policy.source}`);
+      const removeHandlers = watch.handleSignals();
+      try {
+        await watch.run();
+      } finally {
+        removeHandlers();
+      }
+      const s = watch.watchers.reduce((a, w) => ({ events: a.events + w.stats.events, incidents: a.incidents + w.stats.incidents }), { events: 0, incidents: 0 });
+      log.log('info', undefined, `stopped: ${s.events} event(s) seen, ${s.incidents} incident(s)`);
+    });
+}
+
+function memoryMethod(options: WatchCommandOptions): MemoryMethod {
+  if (!options.memory) return 'none';
+  if (options.memoryMethod !== 'dump' && options.memoryMethod !== 'pmemsave') {
+    throw new UsageError(`--memory-method expects dump or pmemsave, got ${JSON.stringify(options.memoryMethod)}`);
+  }
+  return options.memoryMethod;
+}
+
+function checkOutDir(dir: string): void {
+  try {
+    if (!statSync(dir).isDirectory()) throw new Error('not a directory');
+    accessSync(dir, constants.W_OK);
+  } catch (err) {
+    throw new UsageError(`--out-dir ${dir}: must be an existing writable directory (${(err as Error).message})`);
+  }
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function nonNegative(flag: string, text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n)) throw new UsageError(`${flag} expects a whole number of milliseconds, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+function positive(flag: string, text: string): number {
+  const n = nonNegative(flag, text);
+  if (n === 0) throw new UsageError(`${flag} must be greater than 0`);
+  return n;
+}

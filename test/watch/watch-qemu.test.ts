@@ -1,0 +1,231 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BundleReader } from '../../src/bundle';
+import type { EventsSection, Manifest } from '../../src/bundle/schema';
+import { launchBootSectorGuest } from '../../src/guest';
+import type { LaunchedQemu } from '../../src/guest';
+import { runCli } from '../helpers/cli';
+import { requireTools } from '../helpers/requirements';
+import { extraQmp, launchBlockErrorGuest, launchMceGuest, startWatch, waitForStatus, withClient, type WatchProcess } from './helpers';
+
+const skip = requireTools('qemu-system-x86_64');
+const SAMPLES = join(__dirname, '..', '..', '..', 'samples', 'policies');
+
+/** Everything a test starts, torn down even when an assertion fails. */
+const cleanups: Array<() => Promise<void> | void> = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'vmpm-watch-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+function track<T extends LaunchedQemu | WatchProcess>(x: T): T {
+  cleanups.push(() => x.kill());
+  return x;
+}
+const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+describe('vmpm watch against real QEMU', { skip }, () => {
+  it('panic: captures the guest into the out-dir, leaves it stopped, names the bundle, and state says failover-safe', async () => {
+    const dir = tempDir();
+    const watchSock = join(dir, 'watch.sock');
+    const guest = track(await launchBootSectorGuest({ startPaused: true, name: 'wp1', uuid: '11111111-2222-3333-4444-555555555555', extraArgs: extraQmp(watchSock) }));
+    const watch = track(startWatch(['--qmp', `unix:${watchSock}`, '--out-dir', dir, '--exec', 'echo "hook saw $VMPM_EVENT $VMPM_FAILOVER_SAFE"; exit 7']));
+    await watch.logged('connected to QEMU');
+    await withClient(guest.endpoint, (c) => c.execute('cont'));
+
+    const n = await watch.notification(1);
+    assert.equal(n.trigger.event, 'GUEST_PANICKED');
+    assert.equal(n.vm.name, 'wp1');
+    assert.equal(n.vm.uuid, '11111111-2222-3333-4444-555555555555');
+    assert.equal(n.stoppedBy, 'qemu', 'panic=pause: QEMU paused it, no stop needed');
+    assert.equal(n.failoverSafe, true);
+    assert.ok(n.bundle && n.bundle.startsWith(dir));
+    assert.equal(n.sha256, sha256(n.bundle));
+    assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.vmpm')), [n.bundle.slice(dir.length + 1)]);
+
+    const reader = await BundleReader.open(n.bundle);
+    try {
+      const manifest = await reader.json<Manifest>('manifest');
+      assert.equal(manifest.origin, 'watch');
+      assert.equal(manifest.policy.trigger?.kind, 'guest-panicked');
+      assert.equal(manifest.runState.after.running, false);
+      const events = await reader.json<EventsSection>('events');
+      assert.ok(events.events.some((e) => e.event === 'GUEST_PANICKED'));
+      assert.ok(reader.ranges().length > 0, 'memory captured by default');
+    } finally {
+      await reader.close();
+    }
+    await withClient(guest.endpoint, async (c) => assert.equal((await c.execute<{ status: string }>('query-status')).status, 'guest-panicked'));
+
+    const state = await runCli(['state', '--qmp', guest.endpoint, '--out-dir', dir, '--json']);
+    assert.equal(state.code, 10, state.stdout + state.stderr);
+    const s = JSON.parse(state.stdout) as { failoverSafe: boolean; status: string; bundle: { path: string } };
+    assert.equal(s.failoverSafe, true);
+    assert.equal(s.status, 'guest-panicked');
+    assert.equal(s.bundle.path, n.bundle);
+
+    await watch.logged('--exec hook exited with code 7');
+    assert.match(watch.stderr(), /hook saw GUEST_PANICKED 1/);
+
+    // Resumed and stopped again: the bundle no longer describes this stop.
+    await withClient(guest.endpoint, async (c) => {
+      await c.execute('cont');
+      await c.execute('stop');
+    });
+    const again = await runCli(['state', '--qmp', guest.endpoint, '--out-dir', dir]);
+    assert.equal(again.code, 11, again.stdout);
+    assert.match(again.stdout, /same run state/);
+
+    watch.child.kill('SIGTERM');
+    assert.equal((await watch.exited).code, 0);
+  });
+
+  it('BLOCK_IO_ERROR from blkdebug: captured with the block error as trigger', async () => {
+    const dir = tempDir();
+    const watchSock = join(dir, 'watch.sock');
+    const guest = track(await launchBlockErrorGuest({ startPaused: true, name: 'wblk', extraArgs: extraQmp(watchSock) }));
+    const watch = track(startWatch(['--qmp', watchSock, '--out-dir', dir, '--no-memory']));
+    await watch.logged('connected to QEMU');
+    await withClient(guest.endpoint, (c) => c.execute('cont'));
+    const n = await watch.notification(1);
+    assert.equal(n.trigger.event, 'BLOCK_IO_ERROR');
+    assert.equal((n.trigger.data as { action: string }).action, 'stop');
+    assert.equal(n.stoppedBy, 'qemu');
+    assert.equal(n.failoverSafe, true);
+    const reader = await BundleReader.open(n.bundle!);
+    try {
+      const m = await reader.json<Manifest>('manifest');
+      assert.equal(m.policy.trigger?.kind, 'block-io-error');
+      assert.equal(m.runState.after.status, 'io-error');
+    } finally {
+      await reader.close();
+    }
+    await watch.kill();
+  });
+
+  it('MEMORY_FAILURE from HMP mce: graded serious by a policy file, stopped by vmpm first, captured; a reset-causing one is reported as not failover-safe', async () => {
+    const dir = tempDir();
+    const watchSock = join(dir, 'watch.sock');
+    const guest = track(await launchMceGuest({ startPaused: true, name: 'wmce', extraArgs: extraQmp(watchSock) }));
+    const watch = track(startWatch(['--qmp', watchSock, '--out-dir', dir, '--no-memory', '--policy', join(SAMPLES, 'strict-memory.json')]));
+    await watch.logged('connected to QEMU');
+    await withClient(guest.endpoint, async (c) => {
+      // Before the guest ran, CR4.MCE=0: QEMU raises a triple fault (action reset) - evidence destroyed.
+      assert.match(await c.hmp('mce 0 1 0xb200000000000175 0x5 0x1234000 0x8c'), /MCE capability is not enabled/);
+    });
+    const lost = await watch.notification(1);
+    assert.equal(lost.trigger.event, 'MEMORY_FAILURE');
+    assert.equal((lost.trigger.data as { action: string }).action, 'reset');
+    assert.equal(lost.failoverSafe, false);
+    assert.ok(lost.lost.some((l) => /registers/.test(l)), JSON.stringify(lost.lost));
+
+    await withClient(guest.endpoint, async (c) => {
+      await c.execute('cont'); // RESUME closes the first incident
+      const deadline = Date.now() + 10_000;
+      while (!/CR4=00000040/.test(await c.hmp('info registers'))) {
+        if (Date.now() > deadline) throw new Error('guest never set CR4.MCE');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(await c.hmp('mce 0 1 0xb200000000000175 0x5 0x1234000 0x8c'), '');
+    });
+    const n = await watch.notification(2);
+    assert.equal(n.trigger.event, 'MEMORY_FAILURE');
+    assert.equal((n.trigger.data as { action: string }).action, 'inject');
+    assert.equal(n.stoppedBy, 'vmpm');
+    assert.equal(typeof n.stopMs, 'number');
+    assert.equal(n.failoverSafe, true);
+    const reader = await BundleReader.open(n.bundle!);
+    try {
+      const m = await reader.json<Manifest>('manifest');
+      assert.equal(m.policy.trigger?.kind, 'memory-failure');
+      assert.equal(m.actions[0]?.action, 'stop', 'the stop watch sent is the first action recorded');
+      assert.equal(m.runState.after.status, 'paused');
+    } finally {
+      await reader.close();
+    }
+    await watch.kill();
+  });
+
+  it('QEMU killed and restarted under the watcher: it reconnects and catches the next incident', async () => {
+    const dir = tempDir();
+    const watchSock = join(dir, 'watch.sock');
+    const first = track(await launchBootSectorGuest({ startPaused: true, name: 'wr', extraArgs: extraQmp(watchSock) }));
+    const watch = track(startWatch(['--qmp', watchSock, '--out-dir', dir, '--no-memory']));
+    await watch.logged('connected to QEMU');
+    await first.kill();
+    await watch.logged('monitor connection closed');
+    const second = track(await launchBootSectorGuest({ startPaused: true, name: 'wr', extraArgs: extraQmp(watchSock) }));
+    await watch.logged('connected to QEMU', 2);
+    const prelaunch = await runCli(['state', '--qmp', second.endpoint, '--out-dir', dir]);
+    assert.equal(prelaunch.code, 11, 'prelaunch is stopped, not captured');
+    await withClient(second.endpoint, (c) => c.execute('cont'));
+    const n = await watch.notification(1);
+    assert.equal(n.trigger.event, 'GUEST_PANICKED');
+    assert.equal(n.failoverSafe, true);
+    assert.equal(watch.notifications.length, 1);
+    await watch.kill();
+  });
+
+  it('a policy file that ignores GUEST_PANICKED: no capture, no notification', async () => {
+    const dir = tempDir();
+    const watchSock = join(dir, 'watch.sock');
+    const guest = track(await launchBootSectorGuest({ startPaused: true, extraArgs: extraQmp(watchSock) }));
+    const watch = track(startWatch(['--qmp', watchSock, '--out-dir', dir, '--policy', join(SAMPLES, 'ignore-panics.json')]));
+    await watch.logged('connected to QEMU');
+    await withClient(guest.endpoint, async (c) => {
+      await c.execute('cont');
+      await waitForStatus(c, 'guest-panicked');
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(watch.notifications.length, 0);
+    assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.vmpm')), []);
+    const state = await runCli(['state', '--qmp', guest.endpoint, '--out-dir', dir]);
+    assert.equal(state.code, 11, state.stdout + state.stderr);
+    await watch.kill();
+  });
+
+  it('SIGTERM: an idle watcher exits 0; a capture in flight is finished within the grace period, or abandoned leaving no bundle', async () => {
+    const dir = tempDir();
+    const watchSock = join(dir, 'watch.sock');
+    const guest = track(await launchBootSectorGuest({ startPaused: true, name: 'wt', extraArgs: extraQmp(watchSock) }));
+    // --settle holds the capture open for 1.5 s after QEMU paused the guest, so SIGTERM lands mid-incident.
+    const finishing = track(startWatch(['--qmp', watchSock, '--out-dir', dir, '--no-memory', '--settle', '1500', '--term-grace', '20000']));
+    await finishing.logged('connected to QEMU');
+    await withClient(guest.endpoint, (c) => c.execute('cont'));
+    await finishing.logged('no stop needed');
+    finishing.child.kill('SIGTERM');
+    const n = await finishing.notification(1);
+    assert.equal(n.failoverSafe, true, 'finished within the grace period');
+    assert.equal((await finishing.exited).code, 0);
+
+    rmSync(n.bundle!);
+    const abandoning = track(startWatch(['--qmp', watchSock, '--out-dir', dir, '--no-memory', '--settle', '1500', '--term-grace', '0']));
+    await abandoning.logged('capturing it now'); // catch-up: the VM is panicked and no bundle of this stop exists
+    abandoning.child.kill('SIGTERM');
+    const gone = await abandoning.notification(1);
+    assert.equal(gone.failoverSafe, false);
+    assert.match(gone.error ?? '', /interrupted/);
+    assert.equal((await abandoning.exited).code, 0);
+    assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.vmpm')), [], 'nothing that looks like a bundle is left');
+  });
+});
+
+describe('vmpm state without a VM', () => {
+  it('exits 12 when the monitor is unreachable, and 2 on usage errors', async () => {
+    const r = await runCli(['state', '--qmp', '/nonexistent/vmpm-test.sock', '--json']);
+    assert.equal(r.code, 12);
+    assert.equal(JSON.parse(r.stdout).verdict, 'unreachable');
+    assert.equal((await runCli(['state'])).code, 2);
+    assert.equal((await runCli(['watch', '--qmp', '/x.sock'])).code, 2);
+    const bad = await runCli(['watch', '--print-policy', '--policy', join(SAMPLES, 'nope.json')]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /policy .*nope\.json: cannot read/);
+  });
+});
