@@ -181,3 +181,12 @@ export async function decompressFrame(frame: Uint8Array, expectedSize: number): 
   }
   return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
 }
+
+/**
+ * @internal Test hook: Simple.compress without the size/level guards, so tests can provoke a real
+ * heap abort and check that it is contained (CodecError, nothing on stdout, instance recreated).
+ */
+export async function __compressUnchecked(data: Uint8Array, level: number): Promise<Buffer | null> {
+  const out = await call('compression', (s) => s.compress(data, level));
+  return out ? Buffer.from(out.buffer, out.byteOffset, out.byteLength) : null;
+}
