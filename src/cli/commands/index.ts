@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { register as registerCapture } from './capture';
 import { register as registerQmp } from './qmp';
+import { register as registerWatch } from './watch';
+import { register as registerState } from './state';
 import { register as registerVerify } from './verify';
 import { register as registerInfo } from './info';
 import { register as registerRegs } from './regs';
@@ -21,6 +23,8 @@ export type RegisterCommand = (program: Command) => void;
 export const COMMANDS: RegisterCommand[] = [
   registerCapture,
   registerQmp,
+  registerWatch,
+  registerState,
   registerInfo,
   registerRegs,
   registerMemmap,
