@@ -3,3 +3,4 @@ export { capture, partialPathFor, type CaptureOptions, type CaptureResult } from
 export { formatSummaryLine, formatBytes, type CaptureSummary } from './summary';
 export { decideResume, shouldStop, isConsistent, type ResumeDecision } from './policy';
 export { journalEventFromQmp, mergeJournal } from './evidence';
+export { summaryFromBundle } from './summary-from-bundle';

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { register as registerCapture } from './capture';
+import { register as registerDemo } from './demo';
 import { register as registerQmp } from './qmp';
 import { register as registerWatch } from './watch';
 import { register as registerState } from './state';
@@ -21,6 +22,7 @@ import { register as registerReport } from './report';
 export type RegisterCommand = (program: Command) => void;
 
 export const COMMANDS: RegisterCommand[] = [
+  registerDemo,
   registerCapture,
   registerQmp,
   registerWatch,
