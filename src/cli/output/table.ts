@@ -10,7 +10,8 @@ export function renderTable(head: string[], rows: string[][], options: { align?:
   const table = new Table({
     head,
     style: { head: color ? ['cyan'] : [], border: color ? ['grey'] : [] },
-    colAligns: options.align,
+    // cli-table3 crashes on an explicit `colAligns: undefined`, so only pass it when given.
+    ...(options.align ? { colAligns: options.align } : {}),
     wordWrap: false,
   });
   for (const r of rows) table.push(r);
