@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer, type AddressInfo } from 'node:net';
 import { launchBootSectorGuest, launchQemu, type LaunchedQemu } from '../../src/guest';
 import {
   QmpClient,
@@ -13,6 +14,18 @@ import { runCli } from '../helpers/cli';
 import { requireTools } from '../helpers/requirements';
 
 const skip = requireTools('qemu-system-x86_64');
+
+/** A port the kernel just handed out (released again for QEMU to bind). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
 
 /** Runs `body` with a started QEMU and a connected client; both are always cleaned up. */
 async function withQemu(
@@ -140,6 +153,22 @@ test('real QEMU: a second client on a held monitor gets a greeting timeout, not 
     });
     assert.ok(Date.now() - started < 3000);
   });
+});
+
+test('real QEMU: a tcp:HOST:PORT monitor works like a unix one', { skip }, async () => {
+  const port = await freePort();
+  const qemu = await launchBootSectorGuest({ startPaused: true, extraArgs: ['-qmp', `tcp:127.0.0.1:${port},server=on,wait=off`] });
+  try {
+    const client = await QmpClient.connect(`tcp:127.0.0.1:${port}`);
+    try {
+      assert.equal(client.endpoint, `tcp:127.0.0.1:${port}`);
+      assert.equal((await client.execute<{ status: string }>('query-status')).status, 'prelaunch');
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await qemu.kill();
+  }
 });
 
 test('real QEMU: vmpm qmp prints the real query-status as JSON', { skip }, async () => {
