@@ -1,5 +1,5 @@
 /**
- * Reads and strictly validates a watch policy file (format: docs/watch-policy.md). Every mistake is
+ * Reads and strictly validates a watch policy file (format: samples/policies/README.md). Every mistake is
  * one line naming the file and the offending key, because a typo in a policy that silently matched
  * nothing would only be discovered on the day a real incident was missed.
  */

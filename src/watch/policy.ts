@@ -4,7 +4,7 @@
  * A policy is an ordered list of rules; the FIRST rule that matches an event decides its grade.
  * User rules (from a policy file) come before the built-in default rules, so a file can add events,
  * drop them (grade "ignore") or re-grade them, and match on the event's data. The file format is
- * documented in docs/watch-policy.md and parsed by policy-file.ts.
+ * documented in samples/policies/README.md and parsed by policy-file.ts.
  */
 
 /**

@@ -67,7 +67,12 @@ export class VmWatcher {
     while (!signal.aborted) {
       let client: QmpClient;
       try {
-        client = await QmpClient.connect(this.endpoint, { connectTimeoutMs: this.options.connectTimeoutMs ?? 5000 });
+        client = await QmpClient.connect(this.endpoint, {
+          connectTimeoutMs: this.options.connectTimeoutMs ?? 5000,
+          // A watcher's connection lives for days: keep the client's own buffers near the journal's size.
+          maxBufferedEvents: this.options.journal?.maxEvents ?? 2000,
+          maxTranscriptEntries: 20_000,
+        });
       } catch (err) {
         const delay = backoff.next();
         // Log the first failure and then every tenth, so a VM that is down for days does not flood the log.

@@ -153,6 +153,24 @@ describe('vmpm watch against real QEMU', { skip }, () => {
     await watch.kill();
   });
 
+  it('a panic that makes QEMU exit (no -no-shutdown): reported honestly, no bundle, not failover-safe', async () => {
+    const dir = tempDir();
+    const watchSock = join(dir, 'watch.sock');
+    const guest = track(await launchBootSectorGuest({ startPaused: true, noShutdown: false, extraArgs: ['-action', 'panic=shutdown', ...extraQmp(watchSock)] }));
+    const watch = track(startWatch(['--qmp', watchSock, '--out-dir', dir, '--no-memory']));
+    await watch.logged('connected to QEMU');
+    await withClient(guest.endpoint, (c) => c.execute('cont'));
+    const n = await watch.notification(1);
+    assert.equal(n.trigger.event, 'GUEST_PANICKED');
+    assert.equal((n.trigger.data as { action: string }).action, 'poweroff');
+    assert.equal(n.failoverSafe, false);
+    assert.equal(n.bundle, null);
+    assert.ok(n.lost.some((l) => /QEMU exits/.test(l)), JSON.stringify(n.lost));
+    assert.equal((await guest.exited).code, 0);
+    assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.vmpm')), []);
+    await watch.kill();
+  });
+
   it('QEMU killed and restarted under the watcher: it reconnects and catches the next incident', async () => {
     const dir = tempDir();
     const watchSock = join(dir, 'watch.sock');

@@ -32,7 +32,7 @@ export function register(program: Command): void {
     .description('on a serious QEMU event: stop the VM at once, capture it into --out-dir, keep it stopped, notify')
     .option('--qmp <endpoint>', 'QMP monitor to watch (repeatable): unix:PATH, a socket path, or tcp:HOST:PORT', collect, [])
     .option('--out-dir <dir>', 'directory the incident bundles are written to (must exist)')
-    .option('--policy <file>', 'JSON policy file: add, drop or re-grade events (see docs/watch-policy.md)')
+    .option('--policy <file>', 'JSON policy file: add, drop or re-grade events (format: samples/policies/README.md)')
     .option('--exec <command>', 'run this shell command per incident, with VMPM_* environment variables')
     .option('--exec-timeout <ms>', 'kill the --exec hook after this long', '30000')
     .option('--memory-method <method>', 'guest RAM capture: dump or pmemsave', 'dump')
