@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -162,13 +163,43 @@ export async function startQemu(
       const why = stderrText.trim().split('\n').slice(-3).join(' | ') || 'no message on stderr';
       throw new VmpmError(`QEMU exited before opening its QMP socket (code ${code}, signal ${signal}): ${why}`);
     }
-    if (socketExists(qmpPath)) return launched;
+    if (socketExists(qmpPath) && (await socketListening(qmpPath))) return launched;
     if (Date.now() > deadline) {
       await kill();
       throw new VmpmError(`QEMU did not create its QMP socket ${qmpPath} within ${SOCKET_WAIT_MS} ms`);
     }
     await new Promise((r) => setTimeout(r, SOCKET_POLL_MS));
   }
+}
+
+/**
+ * QEMU binds the socket (the file appears) a moment before it listens; a client connecting in
+ * between gets ECONNREFUSED. On Linux /proc/net/unix shows the listening flag without touching the
+ * monitor; elsewhere, a connect that is closed at once is the probe (QEMU then serves the next client).
+ */
+async function socketListening(path: string): Promise<boolean> {
+  let table: string | undefined;
+  try {
+    table = readFileSync('/proc/net/unix', 'utf8');
+  } catch {
+    table = undefined;
+  }
+  if (table !== undefined) {
+    const SO_ACCEPTCON = 0x10000;
+    return table.split('\n').some((line) => {
+      if (!line.endsWith(` ${path}`)) return false;
+      const flags = parseInt(line.trim().split(/\s+/)[3] ?? '0', 16);
+      return (flags & SO_ACCEPTCON) !== 0;
+    });
+  }
+  return new Promise((resolve) => {
+    const probe = connect({ path });
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
 }
 
 function socketExists(path: string): boolean {
