@@ -13,6 +13,8 @@ import type { CompressRequest, CompressResponse } from './compress-worker';
 export interface CompressedFrame {
   compressed: Buffer;
   sha256: Buffer;
+  /** The input buffer handed back by the worker, for reuse (absent when compressed in-thread). */
+  input?: Buffer;
 }
 
 interface Pending {
@@ -52,6 +54,7 @@ export class CompressPool {
         p.resolve({
           compressed: Buffer.from(msg.compressed.buffer, msg.compressed.byteOffset, msg.compressed.byteLength),
           sha256: Buffer.from(msg.sha256),
+          input: Buffer.from(msg.input.buffer, msg.input.byteOffset, msg.input.byteLength),
         });
     });
     worker.on('error', (err) => this.fail(slot, new VmpmError(`compression worker crashed: ${err.message}`)));

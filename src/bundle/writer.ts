@@ -79,6 +79,8 @@ export class BundleWriter {
   private readonly workers: number;
   private pool: CompressPool | undefined;
   private batch: Buffer | undefined;
+  /** Full-size batch buffers returned by the workers, refilled instead of allocating new ones. */
+  private readonly freeBatches: Buffer[] = [];
   private batchPages = 0;
   private batchFirstSlot = 0;
   /** Ordered queue of output tasks; each frame's write waits for its compression. */
@@ -107,6 +109,8 @@ export class BundleWriter {
     // The codec's fixed heap only fits smaller frames at higher levels.
     this.frameBytes = Math.min(frameBytes, maxInputForLevel(level));
     this.workers = workers;
+    // Start the workers now so their codecs initialise while the caller writes metadata.
+    if (workers > 0) this.pool = new CompressPool(workers, level);
     this.enqueue(() => this.emit(encodeHeader()));
   }
 
@@ -202,7 +206,7 @@ export class BundleWriter {
     const slot = this.digests.add(digest);
     this.pageIndex.push(slot);
     if (!this.batch) {
-      this.batch = Buffer.allocUnsafeSlow(this.frameBytes);
+      this.batch = this.freeBatches.pop() ?? Buffer.allocUnsafeSlow(this.frameBytes);
       this.batchFirstSlot = slot;
       this.batchPages = 0;
     }
@@ -230,6 +234,7 @@ export class BundleWriter {
     compressed.catch(() => undefined); // observed by the write task below; avoid an unhandled rejection meanwhile
     const written = this.enqueue(async () => {
       const frame = await compressed;
+      if (frame.input && frame.input.length === this.frameBytes && this.freeBatches.length < 2) this.freeBatches.push(frame.input);
       const offset = this.offset;
       await this.emit(frame.compressed);
       this.frames.push({ offset, compressedLength: frame.compressed.length, uncompressedLength: size, firstSlot, slotCount, sha256: frame.sha256 });

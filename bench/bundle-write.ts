@@ -1,0 +1,102 @@
+/**
+ * Bundle write benchmark (issue 3, Performance): for deterministic synthetic RAM images of 256 MiB
+ * and 1 GiB (realistic mix, all-random, all-zero) prints vmpm's write throughput, bundle size, peak
+ * RSS and random 4 KiB read latency, beside `zstd -3 -T2` on the same raw file. Each measurement
+ * runs in its own child process. Heavy: run it once, not in a loop.
+ *
+ *   npm run build && node dist/bench/bundle-write.js [--sizes 256,1024] [--kinds realistic,random,zero] [--keep DIR]
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Table from 'cli-table3';
+import { type ImageKind, writeSyntheticImage } from './lib/synthetic';
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(name);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+}
+
+function child(args: string[]): Record<string, number> {
+  const r = spawnSync(process.execPath, [join(__dirname, 'lib', 'child.js'), ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`bench child ${args.join(' ')} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number>;
+}
+
+/**
+ * The reference: the zstd CLI at level 3 on two threads, file to file, on the same raw image.
+ * CPU time and peak RSS come from GNU time when it is installed.
+ */
+function zstdCli(image: string, out: string): { ms: number; cpuMs: number; size: number; maxRssMiB: number } {
+  const args = ['-3', '-T2', '-q', '-f', '-o', out, image];
+  const t0 = process.hrtime.bigint();
+  let cpuMs = NaN;
+  let maxRssMiB = NaN;
+  if (existsSync('/usr/bin/time')) {
+    const r = spawnSync('/usr/bin/time', ['-f', 'TIME %U %S %M', 'zstd', ...args], { encoding: 'utf8' });
+    const m = /TIME ([\d.]+) ([\d.]+) (\d+)/.exec(r.stderr);
+    if (r.status !== 0 || !m) throw new Error(`zstd failed: ${r.stderr}`);
+    cpuMs = (Number(m[1]) + Number(m[2])) * 1000;
+    maxRssMiB = Math.round(Number(m[3]) / 1024);
+  } else {
+    execFileSync('zstd', args);
+  }
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  const size = statSync(out).size;
+  rmSync(out, { force: true });
+  return { ms, cpuMs, size, maxRssMiB };
+}
+
+const MiB = 1024 * 1024;
+
+async function main(): Promise<void> {
+  const sizes = arg('--sizes', '256,1024').split(',').map(Number);
+  const kinds = arg('--kinds', 'realistic,random,zero').split(',') as ImageKind[];
+  const dir = mkdtempSync(join(tmpdir(), 'vmpm-bench-'));
+  const table = new Table({
+    head: ['image', 'vmpm s (cpu s)', 'MB/s', 'bundle MiB', 'ratio', 'RSS MiB', '4K read med/p90 ms', 'zstd -3 -T2 s (cpu s)', '.zst MiB', 'zstd RSS', 'time vs zstd', 'size vs .zst'],
+    colAligns: ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+    style: { head: [], border: [] },
+  });
+  try {
+    for (const size of sizes) {
+      for (const kind of kinds) {
+        const image = join(dir, `${kind}-${size}m.bin`);
+        await writeSyntheticImage(image, kind, size * MiB);
+        execFileSync('cat', [image], { stdio: ['ignore', 'ignore', 'inherit'], maxBuffer: 0 }); // warm the page cache for both contenders
+        const bundle = join(dir, `${kind}-${size}m.vmpm`);
+        const z = zstdCli(image, join(dir, `${kind}-${size}m.zst`));
+        const w = child(['write', image, bundle]);
+        const r = child(['reads', bundle, '200']);
+        const bytes = size * MiB;
+        table.push([
+          `${kind} ${size} MiB`,
+          `${(w.ms! / 1000).toFixed(2)} (${(w.cpuMs! / 1000).toFixed(2)})`,
+          ((bytes / 1e6) / (w.ms! / 1000)).toFixed(0),
+          (w.size! / MiB).toFixed(1),
+          (bytes / w.size!).toFixed(2),
+          String(w.maxRssMiB),
+          `${r.medianMs!.toFixed(2)} / ${r.p90Ms!.toFixed(2)}`,
+          `${(z.ms / 1000).toFixed(2)} (${(z.cpuMs / 1000).toFixed(2)})`,
+          (z.size / MiB).toFixed(1),
+          String(z.maxRssMiB),
+          (w.ms! / z.ms).toFixed(2),
+          (w.size! / z.size).toFixed(3),
+        ]);
+        process.stderr.write(`done: ${kind} ${size} MiB\n`);
+        rmSync(image, { force: true });
+        rmSync(bundle, { force: true });
+      }
+    }
+  } finally {
+    if (process.argv.includes('--keep')) process.stderr.write(`kept ${dir}\n`);
+    else rmSync(dir, { recursive: true, force: true });
+  }
+  process.stdout.write(`${table.toString()}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${String(err)}\n`);
+  process.exit(1);
+});
