@@ -15,7 +15,7 @@ export interface IncidentNotification {
   trigger: { event: string; time: string; summary: string; data?: unknown };
   /** Every serious event recorded in this incident (the trigger first); a storm yields one incident. */
   events: Array<{ event: string; time: string }>;
-  /** vmpm: the watcher sent `stop`; qemu: QEMU had already paused the VM on the event; none: not stopped. */
+  /** vmpm: the watcher sent `stop`; qemu: the VM was not running already (QEMU paused it on the event, or it was stopped before); none: stop failed. */
   stoppedBy: 'vmpm' | 'qemu' | 'none';
   /** Milliseconds from the event's arrival at the watcher to the `stop` reply (null when no stop was sent). */
   stopMs: number | null;

@@ -171,6 +171,48 @@ describe('vmpm watch against real QEMU', { skip }, () => {
     await watch.kill();
   });
 
+  it('a storm of serious events yields one incident and one bundle that records all of them', async () => {
+    const dir = tempDir();
+    const watchSock = join(dir, 'watch.sock');
+    const guest = track(await launchMceGuest({ startPaused: true, name: 'wstorm', extraArgs: extraQmp(watchSock) }));
+    const watch = track(startWatch(['--qmp', watchSock, '--out-dir', dir, '--no-memory', '--policy', join(SAMPLES, 'strict-memory.json')]));
+    await watch.logged('connected to QEMU');
+    await withClient(guest.endpoint, async (c) => {
+      await c.execute('cont');
+      // Corrected errors (no UC bit): QEMU records them in bank 1 and emits MEMORY_FAILURE action inject each time.
+      for (let i = 0; i < 10; i++) await c.hmp(`mce 0 1 0x9400000000000000 0x0 0x${(0x20000 + i * 0x1000).toString(16)} 0x0`);
+    });
+    const n = await watch.notification(1);
+    assert.equal(n.events.length, 10, JSON.stringify(n.events));
+    assert.ok(n.events.every((e) => e.event === 'MEMORY_FAILURE'));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(watch.notifications.length, 1);
+    const bundles = readdirSync(dir).filter((f) => f.endsWith('.vmpm'));
+    assert.equal(bundles.length, 1);
+    const reader = await BundleReader.open(join(dir, bundles[0]!));
+    try {
+      const events = await reader.json<EventsSection>('events');
+      assert.equal(events.events.filter((e) => e.event === 'MEMORY_FAILURE').length, 10);
+    } finally {
+      await reader.close();
+    }
+    await watch.kill();
+  });
+
+  it('one watcher, two VMs: each incident is captured into its own bundle', async () => {
+    const dir = tempDir();
+    const socks = [join(dir, 'a.sock'), join(dir, 'b.sock')];
+    const guests = await Promise.all(socks.map(async (sock, i) => track(await launchBootSectorGuest({ startPaused: true, name: `wm${i}`, extraArgs: extraQmp(sock) }))));
+    const watch = track(startWatch(['--qmp', socks[0]!, '--qmp', `unix:${socks[1]}`, '--out-dir', dir, '--no-memory']));
+    await watch.logged('connected to QEMU', 2);
+    for (const g of guests) await withClient(g.endpoint, (c) => c.execute('cont'));
+    await watch.notification(2);
+    assert.deepEqual(watch.notifications.map((n) => n.vm.name).sort(), ['wm0', 'wm1']);
+    assert.ok(watch.notifications.every((n) => n.failoverSafe && n.bundle));
+    assert.notEqual(watch.notifications[0]!.bundle, watch.notifications[1]!.bundle);
+    await watch.kill();
+  });
+
   it('QEMU killed and restarted under the watcher: it reconnects and catches the next incident', async () => {
     const dir = tempDir();
     const watchSock = join(dir, 'watch.sock');
