@@ -5,8 +5,8 @@
  * Memory: the zero test, page hashing and dedup run on the calling thread; stored pages are packed
  * into frame batches that a worker pool compresses while the next batch fills. At most
  * `2 * workers` batches are in flight, so memory stays bounded (about 2 * 4 MiB per in-flight batch)
- * whatever the image size. The in-memory index is O(pages): 4 bytes per page plus ~40 bytes per
- * unique stored page (256 MiB per TiB of all-unique RAM; 4 MiB for a 4 GiB guest of zero pages).
+ * whatever the image size. The in-memory index is O(pages): 4 bytes per page plus 40-80 bytes per
+ * unique stored page (4 MiB for a 4 GiB guest of zero pages, up to ~84 MiB if all its pages differ).
  */
 import { createHash, type Hash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
