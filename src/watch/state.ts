@@ -12,8 +12,11 @@
  * the same instruction looks unchanged although RAM may differ; and a guest in `cli; hlt` executes
  * nothing, so there the bundle does still describe it. Check (3) catches the common cases cheaply:
  * guest-panicked and io-error are only entered on the event, so `cont` + `stop` leaves "paused".
+ * (6) When `vmpm watch` was connected and saw the VM resumed after it wrote a bundle, it leaves
+ * `<bundle>.resumed.json` next to it; such a bundle never qualifies again (covers the halted-vCPU
+ * case above whenever the watcher was running).
  */
-import { readdir } from 'node:fs/promises';
+import { access, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BundleReader } from '../bundle';
 import type { CpusSection, Manifest } from '../bundle/schema';
@@ -111,6 +114,8 @@ export async function checkFailoverState(client: QmpClient, options: { outDir?: 
     checks.push({ check: 'captured stopped', ok: !after.running, detail: `bundle recorded run state ${after.status} after the capture` });
     checks.push({ check: 'same run state', ok: after.status === status.status, detail: `bundle ${after.status}, VM now ${status.status}` });
     checks.push(await registersCheck(client, reader));
+    const resumed = await exists(resumeMarkerPath(path));
+    checks.push({ check: 'no resume seen by the watcher', ok: !resumed, detail: resumed ? `${resumeMarkerPath(path)} records a RESUME after the capture` : 'no resume recorded' });
     const effect = trig ? destructiveEffect(rawEvent(trig.raw)) : undefined;
     checks.push({ check: 'evidence intact', ok: effect === undefined, detail: effect ? `trigger ${trig?.summary}: QEMU ${effect === 'reset' ? 'reset the guest' : 'shut down'} before the capture` : 'no reset or exit by QEMU before the capture' });
     if (checks.every((c) => c.ok) && options.verify !== false) {
@@ -188,4 +193,23 @@ export function normaliseRegisters(text: string): string {
 function rawEvent(raw: unknown): { event: string; data?: unknown } {
   if (raw !== null && typeof raw === 'object' && typeof (raw as { event?: unknown }).event === 'string') return raw as { event: string; data?: unknown };
   return { event: '' };
+}
+
+/** Where the watcher records that a captured VM was resumed (see check 6 above). */
+export function resumeMarkerPath(bundlePath: string): string {
+  return `${bundlePath}.resumed.json`;
+}
+
+export async function recordResume(bundlePath: string, resume: { timestamp: { seconds: number; microseconds: number }; receivedAt: Date }): Promise<void> {
+  const record = { event: 'RESUME', timestamp: resume.timestamp, receivedAt: resume.receivedAt.toISOString(), bundle: bundlePath };
+  await writeFile(resumeMarkerPath(bundlePath), `${JSON.stringify(record)}\n`, { mode: 0o600 });
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
 }

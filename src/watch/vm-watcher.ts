@@ -16,7 +16,7 @@ import { RollingJournal, type JournalLimits } from './journal';
 import type { LogLevel, WatchLogger } from './log';
 import type { IncidentNotification } from './notify';
 import { evaluate, type Policy } from './policy';
-import { checkFailoverState } from './state';
+import { checkFailoverState, recordResume } from './state';
 
 export interface VmWatcherOptions {
   outDir: string;
@@ -83,6 +83,11 @@ export class VmWatcher {
         continue;
       }
       backoff.reset();
+      if (signal.aborted) {
+        // stop() came while we were connecting: it could not close this client, so do it here.
+        await client.close().catch(() => undefined);
+        break;
+      }
       await this.session(client);
     }
   }
@@ -146,8 +151,12 @@ export class VmWatcher {
     if (serious) this.onSerious(client, e, arrivedAt, stop, verdict.rule?.origin ?? '');
     else if (verdict.grade === 'notable') this.log('info', `event ${e.event} ${JSON.stringify(e.data ?? {})} (notable: ${verdict.rule?.origin})`);
     if (e.event === 'RESUME' && this.incident?.done) {
-      this.log('info', `VM resumed: incident of ${this.incident.triggerEvent.event} closed${this.incident.bundle ? `; ${this.incident.bundle} no longer describes the live VM` : ''}`);
+      const bundle = this.incident.bundle;
+      this.log('info', `VM resumed: incident of ${this.incident.triggerEvent.event} closed${bundle ? `; ${bundle} no longer describes the live VM` : ''}`);
       this.incident = undefined;
+      if (bundle) {
+        recordResume(bundle, e).catch((err: unknown) => this.log('warn', `could not record the resume next to ${bundle}: ${describeError(err)}`));
+      }
     }
   }
 

@@ -150,6 +150,18 @@ describe('vmpm watch against real QEMU', { skip }, () => {
     } finally {
       await reader.close();
     }
+    assert.equal((await runCli(['state', '--qmp', guest.endpoint, '--out-dir', dir])).code, 10);
+    // cont + stop of a guest halted with interrupts off leaves run state and registers identical:
+    // only the watcher's record of the RESUME can tell that the bundle is not of this stop.
+    await withClient(guest.endpoint, async (c) => {
+      await c.execute('cont');
+      await c.execute('stop');
+    });
+    await watch.logged('VM resumed', 2);
+    const later = await runCli(['state', '--qmp', guest.endpoint, '--out-dir', dir, '--json']);
+    assert.equal(later.code, 11, later.stdout);
+    const checks = (JSON.parse(later.stdout) as { checks: Array<{ check: string; ok: boolean }> }).checks;
+    assert.deepEqual(checks.filter((c) => !c.ok).map((c) => c.check), ['no resume seen by the watcher']);
     await watch.kill();
   });
 
