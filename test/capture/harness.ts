@@ -41,5 +41,6 @@ export async function withBundle<T>(path: string, body: (reader: BundleReader) =
 }
 
 export async function status(client: QmpClient): Promise<{ status: string; running: boolean }> {
-  return client.execute<{ status: string; running: boolean }>('query-status');
+  const s = await client.execute<{ status: string; running: boolean }>('query-status');
+  return { status: s.status, running: s.running };
 }
