@@ -54,8 +54,12 @@ function cpuBlocks(cpus: RegsCpu[]): Block[] {
     blocks.push({ type: 'heading', level: 3, text: `vCPU ${c.index} (${c.arch}, ${mode})` });
     const ip = c.registers.rip ?? c.registers.pc;
     if (ip) blocks.push({ type: 'para', parts: ['Instruction pointer: ', code(`${c.registers.rip ? 'rip' : 'pc'} = ${ip}`)] });
-    const rows = KEY_REGISTERS.filter((n) => n in c.registers).map((n) => [n, code(c.registers[n]!)] as Inline[]);
-    if (rows.length > 0) blocks.push({ type: 'table', head: ['Register', 'Value'], rows, className: 'regs' });
+    // Three register/value pairs per row keeps the table a screen high in both formats.
+    const names = KEY_REGISTERS.filter((n) => n in c.registers);
+    const rows: Inline[][] = [];
+    for (let i = 0; i < names.length; i += 3) rows.push(names.slice(i, i + 3).flatMap((n) => [n, code(c.registers[n]!)] as Inline[]));
+    for (const row of rows) while (row.length < 6) row.push('');
+    if (rows.length > 0) blocks.push({ type: 'table', head: ['Register', 'Value', 'Register', 'Value', 'Register', 'Value'], rows, className: 'regs' });
     if (c.flags.length > 0) blocks.push({ type: 'list', items: c.flags.map((f) => [code(f.register), ` ${f.value}: ${f.text || f.set.join(' ') || '(none set)'}`]) });
   }
   return blocks;
@@ -64,7 +68,8 @@ function cpuBlocks(cpus: RegsCpu[]): Block[] {
 export function bundleDoc(r: BundleReport): ReportDoc {
   const info = r.info;
   const title = `vmpm report: ${info.vm.name ?? 'unnamed VM'}, ${stateText(info)}`;
-  const crit = r.errors.records.filter((e) => e.severity === 'critical' || e.severity === 'error').length;
+  const sev = r.errors.bySeverity;
+  const sevText = (['critical', 'error', 'warning', 'info'] as const).filter((k) => sev[k] > 0).map((k) => `${sev[k]} ${k}`).join(', ');
   const blocks: Block[] = [
     { type: 'heading', level: 1, text: title },
     { type: 'heading', level: 2, text: 'Summary', id: 'summary' },
@@ -74,7 +79,7 @@ export function bundleDoc(r: BundleReport): ReportDoc {
         ...identityLine(info),
         ' At capture it was ',
         strong(stateText(info)),
-        `; ${plural(r.errors.records.length, 'error record')} (${crit} critical or error), ${plural(r.events.events.length, 'event')} in the journal. `,
+        `; ${plural(r.errors.records.length, 'error record')}${sevText ? ` (${sevText})` : ''}, ${plural(r.events.events.length, 'event')} in the journal. `,
         `${humanBytes(info.memory.capturedBytes)} of guest memory captured: ${info.memory.dataPages} data pages, ${info.memory.zeroPages} zero pages, ${info.memory.uniquePages} unique.`,
       ],
     },

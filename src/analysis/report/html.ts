@@ -19,11 +19,13 @@ table{border-collapse:collapse;margin:8px 0 12px;min-width:40%}
 th,td{border:1px solid var(--line);padding:4px 10px;text-align:left;vertical-align:top}
 th{background:#f0f3f6;font-weight:600}
 td.r{text-align:right}
-table.regs td:first-child{font-family:ui-monospace,Menlo,monospace;font-weight:600}
+table.regs td:nth-child(odd){font-family:ui-monospace,Menlo,monospace;font-weight:600;background:#fafbfc}
+table.regs th:nth-child(odd){width:1%}
 table.errors strong{color:var(--bad)}
 strong{color:inherit}
 details{margin:8px 0}summary{cursor:pointer;color:var(--muted)}
 figure{margin:12px 0 16px}figcaption{color:var(--muted);font-size:12px;margin-top:4px}
+svg.space text{paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}
 svg.space text.lbl{font:600 11px system-ui,sans-serif;fill:#1d2530}
 svg.space text.addr{font:10px ui-monospace,Menlo,monospace;fill:#5b6573}
 .legend{display:flex;flex-wrap:wrap;gap:14px;font-size:12px;color:var(--muted);margin-top:4px}

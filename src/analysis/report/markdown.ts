@@ -7,8 +7,15 @@ function codeSpan(text: string): string {
   return longest > 0 ? `${fence} ${text} ${fence}` : `${fence}${text}${fence}`;
 }
 
+/**
+ * Escapes what GitHub/GitLab Markdown would otherwise interpret. Underscores only at word edges:
+ * intraword ones (GUEST_PANICKED, pc_ram) are literal in GFM and stay readable when pasted raw.
+ */
 function escapeText(text: string): string {
-  return text.replace(/([\\`*_[\]<>|])/g, '\\$1').replace(/\n/g, ' ');
+  return text
+    .replace(/([\\`*[\]<|])/g, '\\$1')
+    .replace(/(^|\W)_|_(?=\W|$)/g, (m) => m.replace('_', '\\_'))
+    .replace(/\n/g, ' ');
 }
 
 function inline(parts: Inline[], inTable = false): string {

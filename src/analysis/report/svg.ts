@@ -37,12 +37,11 @@ export function renderSpaceSvg(p: SpacePicture, options: { heat?: boolean } = {}
   const barH = 46;
   const heatH = options.heat ? 22 : 0;
   const labelY = top + barH + (heatH ? heatH + 8 : 0) + 16;
-  const H = labelY + 56;
+  const H = labelY + LABEL_ROWS * LABEL_ROW_H - 6;
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" class="space" viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="guest-physical address space, segmented scale">`,
     DEFS,
   ];
-  let lastLabelEnd = -Infinity;
   for (const seg of p.segments) {
     if (seg.kind === 'gap') {
       out.push(`<g class="gap"><title>unmapped ${esc(seg.start)}-${esc(seg.end)}</title><rect x="${seg.x.toFixed(2)}" y="${top}" width="${seg.width.toFixed(2)}" height="${barH + heatH + (heatH ? 8 : 0)}" fill="url(#gap)"/></g>`);
@@ -55,25 +54,51 @@ export function renderSpaceSvg(p: SpacePicture, options: { heat?: boolean } = {}
       const bw = seg.width / total + 0.02;
       const io = seg.regionKind !== 'ram' && seg.regionKind !== 'rom' && seg.regionKind !== 'romd' && seg.regionKind !== 'ram-device';
       const fill = io && b.dataPages + b.zeroPages === 0 ? '#c9ced6' : binFill(b.dataPages, b.zeroPages, b.pages);
-      out.push(`<rect class="bin" x="${bx.toFixed(2)}" y="${top}" width="${bw.toFixed(2)}" height="${barH}" fill="${fill}" data-data="${b.dataPages}" data-zero="${b.zeroPages}"/>`);
-      if (options.heat) out.push(`<rect class="heat" x="${bx.toFixed(2)}" y="${top + barH + 8}" width="${bw.toFixed(2)}" height="${heatH}" fill="${heatFill(b.changedPages, b.pages)}" data-changed="${b.changedPages}"/>`);
+      out.push(`<rect class="bin" shape-rendering="crispEdges" x="${bx.toFixed(2)}" y="${top}" width="${bw.toFixed(2)}" height="${barH}" fill="${fill}" data-data="${b.dataPages}" data-zero="${b.zeroPages}"/>`);
+      if (options.heat) out.push(`<rect class="heat" shape-rendering="crispEdges" x="${bx.toFixed(2)}" y="${top + barH + 8}" width="${bw.toFixed(2)}" height="${heatH}" fill="${heatFill(b.changedPages, b.pages)}" data-changed="${b.changedPages}"/>`);
     });
     out.push(`<rect x="${seg.x.toFixed(2)}" y="${top}" width="${seg.width.toFixed(2)}" height="${barH}" fill="none" stroke="#2b3440" stroke-width="1"/>`);
     if (options.heat) out.push(`<rect x="${seg.x.toFixed(2)}" y="${top + barH + 8}" width="${seg.width.toFixed(2)}" height="${heatH}" fill="none" stroke="#8a93a0" stroke-width="0.6"/>`);
-    // Labels only where they do not collide with the previous one; every region keeps its <title> tooltip.
-    const lx = seg.x + 2;
-    if (lx >= lastLabelEnd) {
-      const name = seg.name.length > 22 ? `${seg.name.slice(0, 21)}…` : seg.name;
-      out.push(`<line x1="${seg.x.toFixed(2)}" y1="${top}" x2="${seg.x.toFixed(2)}" y2="${labelY + 30}" stroke="#2b3440" stroke-width="0.6"/>`);
-      out.push(`<text x="${lx.toFixed(2)}" y="${labelY}" class="lbl">${esc(name)}</text>`);
-      out.push(`<text x="${lx.toFixed(2)}" y="${labelY + 14}" class="addr">${esc(seg.start)}</text>`);
-      out.push(`<text x="${lx.toFixed(2)}" y="${labelY + 27}" class="addr">${esc(humanBytes(BigInt(seg.end) - BigInt(seg.start)))}</text>`);
-      lastLabelEnd = lx + Math.max(name.length, seg.start.length) * 6.2 + 6;
-    }
     out.push('</g>');
   }
+  out.push(...labels(p, top + barH + heatH + (heatH ? 8 : 0), labelY));
   out.push('</svg>');
   return out.join('');
+}
+
+const LABEL_ROWS = 3;
+const LABEL_ROW_H = 44;
+
+/**
+ * Region labels (name, start, size) in up to three staggered rows. Larger regions are placed first so
+ * they always get a label; a small region whose label would overlap in every row keeps only its tooltip.
+ * Ticks are drawn before text, and text has a white halo, so lines never run through words.
+ */
+function labels(p: SpacePicture, barBottom: number, labelY: number): string[] {
+  const W = p.width;
+  const placed: Array<Array<[number, number]>> = Array.from({ length: LABEL_ROWS }, () => []);
+  const ticks: string[] = [];
+  const texts: string[] = [];
+  const regions = p.segments.filter((s) => s.kind === 'region').sort((a, b) => b.width - a.width);
+  for (const seg of regions) {
+    const name = seg.name.length > 22 ? `${seg.name.slice(0, 21)}…` : seg.name;
+    const size = humanBytes(BigInt(seg.end) - BigInt(seg.start));
+    const textWidth = Math.max(name.length * 6.4, seg.start.length * 6.1, size.length * 6.1) + 8;
+    // Near the right edge, hang the label to the left of the segment's end instead.
+    const anchorEnd = seg.x + textWidth > W;
+    const lx = anchorEnd ? seg.x + seg.width - 2 : seg.x + 3;
+    const left = anchorEnd ? lx - textWidth : seg.x;
+    const right = left + textWidth;
+    const row = placed.findIndex((boxes) => boxes.every(([l, r]) => right <= l || left >= r));
+    if (row === -1) continue;
+    placed[row]!.push([left, right]);
+    const y = labelY + row * LABEL_ROW_H;
+    const tick = anchorEnd ? seg.x + seg.width : seg.x;
+    const anchor = anchorEnd ? ' text-anchor="end"' : '';
+    ticks.push(`<line x1="${tick.toFixed(2)}" y1="${barBottom}" x2="${tick.toFixed(2)}" y2="${y + 30}" stroke="#8a93a0" stroke-width="0.8"/>`);
+    texts.push(`<g class="label" data-for="${esc(seg.name)}"><text x="${lx.toFixed(2)}" y="${y}" class="lbl"${anchor}>${esc(name)}</text><text x="${lx.toFixed(2)}" y="${y + 13}" class="addr"${anchor}>${esc(seg.start)}</text><text x="${lx.toFixed(2)}" y="${y + 26}" class="addr"${anchor}>${esc(size)}</text></g>`);
+  }
+  return [...ticks, ...texts];
 }
 
 export function legendHtml(heat: boolean): string {
