@@ -24,7 +24,7 @@ export function register(program: Command): void {
 export function formatInfo(m: InfoModel, p: Palette): string {
   const state = (s: InfoModel['runState']['after']): string => (s ? `${s.status}${s.reason ? ` (${s.reason})` : ''}` : 'not recorded');
   const integrity =
-    m.integrity.status === 'ok' ? p.green('ok (all digests verified)') : m.integrity.status === 'failed' ? p.red(`FAILED: ${m.integrity.problems.join('; ')}`) : p.yellow('not checked (--no-verify)');
+    m.integrity.status === 'ok' ? p.green('ok (all digests verified)') : m.integrity.status === 'failed' ? p.red(`FAILED: ${m.integrity.problems.length} problem(s), listed below`) : p.yellow('not checked (--no-verify)');
   const kinds = Object.entries(m.errors.byKind).map(([k, n]) => `${k} ${n}`).join(', ');
   const cpus = m.cpus.map((c) => `#${c.index} ${c.mode}${c.exceptionLevel !== null ? ` EL${c.exceptionLevel}` : ''}${c.pc ? ` ip=${c.pc}` : ''}${c.halted ? ' halted' : ''}`).join('; ');
   const mem = m.memory;
@@ -46,5 +46,6 @@ export function formatInfo(m: InfoModel, p: Palette): string {
     ['Events', `${m.events.total}${m.events.dropped ? ` (${m.events.dropped} dropped)` : ''}`],
   );
   for (const w of m.capture.warnings) pairs.push(['Warning', p.yellow(w)]);
+  for (const problem of m.integrity.problems) pairs.push(['Problem', p.red(problem)]);
   return renderKeyValues(pairs.map(([k, v]) => [p.bold(k), v] as [string, string]));
 }
