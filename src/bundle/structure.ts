@@ -163,13 +163,12 @@ export function parseTrailer(where: string, t: Buffer, headerSize: number, bodyE
     sections.push({ name, type, offset: Number(offset), length: Number(length), sha256: Buffer.from(t.subarray(o + 32, o + 64)) });
   }
 
-  const pageIndex = new Uint32Array(pageCount);
+  const pageIndex = readPageIndex(t, layout.pageIndex, pageCount);
   for (let i = 0; i < pageCount; i++) {
-    const v = t.readUInt32LE(layout.pageIndex + i * PAGE_ENTRY_SIZE);
-    if (v !== ZERO_SLOT && v >= slotCount) {
+    const v = pageIndex[i]!;
+    if (v >= slotCount && v !== ZERO_SLOT) {
       throw new BundleFormatError(at(`page index entry ${i} refers to slot ${v}, but there are ${slotCount} slots`));
     }
-    pageIndex[i] = v;
   }
 
   const ranges: RangeEntry[] = [];
@@ -235,4 +234,15 @@ export function parseTrailer(where: string, t: Buffer, headerSize: number, bodyE
 
   const digests = t.subarray(layout.digests, layout.digests + slotCount * DIGEST_SIZE);
   return { sections, ranges, frames, pageIndex, digests, slotCount, unknownSections };
+}
+
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** The page index as u32 values: a zero-copy view when the host is little-endian and the bytes are aligned. */
+function readPageIndex(t: Buffer, offset: number, count: number): Uint32Array {
+  const byteOffset = t.byteOffset + offset;
+  if (LITTLE_ENDIAN_HOST && byteOffset % 4 === 0) return new Uint32Array(t.buffer, byteOffset, count);
+  const out = new Uint32Array(count);
+  for (let i = 0; i < count; i++) out[i] = t.readUInt32LE(offset + i * PAGE_ENTRY_SIZE);
+  return out;
 }
