@@ -125,7 +125,9 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
   // Created before the guest is stopped: an existing file or unwritable directory fails here.
   const writerOptions: { overwrite: boolean; level?: number } = { overwrite: options.keepPartial ? true : options.overwrite ?? false };
   if (options.level !== undefined) writerOptions.level = options.level;
-  const writer = await BundleWriter.create(target, writerOptions);
+  const writer = await BundleWriter.create(target, writerOptions).catch((err: unknown) => {
+    throw explainCreateFailure(err, target);
+  });
 
   let fifoDir: FifoDir | undefined;
   let stoppedHere = false;
@@ -301,6 +303,23 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
   } finally {
     await fifoDir?.remove().catch(() => undefined);
   }
+}
+
+const CREATE_ERRNO_TEXT: Record<string, string> = {
+  ENOENT: 'its directory does not exist',
+  ENOTDIR: 'a component of its directory is not a directory',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on device',
+};
+
+/** The writer names its temp file; the user needs to hear about the path they asked for. */
+function explainCreateFailure(err: unknown, target: string): VmpmError {
+  const cause = err instanceof Error ? (err.cause as { code?: string } | undefined) : undefined;
+  const text = cause?.code ? CREATE_ERRNO_TEXT[cause.code] : undefined;
+  if (text === undefined) return err instanceof VmpmError ? err : new VmpmError(`cannot write ${target}: ${describeError(err)}`);
+  return new VmpmError(`cannot write ${target}: ${text} (${dirname(target)})`, { cause: err });
 }
 
 function failureMessage(err: unknown, phase: string, client: QmpClient, signal: AbortSignal | undefined): string {

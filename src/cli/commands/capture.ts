@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { capture, formatSummaryLine, type CaptureOptions } from '../../capture';
 import type { MemoryMethod, QuiescePolicy } from '../../bundle/schema';
 import { QmpClient, parseEndpoint } from '../../qmp';
-import { UsageError } from '../../util/errors';
+import { UsageError, VmpmError } from '../../util/errors';
 import { createProgressBar } from '../progress';
 
 interface CaptureCommandOptions {
@@ -78,13 +79,16 @@ Examples:
       const quiesce = quiescePolicyFrom(o);
       const memory = memoryMethodFrom(o);
       const endpoint = parseEndpoint(o.qmp);
+      const output = resolve(o.output);
+      // Checked before connecting (the bundle writer checks again, atomically) to name the flag.
+      if (!o.force && existsSync(output)) throw new VmpmError(`${output} already exists (use --force to overwrite it)`);
       // `cont` is allowed only when this policy may need it; nothing else state-changing ever is.
       const client = await QmpClient.connect(endpoint, { allow: quiesce === 'stop-and-restore' ? ['cont'] : [] });
       const progress = o.json ? undefined : createProgressBar();
       const signals = abortOnSignals();
       try {
         const options: CaptureOptions = {
-          output: resolve(o.output),
+          output,
           overwrite: o.force ?? false,
           quiesce,
           memory,
