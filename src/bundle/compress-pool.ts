@@ -33,15 +33,17 @@ export class CompressPool {
   private failure: Error | undefined;
   private closed = false;
 
+  /** `script` is for tests (a worker that misbehaves); it defaults to compress-worker.js. */
   constructor(
     size: number,
     private readonly level: number,
+    private readonly script: string = join(__dirname, 'compress-worker.js'),
   ) {
     for (let i = 0; i < Math.max(1, size); i++) this.slots.push(this.spawn());
   }
 
   private spawn(): Slot {
-    const worker = new Worker(join(__dirname, 'compress-worker.js'));
+    const worker = new Worker(this.script);
     const slot: Slot = { worker, pending: new Map() };
     worker.unref();
     worker.on('message', (msg: CompressResponse) => {
