@@ -1,6 +1,6 @@
 /**
  * Runs one measurement in a fresh process so its peak RSS is its own, and prints one JSON line.
- *   node child.js write IMAGE OUT.vmpm   -> { ms, cpuMs, size, maxRssMiB }
+ *   node child.js write IMAGE OUT.vmpm [FRAME_BYTES] -> { ms, cpuMs, size, maxRssMiB }
  *   node child.js reads OUT.vmpm COUNT   -> { medianMs, p90Ms, maxRssMiB }
  */
 import { createReadStream, statSync } from 'node:fs';
@@ -19,9 +19,9 @@ function mulberry32(seed: number): () => number {
 
 const rssMiB = (): number => Math.round(process.resourceUsage().maxRSS / 1024);
 
-async function write(image: string, out: string): Promise<void> {
+async function write(image: string, out: string, frameBytes?: number): Promise<void> {
   const started = process.hrtime.bigint();
-  const w = await BundleWriter.create(out, { overwrite: true });
+  const w = await BundleWriter.create(out, frameBytes ? { overwrite: true, frameBytes } : { overwrite: true });
   await w.addJsonSection('manifest', { origin: 'synthetic', image });
   await w.addMemoryRange(0n, createReadStream(image, { highWaterMark: 1024 * 1024 }), { name: 'ram', expectedLength: BigInt(statSync(image).size) });
   const res = await w.finish();
@@ -48,8 +48,8 @@ async function reads(bundle: string, count: number): Promise<void> {
   process.stdout.write(`${JSON.stringify({ medianMs: at(0.5), p90Ms: at(0.9), maxRssMiB: rssMiB() })}\n`);
 }
 
-const [mode, a, b] = process.argv.slice(2);
-const run = mode === 'write' ? write(a!, b!) : reads(a!, Number(b ?? 200));
+const [mode, a, b, c] = process.argv.slice(2);
+const run = mode === 'write' ? write(a!, b!, c ? Number(c) : undefined) : reads(a!, Number(b ?? 200));
 run.catch((err: unknown) => {
   process.stderr.write(`${String(err)}\n`);
   process.exit(1);
