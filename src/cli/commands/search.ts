@@ -4,6 +4,7 @@ import { UsageError } from '../../util/errors';
 import { parseSmallInt } from '../output/args';
 import { printJson } from '../output/json';
 import { renderTable } from '../output/table';
+import { palette } from '../output/color';
 
 interface SearchOptions {
   text?: string;
@@ -39,9 +40,16 @@ export function register(program: Command): void {
 
 export function formatSearch(m: SearchModel): string {
   if (m.matches.length === 0) return 'no matches\n';
+  const p = palette();
+  // The matched bytes inside the context, emphasised when colour is on.
+  const context = (x: SearchModel['matches'][number]): string => {
+    const at = Number(BigInt(x.address) - BigInt(x.context.start));
+    const a = x.context.ascii;
+    return `${a.slice(0, at)}${p.bold(p.yellow(a.slice(at, at + x.length)))}${a.slice(at + x.length)}`;
+  };
   const table = renderTable(
     ['Address', 'Length', 'Region', 'Context'],
-    m.matches.map((x) => [x.address, String(x.length), x.region ?? '-', x.context.ascii]),
+    m.matches.map((x) => [x.address, String(x.length), x.region ?? '-', context(x)]),
     { align: ['right', 'right', 'left', 'left'] },
   );
   const tail = m.truncated ? `\nstopped after ${m.limit} matches (--limit); there are more` : `\n${m.matches.length} match(es)`;

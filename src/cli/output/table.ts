@@ -13,6 +13,8 @@ export function renderTable(head: string[], rows: string[][], options: { align?:
     // cli-table3 crashes on an explicit `colAligns: undefined`, so only pass it when given.
     ...(options.align ? { colAligns: options.align } : {}),
     wordWrap: false,
+    // No rule between body rows: long listings stay compact and grep-friendly.
+    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
   });
   for (const r of rows) table.push(r);
   return table.toString();
