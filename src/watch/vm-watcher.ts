@@ -155,7 +155,10 @@ export class VmWatcher {
       this.log('info', `VM resumed: incident of ${this.incident.triggerEvent.event} closed${bundle ? `; ${bundle} no longer describes the live VM` : ''}`);
       this.incident = undefined;
       if (bundle) {
-        recordResume(bundle, e).catch((err: unknown) => this.log('warn', `could not record the resume next to ${bundle}: ${describeError(err)}`));
+        recordResume(bundle, e).then(
+          () => this.log('info', `resume recorded next to ${bundle}`),
+          (err: unknown) => this.log('warn', `could not record the resume next to ${bundle}: ${describeError(err)}`),
+        );
       }
     }
   }

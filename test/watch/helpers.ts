@@ -108,11 +108,21 @@ export function launchBlockErrorGuest(options: Partial<LaunchOptions>): Promise<
 
 /**
  * A boot sector that sets CR4.MCE and halts, so QEMU delivers an uncorrected HMP `mce` to the guest
- * (MEMORY_FAILURE action inject) instead of raising a triple fault (action reset). Hand-assembled:
- *   cli; mov eax,cr4; or eax,0x40; mov cr4,eax; .l: hlt; jmp .l
+ * (MEMORY_FAILURE action inject) instead of raising a triple fault (action reset). Its own #MC handler
+ * (IVT[18]) is a bare `iret`, so a machine check changes no register (the BIOS vector 0x12 would be
+ * INT 12h, which rewrites AX). Hand-assembled (org 0x7c00):
+ *   cli; xor ax,ax; mov ds,ax; mov word [0x48],mc; mov word [0x4a],0
+ *   mov eax,cr4; or eax,0x40; mov cr4,eax; .l: hlt; jmp .l; mc: iret      (mc = 0x7c1e)
  */
 export const MCE_BOOT_SECTOR = (() => {
-  const code = Buffer.from([0xfa, 0x0f, 0x20, 0xe0, 0x66, 0x83, 0xc8, 0x40, 0x0f, 0x22, 0xe0, 0xf4, 0xeb, 0xfd]);
+  const code = Buffer.from([
+    0xfa, 0x31, 0xc0, 0x8e, 0xd8,
+    0xc7, 0x06, 0x48, 0x00, 0x1e, 0x7c,
+    0xc7, 0x06, 0x4a, 0x00, 0x00, 0x00,
+    0x0f, 0x20, 0xe0, 0x66, 0x83, 0xc8, 0x40, 0x0f, 0x22, 0xe0,
+    0xf4, 0xeb, 0xfd,
+    0xcf,
+  ]);
   const sector = Buffer.alloc(512);
   code.copy(sector);
   sector[510] = 0x55;
