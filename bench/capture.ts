@@ -1,0 +1,150 @@
+/**
+ * Capture benchmark (run manually: `npx tsc -p . && node dist/bench/capture.js`; about 2 minutes).
+ * For a 1 GiB guest whose RAM is filled by the guest itself (assets/guests/fill.asm: a realistic mix,
+ * and a mostly-zero variant that fills only 64 MiB), side by side in one run:
+ *   - vmpm capture, method dump and pmemsave: wall time of the whole process (node start, connect,
+ *     capture, exit), bundle size, peak RSS;
+ *   - QEMU dump-guest-memory (ELF) to a file, then `zstd -3 -T2` on it: each time, and the .zst size;
+ *   - metadata-only capture (--no-memory): in-process time of capture() on a connected client.
+ * The guest is panicked (stopped) for every measurement, so all see the same memory.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { capture } from '../src/capture';
+import { formatBytes } from '../src/capture/summary';
+import { launchQemu, type LaunchedQemu } from '../src/guest';
+import { QmpClient } from '../src/qmp';
+
+const ASSETS = join(__dirname, '..', '..', 'assets', 'guests');
+const CHILD = join(__dirname, 'capture-child.js');
+const FILL_END_OFFSET = 0x1f8;
+
+interface Row {
+  scenario: string;
+  what: string;
+  seconds: number;
+  bytes?: number;
+  rssMiB?: number;
+  note?: string;
+}
+
+function now(): number {
+  return performance.now();
+}
+
+async function bootFilledGuest(dir: string, fillEnd: number): Promise<{ qemu: LaunchedQemu; fillSeconds: number }> {
+  const image = join(dir, 'fill.img');
+  const sector = Buffer.from(readFileSync(join(ASSETS, 'fill.bin')));
+  sector.writeUInt32LE(fillEnd, FILL_END_OFFSET);
+  writeFileSync(image, sector);
+  truncateSync(image, 1024 * 1024);
+  const qemu = await launchQemu(['-drive', `file=${image},format=raw,if=ide`, '-device', 'pvpanic'], { memory: '1G', startPaused: true });
+  const client = await QmpClient.connect(qemu.endpoint, { allow: ['cont'] });
+  const t0 = now();
+  await client.execute('cont');
+  await client.waitForEvent('GUEST_PANICKED', { timeoutMs: 300_000 });
+  const fillSeconds = (now() - t0) / 1000;
+  await client.close(); // one client per monitor: the measurements connect on their own
+  return { qemu, fillSeconds };
+}
+
+function runChild(endpoint: string, out: string, method: string): Promise<{ wall: number; result: { size: number; maxRssMiB: number; captureMs: number; zeroPages: number; pages: number; dedupPages: number } }> {
+  return new Promise((resolve, reject) => {
+    const t0 = now();
+    const child = spawn(process.execPath, [CHILD, endpoint, out, method], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`capture child failed: ${stderr}`));
+      resolve({ wall: (now() - t0) / 1000, result: JSON.parse(stdout) });
+    });
+  });
+}
+
+async function qemuDumpThenZstd(endpoint: string, dir: string): Promise<{ dump: number; zstd: number; elfBytes: number; zstBytes: number }> {
+  const elf = join(dir, 'baseline.elf');
+  const client = await QmpClient.connect(endpoint);
+  const t0 = now();
+  await client.execute('dump-guest-memory', { paging: false, protocol: `file:${elf}` }, { timeoutMs: 600_000 });
+  const dump = (now() - t0) / 1000;
+  await client.close();
+  const t1 = now();
+  execFileSync('zstd', ['-3', '-T2', '-q', '-f', elf, '-o', `${elf}.zst`]);
+  const zstd = (now() - t1) / 1000;
+  const result = { dump, zstd, elfBytes: statSync(elf).size, zstBytes: statSync(`${elf}.zst`).size };
+  rmSync(elf, { force: true });
+  rmSync(`${elf}.zst`, { force: true });
+  return result;
+}
+
+async function metadataOnly(endpoint: string, dir: string): Promise<{ ms: number; bytes: number }> {
+  const client = await QmpClient.connect(endpoint, { allow: ['cont'] });
+  const times: number[] = [];
+  let bytes = 0;
+  for (let i = 0; i < 5; i++) {
+    const t0 = now();
+    const r = await capture(client, { output: join(dir, 'meta.vmpm'), overwrite: true, quiesce: 'stop-and-restore', memory: 'none' });
+    times.push(now() - t0);
+    bytes = r.size;
+  }
+  await client.close();
+  times.sort((a, b) => a - b);
+  return { ms: times[2]!, bytes };
+}
+
+async function main(): Promise<void> {
+  const rows: Row[] = [];
+  const scenarios = [
+    { name: 'mixed 1 GiB', fillEnd: 0x40000000 },
+    { name: 'mostly zero', fillEnd: 0x200000 + 64 * 1024 * 1024 },
+  ];
+  for (const s of scenarios) {
+    const dir = mkdtempSync(join(tmpdir(), 'vmpm-bench-'));
+    const { qemu, fillSeconds } = await bootFilledGuest(dir, s.fillEnd);
+    try {
+      process.stderr.write(`${s.name}: guest filled its RAM in ${fillSeconds.toFixed(1)} s\n`);
+      for (const method of ['dump', 'pmemsave']) {
+        const { wall, result } = await runChild(qemu.endpoint, join(dir, `${method}.vmpm`), method);
+        rows.push({
+          scenario: s.name,
+          what: `vmpm capture (${method})`,
+          seconds: wall,
+          bytes: result.size,
+          rssMiB: result.maxRssMiB,
+          note: `capture() ${(result.captureMs / 1000).toFixed(2)} s; ${result.zeroPages}/${result.pages} zero, ${result.dedupPages} dedup`,
+        });
+        rmSync(join(dir, `${method}.vmpm`), { force: true });
+      }
+      const base = await qemuDumpThenZstd(qemu.endpoint, dir);
+      rows.push({ scenario: s.name, what: 'QEMU dump-guest-memory to file', seconds: base.dump, bytes: base.elfBytes });
+      rows.push({ scenario: s.name, what: 'zstd -3 -T2 of that file', seconds: base.zstd, bytes: base.zstBytes });
+      rows.push({ scenario: s.name, what: 'baseline total (dump + zstd)', seconds: base.dump + base.zstd, bytes: base.zstBytes });
+      const meta = await metadataOnly(qemu.endpoint, dir);
+      rows.push({ scenario: s.name, what: 'vmpm capture --no-memory (in-process, median of 5)', seconds: meta.ms / 1000, bytes: meta.bytes });
+    } finally {
+      await qemu.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const header = ['scenario', 'measurement', 'seconds', 'size', 'peak RSS', 'note'];
+  const lines = rows.map((r) => [
+    r.scenario,
+    r.what,
+    r.seconds.toFixed(3),
+    r.bytes === undefined ? '' : formatBytes(r.bytes),
+    r.rssMiB === undefined ? '' : `${r.rssMiB} MiB`,
+    r.note ?? '',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const fmt = (cols: string[]): string => `| ${cols.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  process.stdout.write(`${fmt(header)}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n${lines.map(fmt).join('\n')}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
