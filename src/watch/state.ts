@@ -20,7 +20,7 @@ import { access, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BundleReader } from '../bundle';
 import type { CpusSection, Manifest } from '../bundle/schema';
-import { QmpClient } from '../qmp';
+import { QmpClient, QmpDisconnectedError, QmpTimeoutError } from '../qmp';
 import { describeError } from '../util/errors';
 import { destructiveEffect } from './event-effects';
 import { NIL_UUID, queryIdentity, type VmIdentity } from './identity';
@@ -84,6 +84,13 @@ export async function queryState(endpoint: string, options: { outDir?: string; c
   }
   try {
     return await checkFailoverState(client, options);
+  } catch (err) {
+    // The monitor went away or stopped answering mid-check: to a resource agent that is "unreachable".
+    if (!(err instanceof QmpDisconnectedError || err instanceof QmpTimeoutError)) throw err;
+    return {
+      endpoint, verdict: 'unreachable', exitCode: STATE_EXIT.unreachable, failoverSafe: false, status: null, running: null,
+      reason: null, vm: null, bundle: null, checks: [], explanation: `monitor stopped answering: ${describeError(err)}`, error: describeError(err),
+    };
   } finally {
     await client.close().catch(() => undefined);
   }
