@@ -2,7 +2,7 @@ import { toHex, type Hex } from '../util/hex';
 import { describeError } from '../util/errors';
 import type { Manifest, RunState } from '../bundle/schema';
 import type { AnalysisBundle } from './source';
-import { loadSections, hexField, type BundleSections } from './sections';
+import { loadSections, type BundleSections } from './sections';
 
 /** `vmpm info --json`: one object answering "what happened and what do I have". */
 export interface InfoModel {
@@ -137,10 +137,4 @@ export async function buildInfo(
     events: { total: s.events?.events.length ?? 0, dropped: s.events?.dropped ?? 0 },
     sections: bundle.sections().map((x) => ({ name: x.name, type: x.type, length: x.length })),
   };
-}
-
-/** Checks a hex register value parses, for callers that want bigint. */
-export function registerValue(registers: Record<string, string>, name: string): bigint | undefined {
-  const v = registers[name];
-  return v === undefined ? undefined : hexField(v, `cpus.registers.${name}`);
 }

@@ -1,7 +1,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { runCli } from '../helpers/cli';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { runCli, VMPM_BIN } from '../helpers/cli';
+import { requireTools } from '../helpers/requirements';
 import { buildBundle, expectedByte, journalEvent, panicRecord, tempDir, x86Cpu, KNOWN_REGISTERS, PC_RANGES, type BundleSpec } from '../helpers/build-bundle';
 import { toHex } from '../../src/util/hex';
 
@@ -177,5 +179,24 @@ test('a bundle without optional sections still answers every command ("not recor
     assert.equal(r.code, 0, `${cmd}: ${r.stderr}`);
   }
   assert.match((await runCli(['errors', bare])).stdout, /not recorded/);
-  writeFileSync(tmp.path('x'), '');
+});
+
+test('colour only when asked for: NO_COLOR wins over FORCE_COLOR, piped output is plain', async () => {
+  const forced = await runCli(['info', bundle, '--no-verify'], { env: { NO_COLOR: '', FORCE_COLOR: '1' } });
+  assert.match(forced.stdout, /\x1b\[1m/);
+  const both = await runCli(['info', bundle, '--no-verify'], { env: { NO_COLOR: '1', FORCE_COLOR: '1' } });
+  assert.doesNotMatch(both.stdout, /\x1b\[/);
+  const piped = await runCli(['errors', bundle], { env: { NO_COLOR: '' } });
+  assert.doesNotMatch(piped.stdout, /\x1b\[/);
+});
+
+test('read --raw refuses to write binary to a terminal (exit 2) but writes to a pipe', { skip: requireTools('script') }, async () => {
+  // `script` gives the command a pseudo-terminal as stdout.
+  const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(VMPM_BIN)} read ${JSON.stringify(bundle)} --phys 0x7c00 --length 4 --raw; echo "rc=$?"`;
+  const tty = execFileSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'latin1', env: { ...process.env, NO_COLOR: '1' } });
+  assert.match(tty, /refusing to write raw binary to a terminal/);
+  assert.match(tty, /rc=2/);
+  const piped = await runCli(['read', bundle, '--phys', '0x7c00', '--length', '4', '--raw']);
+  assert.equal(piped.code, 0);
+  assert.equal(piped.stdout, 'BOOT');
 });
