@@ -172,7 +172,7 @@ export function diffDoc(r: DiffReport): ReportDoc {
   if (d.cpus.length === 0) blocks.push({ type: 'para', parts: ['No register changes.'] });
   for (const c of d.cpus) {
     blocks.push({ type: 'heading', level: 3, text: `vCPU ${c.index}${c.onlyIn ? ` (only in ${c.onlyIn.toUpperCase()})` : ''}${c.mode ? ` mode ${c.mode.a} -> ${c.mode.b}` : ''}` });
-    blocks.push({ type: 'table', head: ['Register', 'A', 'B'], className: 'regs', rows: Object.entries(c.registers).map(([n, v]) => [n, code(v.a ?? '-'), code(v.b ?? '-')]) });
+    blocks.push({ type: 'table', head: ['Register', 'A', 'B'], className: 'regdiff', rows: Object.entries(c.registers).map(([n, v]) => [n, code(v.a ?? '-'), code(v.b ?? '-')]) });
   }
   blocks.push({ type: 'heading', level: 2, text: 'Memory', id: 'memory' });
   blocks.push({ type: 'figure', figure: 'heat-strip', alt: 'Changed pages across the address space (see the HTML report for the picture).' });

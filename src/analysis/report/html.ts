@@ -21,6 +21,8 @@ th{background:#f0f3f6;font-weight:600}
 td.r{text-align:right}
 table.regs td:nth-child(odd){font-family:ui-monospace,Menlo,monospace;font-weight:600;background:#fafbfc}
 table.regs th:nth-child(odd){width:1%}
+table.regdiff td:first-child{font-family:ui-monospace,Menlo,monospace;font-weight:600}
+table.regdiff td{min-width:12em}
 table.errors strong{color:var(--bad)}
 strong{color:inherit}
 details{margin:8px 0}summary{cursor:pointer;color:var(--muted)}
