@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { VmpmError } from '../util/errors';
-import type { CompressRequest, CompressResponse } from './compress-worker';
+import type { WorkerRequest, WorkerResponse } from './compress-worker';
 
 export interface CompressedFrame {
   compressed: Buffer;
@@ -17,8 +17,15 @@ export interface CompressedFrame {
   input?: Buffer;
 }
 
+export interface HashedPages {
+  /** 32-byte SHA-256 per page, in order. */
+  digests: Buffer;
+  /** The input buffer handed back (its pages are still needed for the frames). */
+  input: Buffer;
+}
+
 interface Pending {
-  resolve: (f: CompressedFrame) => void;
+  resolve: (r: WorkerResponse) => void;
   reject: (e: Error) => void;
 }
 
@@ -46,18 +53,13 @@ export class CompressPool {
     const worker = new Worker(this.script);
     const slot: Slot = { worker, pending: new Map() };
     worker.unref();
-    worker.on('message', (msg: CompressResponse) => {
+    worker.on('message', (msg: WorkerResponse) => {
       const p = slot.pending.get(msg.id);
       if (!p) return;
       slot.pending.delete(msg.id);
       if (slot.pending.size === 0) worker.unref();
-      if ('error' in msg) p.reject(new VmpmError(`compression failed: ${msg.error}`));
-      else
-        p.resolve({
-          compressed: Buffer.from(msg.compressed.buffer, msg.compressed.byteOffset, msg.compressed.byteLength),
-          sha256: Buffer.from(msg.sha256),
-          input: Buffer.from(msg.input.buffer, msg.input.byteOffset, msg.input.byteLength),
-        });
+      if ('error' in msg) p.reject(new VmpmError(`compression worker failed: ${msg.error}`));
+      else p.resolve(msg);
     });
     worker.on('error', (err) => this.fail(slot, new VmpmError(`compression worker crashed: ${err.message}`)));
     worker.on('exit', (code) => {
@@ -73,18 +75,30 @@ export class CompressPool {
   }
 
   /** Compresses one frame. `data` must own its ArrayBuffer: it is transferred (and unusable afterwards). */
-  compress(data: Buffer): Promise<CompressedFrame> {
+  async compress(data: Buffer): Promise<CompressedFrame> {
+    const msg = await this.run((id) => ({ kind: 'compress', id, data, level: this.level }), data);
+    if (!('compressed' in msg)) throw new VmpmError('compression worker sent an unexpected reply');
+    return { compressed: view(msg.compressed), sha256: Buffer.from(msg.sha256), input: view(msg.input) };
+  }
+
+  /** SHA-256 of each 4 KiB page of `data` (transferred, and handed back in the result). */
+  async hashPages(data: Buffer): Promise<HashedPages> {
+    const msg = await this.run((id) => ({ kind: 'hash', id, data }), data);
+    if (!('digests' in msg)) throw new VmpmError('compression worker sent an unexpected reply');
+    return { digests: view(msg.digests), input: view(msg.input) };
+  }
+
+  private run(request: (id: number) => WorkerRequest, data: Buffer): Promise<WorkerResponse> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new VmpmError('compression pool is closed'));
     let best = this.slots[0]!;
     for (const s of this.slots) if (s.pending.size < best.pending.size) best = s;
     const id = this.nextId++;
-    return new Promise<CompressedFrame>((resolve, reject) => {
+    return new Promise<WorkerResponse>((resolve, reject) => {
       best.pending.set(id, { resolve, reject });
       best.worker.ref();
-      const req: CompressRequest = { id, data, level: this.level };
       const transferable = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
-      best.worker.postMessage(req, transferable ? [data.buffer as ArrayBuffer] : []);
+      best.worker.postMessage(request(id), transferable ? [data.buffer as ArrayBuffer] : []);
     });
   }
 
@@ -96,4 +110,8 @@ export class CompressPool {
     for (const s of this.slots) this.fail(s, err);
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
+}
+
+function view(u: Uint8Array): Buffer {
+  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }

@@ -1,42 +1,46 @@
 /**
- * Body of a compression worker thread: one zstd-codec instance per thread, one frame per message.
- * It also hashes the compressed frame, so the main thread only hashes pages.
+ * Body of a compression worker thread (one zstd-codec instance per thread). Two jobs:
+ * - hash: SHA-256 of each 4 KiB page of a batch (the writer dedups on the results);
+ * - compress: one zstd frame, plus the SHA-256 of the compressed bytes.
+ * Either way the input buffer is handed back so the writer can refill it instead of allocating.
  */
 import { parentPort } from 'node:worker_threads';
 import { describeError } from '../util/errors';
 import { compressFrame, warmUpCodec } from './codec';
-import { sha256 } from './pages';
+import { hashPages, sha256 } from './pages';
 
-export interface CompressRequest {
-  id: number;
-  data: Uint8Array;
-  level: number;
-}
+export type WorkerRequest = { kind: 'compress'; id: number; data: Uint8Array; level: number } | { kind: 'hash'; id: number; data: Uint8Array };
 
-export type CompressResponse =
+export type WorkerResponse =
   | { id: number; compressed: Uint8Array; sha256: Uint8Array; input: Uint8Array }
+  | { id: number; digests: Uint8Array; input: Uint8Array }
   | { id: number; error: string };
+
+function owns(b: Uint8Array): boolean {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength;
+}
 
 const port = parentPort;
 if (port) {
   // Instantiate the wasm codec now, while the writer is still busy with metadata.
   warmUpCodec().catch(() => undefined);
-  port.on('message', (msg: CompressRequest) => {
-    compressFrame(msg.data, msg.level).then(
-      (out) => {
-        const digest = sha256(out);
-        // Transfer when the result owns its whole ArrayBuffer (it does: zstd-codec returns a fresh copy).
-        const owned = out.byteOffset === 0 && out.byteLength === out.buffer.byteLength ? out : Buffer.from(out);
-        // The input goes back too, so the writer can refill the same memory instead of allocating.
-        const reply: CompressResponse = { id: msg.id, compressed: owned, sha256: digest, input: msg.data };
-        const transfer = [owned.buffer as ArrayBuffer];
-        if (msg.data.byteOffset === 0 && msg.data.byteLength === msg.data.buffer.byteLength) transfer.push(msg.data.buffer as ArrayBuffer);
-        port.postMessage(reply, transfer);
-      },
-      (err: unknown) => {
-        const reply: CompressResponse = { id: msg.id, error: describeError(err) };
-        port.postMessage(reply);
-      },
-    );
+  const fail = (id: number, err: unknown): void => port.postMessage({ id, error: describeError(err) } satisfies WorkerResponse);
+  port.on('message', (msg: WorkerRequest) => {
+    const transfer: ArrayBuffer[] = owns(msg.data) ? [msg.data.buffer as ArrayBuffer] : [];
+    if (msg.kind === 'hash') {
+      try {
+        const digests = hashPages(msg.data);
+        port.postMessage({ id: msg.id, digests, input: msg.data } satisfies WorkerResponse, [...transfer, digests.buffer as ArrayBuffer]);
+      } catch (err) {
+        fail(msg.id, err);
+      }
+      return;
+    }
+    compressFrame(msg.data, msg.level).then((out) => {
+      const digest = sha256(out);
+      // zstd-codec returns a fresh array, so the result can be transferred rather than copied.
+      const owned = owns(out) ? out : Buffer.from(out);
+      port.postMessage({ id: msg.id, compressed: owned, sha256: digest, input: msg.data } satisfies WorkerResponse, [...transfer, owned.buffer as ArrayBuffer]);
+    }, (err: unknown) => fail(msg.id, err));
   });
 }

@@ -22,6 +22,14 @@ export function sha256(data: Uint8Array): Buffer {
   return hash('sha256', data, 'buffer') as unknown as Buffer;
 }
 
+/** SHA-256 of each 4 KiB page of `data`, concatenated (32 bytes per page). */
+export function hashPages(data: Uint8Array): Buffer {
+  const pages = Math.floor(data.length / PAGE_SIZE);
+  const out = Buffer.allocUnsafeSlow(pages * DIGEST_SIZE);
+  for (let i = 0; i < pages; i++) sha256(data.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE)).copy(out, i * DIGEST_SIZE);
+  return out;
+}
+
 /** A growable array of u32 (the writer's page index: 4 bytes per page). */
 export class U32List {
   private data = new Uint32Array(1024);
@@ -33,6 +41,9 @@ export class U32List {
       this.data = bigger;
     }
     this.data[this.length++] = v;
+  }
+  set(i: number, v: number): void {
+    this.data[i] = v;
   }
   /** Little-endian bytes of the first `length` entries. */
   toBuffer(): Buffer {

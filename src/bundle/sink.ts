@@ -48,7 +48,7 @@ export class FileSink implements Sink {
     try {
       fh = await fsp.open(temp, 'wx', 0o600);
     } catch (err) {
-      throw new VmpmError(`cannot create ${temp}: ${describeError(err)}`, { cause: err });
+      throw new VmpmError(`cannot create bundle ${target} (temporary file ${temp}): ${describeError(err)}`, { cause: err });
     }
     return new FileSink(target, temp, fh, overwrite);
   }

@@ -99,8 +99,8 @@ export interface Structure {
   /** Slot digests, 32 bytes each. */
   digests: Buffer;
   slotCount: number;
-  /** Number of sections of types this reader does not know (skipped). */
-  unknownSections: number;
+  /** Sections of types this reader does not know: hidden from callers, but their digests are still verified. */
+  unknownSections: SectionEntry[];
 }
 
 /** Decodes the trailer (already digest-checked) and validates every entry against `bodyEnd` (= trailer offset). */
@@ -146,7 +146,7 @@ export function parseTrailer(where: string, t: Buffer, headerSize: number, bodyE
 
   const sections: SectionEntry[] = [];
   const seen = new Set<string>();
-  let unknownSections = 0;
+  const unknownSections: SectionEntry[] = [];
   for (let i = 0; i < sectionCount; i++) {
     const o = layout.sections + i * SECTION_ENTRY_SIZE;
     const offset = t.readBigUInt64LE(o);
@@ -156,11 +156,10 @@ export function parseTrailer(where: string, t: Buffer, headerSize: number, bodyE
     inBody(`section "${name}"`, offset, length);
     if (seen.has(name)) throw new BundleFormatError(at(`has two sections named "${name}"`));
     seen.add(name);
-    if (type !== 1 && type !== 2) {
-      unknownSections++;
-      continue; // a newer minor version's section type: skipped
-    }
-    sections.push({ name, type, offset: Number(offset), length: Number(length), sha256: Buffer.from(t.subarray(o + 32, o + 64)) });
+    const entry: SectionEntry = { name, type, offset: Number(offset), length: Number(length), sha256: Buffer.from(t.subarray(o + 32, o + 64)) };
+    // A newer minor version's section type: skipped by readers, still covered by verify.
+    if (type !== 1 && type !== 2) unknownSections.push(entry);
+    else sections.push(entry);
   }
 
   const pageIndex = readPageIndex(t, layout.pageIndex, pageCount);

@@ -2,9 +2,11 @@
  * BundleWriter: writes a v1 bundle in one sequential pass (header, then frames and sections in the
  * order they are produced, then the trailer and footer). See docs/bundle-format.md.
  *
- * Memory: the zero test, page hashing and dedup run on the calling thread; stored pages are packed
- * into frame batches that a worker pool compresses while the next batch fills. At most
- * `2 * workers` batches are in flight, so memory stays bounded (about 2 * 4 MiB per in-flight batch)
+ * Work split: the calling thread cuts the input into pages, drops zero pages (memcmp-speed test)
+ * and batches the others; worker threads hash each batch's pages (SHA-256), the calling thread then
+ * dedups against the digests in submission order and packs new pages into frame batches, which the
+ * workers compress. Output is written strictly in order. At most `workers + 1` hash batches and
+ * `workers + 1` frame batches (4 MiB each) are in flight, so memory stays bounded
  * whatever the image size. The in-memory index is O(pages): 4 bytes per page plus 40-80 bytes per
  * unique stored page (4 MiB for a 4 GiB guest of zero pages, up to ~84 MiB if all its pages differ).
  */
@@ -13,9 +15,10 @@ import { availableParallelism } from 'node:os';
 import { VmpmError, describeError } from '../util/errors';
 import { toHex } from '../util/hex';
 import { compressFrame, MAX_FRAME_INPUT, MAX_LEVEL, maxInputForLevel, MIN_LEVEL } from './codec';
-import { CompressPool, type CompressedFrame } from './compress-pool';
+import { CompressPool, type CompressedFrame, type HashedPages } from './compress-pool';
 import {
   encodeFooter,
+  DIGEST_SIZE,
   encodeHeader,
   FRAME_ENTRY_SIZE,
   type FrameEntry,
@@ -32,7 +35,7 @@ import {
   trailerLayout,
   ZERO_SLOT,
 } from './format';
-import { DigestTable, isZeroPage, sha256, U32List } from './pages';
+import { DigestTable, hashPages, isZeroPage, sha256, U32List } from './pages';
 import { FileSink, type Sink, StreamSink } from './sink';
 
 export interface WriterOptions {
@@ -83,6 +86,15 @@ export class BundleWriter {
   private readonly freeBatches: Buffer[] = [];
   private batchPages = 0;
   private batchFirstSlot = 0;
+  /** Non-zero pages waiting to be hashed (on a worker), and where their page-index entries are. */
+  private hashBatch: Buffer | undefined;
+  private hashBatchPages = 0;
+  private hashBatchPositions: number[] = [];
+  /** Hash jobs in submission order; results are deduplicated strictly in this order. */
+  private readonly hashQueue: Array<{ result: Promise<HashedPages>; positions: number[] }> = [];
+  /** Outcome counts of the pages of the open range processed so far. */
+  private rangeDedupPages = 0;
+  private rangeStoredPages = 0;
   /** Ordered queue of output tasks; each frame's write waits for its compression. */
   private chain: Promise<void> = Promise.resolve();
   private readonly inFlight: Promise<void>[] = [];
@@ -186,38 +198,104 @@ export class BundleWriter {
       throw new VmpmError(`memory range name is longer than ${MAX_NAME_BYTES} bytes`);
     }
     this.state = 'range';
+    this.rangeDedupPages = 0;
+    this.rangeStoredPages = 0;
     return new RangeWriter(this, start, options.name, this.pageIndex.length);
   }
 
-  /** @internal Adds one 4 KiB page (at `buf[off..off+4096)`) to the index and, when new, to the current batch. */
-  addPage(buf: Buffer, off: number): 'zero' | 'dedup' | 'stored' {
+  /**
+   * @internal Adds one 4 KiB page (at `buf[off..off+4096)`): a zero page is recorded at once; any
+   * other page gets a page-index position now and is copied into the current hash batch. Its slot is
+   * decided when the batch's digests come back (processHashes), in submission order.
+   */
+  addPage(buf: Buffer, off: number): 'zero' | 'pending' {
     if (isZeroPage(buf, off)) {
       this.pageIndex.push(ZERO_SLOT);
       return 'zero';
     }
-    const page = buf.subarray(off, off + PAGE_SIZE);
-    const digest = sha256(page);
-    const existing = this.digests.find(digest);
-    if (existing >= 0) {
-      this.pageIndex.push(existing);
-      return 'dedup';
-    }
-    if (this.digests.count >= MAX_SLOTS) throw new VmpmError(`more than ${MAX_SLOTS} unique pages: beyond what format v1 can index`);
-    const slot = this.digests.add(digest);
-    this.pageIndex.push(slot);
-    if (!this.batch) {
-      this.batch = this.freeBatches.pop() ?? Buffer.allocUnsafeSlow(this.frameBytes);
-      this.batchFirstSlot = slot;
-      this.batchPages = 0;
-    }
-    page.copy(this.batch, this.batchPages * PAGE_SIZE);
-    this.batchPages++;
-    return 'stored';
+    this.hashBatch ??= this.takeBuffer();
+    buf.copy(this.hashBatch, this.hashBatchPages * PAGE_SIZE, off, off + PAGE_SIZE);
+    this.hashBatchPages++;
+    this.hashBatchPositions.push(this.pageIndex.length);
+    this.pageIndex.push(ZERO_SLOT); // placeholder until the digest is known
+    return 'pending';
   }
 
-  /** @internal True when the current batch is full and must be flushed before more pages are added. */
-  batchFull(): boolean {
-    return this.batch !== undefined && this.batchPages * PAGE_SIZE === this.frameBytes;
+  /** @internal True when the hash batch is full and must be flushed before more pages are added. */
+  hashBatchFull(): boolean {
+    return this.hashBatchPages * PAGE_SIZE === this.frameBytes;
+  }
+
+  /** @internal Sends the current hash batch to a worker (or hashes it here); bounds the jobs in flight. */
+  async flushHashBatch(): Promise<void> {
+    const batch = this.hashBatch;
+    if (batch && this.hashBatchPages > 0) {
+      const size = this.hashBatchPages * PAGE_SIZE;
+      const data = size === batch.length ? batch : Buffer.from(batch.subarray(0, size));
+      if (data !== batch) this.recycle(batch);
+      const result: Promise<HashedPages> = this.pool ? this.pool.hashPages(data) : Promise.resolve({ digests: hashPages(data), input: data });
+      result.catch(() => undefined); // observed in processHashes; avoid an unhandled rejection meanwhile
+      this.hashQueue.push({ result, positions: this.hashBatchPositions });
+      this.hashBatch = undefined;
+      this.hashBatchPages = 0;
+      this.hashBatchPositions = [];
+    }
+    while (this.hashQueue.length > Math.max(1, this.workers) + 1) await this.processHashes();
+  }
+
+  /** @internal Flushes and processes every pending hash job (at the end of a range). */
+  async drainHashes(): Promise<void> {
+    await this.flushHashBatch();
+    while (this.hashQueue.length > 0) await this.processHashes();
+  }
+
+  /** @internal Outcome counts of the open range's non-zero pages (valid after drainHashes). */
+  rangeCounts(): { dedupPages: number; storedPages: number } {
+    return { dedupPages: this.rangeDedupPages, storedPages: this.rangeStoredPages };
+  }
+
+  /** Dedups the oldest hash job's pages: known digests reuse their slot, new ones go into the frame batch. */
+  private async processHashes(): Promise<void> {
+    const job = this.hashQueue.shift()!;
+    let hashed: HashedPages;
+    try {
+      hashed = await job.result;
+    } catch (err) {
+      this.fail(err instanceof Error ? err : new VmpmError(describeError(err)));
+      throw this.failure;
+    }
+    const { digests, input } = hashed;
+    for (let i = 0; i < job.positions.length; i++) {
+      const digest = digests.subarray(i * DIGEST_SIZE, (i + 1) * DIGEST_SIZE);
+      const existing = this.digests.find(digest);
+      if (existing >= 0) {
+        this.pageIndex.set(job.positions[i]!, existing);
+        this.rangeDedupPages++;
+        continue;
+      }
+      if (this.digests.count >= MAX_SLOTS) throw new VmpmError(`more than ${MAX_SLOTS} unique pages: beyond what format v1 can index`);
+      const slot = this.digests.add(digest);
+      this.pageIndex.set(job.positions[i]!, slot);
+      this.rangeStoredPages++;
+      if (!this.batch) {
+        this.batch = this.takeBuffer();
+        this.batchFirstSlot = slot;
+        this.batchPages = 0;
+      }
+      input.copy(this.batch, this.batchPages * PAGE_SIZE, i * PAGE_SIZE, (i + 1) * PAGE_SIZE);
+      this.batchPages++;
+      if (this.batchPages * PAGE_SIZE === this.frameBytes) await this.flushBatch();
+    }
+    this.recycle(input);
+  }
+
+  /** A frame-sized buffer from the free list, or a new one that owns its memory (so it can be transferred). */
+  private takeBuffer(): Buffer {
+    return this.freeBatches.pop() ?? Buffer.allocUnsafeSlow(this.frameBytes);
+  }
+
+  private recycle(buf: Buffer | undefined): void {
+    if (buf && buf.length === this.frameBytes && buf.byteOffset === 0 && this.freeBatches.length < 3) this.freeBatches.push(buf);
   }
 
   /** @internal Sends the current batch to compression; waits while too many batches are in flight. */
@@ -226,6 +304,7 @@ export class BundleWriter {
     if (!batch || this.batchPages === 0) return;
     const size = this.batchPages * PAGE_SIZE;
     const data = size === batch.length ? batch : Buffer.from(batch.subarray(0, size));
+    if (data !== batch) this.recycle(batch);
     const firstSlot = this.batchFirstSlot;
     const slotCount = this.batchPages;
     this.batch = undefined;
@@ -234,13 +313,13 @@ export class BundleWriter {
     compressed.catch(() => undefined); // observed by the write task below; avoid an unhandled rejection meanwhile
     const written = this.enqueue(async () => {
       const frame = await compressed;
-      if (frame.input && frame.input.length === this.frameBytes && this.freeBatches.length < 2) this.freeBatches.push(frame.input);
+      this.recycle(frame.input);
       const offset = this.offset;
       await this.emit(frame.compressed);
       this.frames.push({ offset, compressedLength: frame.compressed.length, uncompressedLength: size, firstSlot, slotCount, sha256: frame.sha256 });
     });
     this.inFlight.push(written);
-    while (this.inFlight.length > Math.max(1, this.workers) * 2) await this.inFlight.shift();
+    while (this.inFlight.length > Math.max(1, this.workers) + 1) await this.inFlight.shift();
   }
 
   private async compress(data: Buffer): Promise<CompressedFrame> {
@@ -294,6 +373,7 @@ export class BundleWriter {
   async finish(): Promise<{ path?: string; size: number; sha256: string }> {
     this.requireState('open', 'finish');
     try {
+      await this.drainHashes();
       await this.flushBatch();
       await this.chain;
       this.checkFailure();
@@ -426,8 +506,6 @@ class RangeWriter implements MemoryRangeWriter {
   private length = 0n;
   private pages = 0;
   private zeroPages = 0;
-  private dedupPages = 0;
-  private storedPages = 0;
   private ended = false;
 
   constructor(
@@ -467,11 +545,7 @@ class RangeWriter implements MemoryRangeWriter {
     const kind = this.writer.addPage(buf, off);
     this.pages++;
     if (kind === 'zero') this.zeroPages++;
-    else if (kind === 'dedup') this.dedupPages++;
-    else {
-      this.storedPages++;
-      if (this.writer.batchFull()) await this.writer.flushBatch();
-    }
+    else if (this.writer.hashBatchFull()) await this.writer.flushHashBatch();
   }
 
   async end(expectedLength?: bigint): Promise<MemoryRangeStats> {
@@ -489,9 +563,11 @@ class RangeWriter implements MemoryRangeWriter {
       await this.page(this.carry, 0);
       this.carryLength = 0;
     }
+    await this.writer.drainHashes();
+    const { dedupPages, storedPages } = this.writer.rangeCounts();
     const entry: RangeEntry = { start: this.start, length: this.length, firstPage: this.firstPage, pages: this.pages, zeroPages: this.zeroPages };
     if (this.name !== undefined) entry.name = this.name;
     this.writer.closeRange(entry);
-    return { start: this.start, length: this.length, pages: this.pages, zeroPages: this.zeroPages, dedupPages: this.dedupPages, storedPages: this.storedPages };
+    return { start: this.start, length: this.length, pages: this.pages, zeroPages: this.zeroPages, dedupPages, storedPages };
   }
 }
