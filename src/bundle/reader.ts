@@ -88,7 +88,8 @@ export class BundleReader {
       return new BundleReader(path, size, fh, footer, structure, { major: header.major, minor: header.minor }, header.flags);
     } catch (err) {
       await fh.close().catch(() => undefined);
-      throw err;
+      if (err instanceof VmpmError) throw err;
+      throw new VmpmError(`cannot read bundle ${path}: ${describeError(err)}`, { cause: err });
     }
   }
 
