@@ -12,7 +12,7 @@ test('assets/guests/a64.bin is exactly what the documented aarch64 encoder produ
   assert.ok(readFileSync(join(GUEST_ASSETS, 'a64.bin')).equals(buildAarch64Guest()));
 });
 
-for (const name of ['lm', 'blkread', 'fill']) {
+for (const name of ['lm', 'blkread', 'fill', 'vmcoreinfo']) {
   test(`assets/guests/${name}.bin is the nasm build of ${name}.asm`, { skip: requireTools('nasm') }, () => {
     const dir = mkdtempSync(join(tmpdir(), 'vmpm-nasm-'));
     try {

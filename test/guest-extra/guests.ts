@@ -57,3 +57,20 @@ export function launchBlockErrorGuest(options: Partial<LaunchOptions> = {}): Pro
     ];
   });
 }
+
+/**
+ * vmcoreinfo.asm: publishes a VMCOREINFO ELF note through fw_cfg (as Linux does for -device vmcoreinfo),
+ * then panics. `withDevice: false` leaves the device out, so QEMU has no note to add.
+ */
+export function launchVmcoreinfoGuest(options: Partial<LaunchOptions> & { withDevice?: boolean } = {}): Promise<LaunchedQemu> {
+  const { withDevice = true, ...launch } = options;
+  return startQemu({ ...launch, arch: 'x86_64' }, (dir) => {
+    const image = diskFrom(dir, 'vmcoreinfo.bin', 'vmci.img');
+    const args = ['-drive', `file=${escapeQemuOptionValue(image)},format=raw,if=ide`, '-device', 'pvpanic'];
+    if (withDevice) args.push('-device', 'vmcoreinfo');
+    return args;
+  });
+}
+
+/** The note text vmcoreinfo.asm publishes. */
+export const VMCOREINFO_TEXT = 'OSRELEASE=vmpm-known-answer\nPAGESIZE=4096\nVMPM_MARKER=FORENSIC-VMCI-1\n';
