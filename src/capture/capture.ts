@@ -187,11 +187,18 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
     const tRestore = performance.now();
     const now = await queryStatus(client);
     const decision = decideResume(policy, stoppedHere || vmpmStoppedIt(options.priorActions ?? []), now);
+    let resumed = false;
     if (decision.resume) {
-      await actions.run('cont', 'restoring the run state vmpm found', () => client.execute('cont'));
-      resumedAt = performance.now();
+      // A refused or failed `cont` must not cost the capture: the guest stays stopped, and the manifest says so.
+      try {
+        await actions.run('cont', 'restoring the run state vmpm found', () => client.execute('cont'));
+        resumedAt = performance.now();
+        resumed = true;
+      } catch (err) {
+        warnings.push(`could not resume the guest vmpm stopped (${describeError(err)}); it is left stopped`);
+      }
     }
-    const after = decision.resume ? await queryStatus(client) : now;
+    const after = resumed ? await queryStatus(client) : now;
     mark('restore', tRestore);
 
     phase('finish');

@@ -89,6 +89,9 @@ export async function captureWithDump(ctx: MemoryCaptureContext): Promise<Memory
     }
   };
 
+  // Closing our end makes QEMU's next write fail, which ends a dump that is stuck on a full pipe.
+  const abortListener = (): void => void reader.close();
+  ctx.signal?.addEventListener('abort', abortListener);
   const parsing = readElfCoreStream(reader.chunks(), {
     onNote: (_seg, data) => {
       notes.push(data);
@@ -102,6 +105,7 @@ export async function captureWithDump(ctx: MemoryCaptureContext): Promise<Memory
       ctx.client.execute('dump-guest-memory', { paging: false, protocol: `file:${fifo}`, detach: true }, { timeoutMs: streamingTimeoutMs(planned) }),
     );
   } catch (err) {
+    ctx.signal?.removeEventListener('abort', abortListener);
     await reader.close();
     await parsing.catch(() => undefined);
     unsubscribe();
@@ -122,6 +126,7 @@ export async function captureWithDump(ctx: MemoryCaptureContext): Promise<Memory
     if (notes.length > 0) result.elfNotes = Buffer.concat(notes);
     return result;
   } finally {
+    ctx.signal?.removeEventListener('abort', abortListener);
     unsubscribe();
     await reader.close();
     // After a failure, end the range in progress so a --keep-partial bundle keeps what arrived.

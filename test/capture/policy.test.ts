@@ -110,3 +110,15 @@ test('--no-memory: a metadata-only bundle with registers, memory map and no RAM,
     });
   });
 });
+
+test('a refused cont (client without allow) does not cost the capture: bundle written, guest left stopped, the refusal recorded', { skip }, async () => {
+  await withGuest(runningGuest, async ({ client, dir }) => {
+    const output = join(dir, 'noresume.vmpm');
+    const result = await capture(client, { output, quiesce: 'stop-and-restore', memory: 'none' });
+    assert.deepEqual(await status(client), { status: 'paused', running: false });
+    assert.match(result.summary.warnings.join('\n'), /could not resume the guest vmpm stopped .*cont/);
+    const m = await manifestOf(output);
+    assert.deepEqual(m.actions.map((a) => [a.action, a.result]), [['stop', 'ok'], ['cont', 'error']]);
+    assert.equal(m.runState.after.status, 'paused');
+  }, []);
+});
