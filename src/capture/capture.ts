@@ -3,38 +3,37 @@
  * write every section, finish the bundle. On any failure: one-line VmpmError, no complete-looking file
  * (a `*.partial.vmpm` only with keepPartial), FIFOs removed, run state restored while QEMU lives.
  */
-import { rename, rm, stat } from 'node:fs/promises';
-import { hostname } from 'node:os';
-import { basename, dirname, join } from 'node:path';
-import { readFile } from 'node:fs/promises';
-import { BundleWriter, FORMAT_MAJOR, FORMAT_MINOR } from '../bundle';
+import { rename } from 'node:fs/promises';
 import {
   ATTACHMENT_PREFIX,
   SECTION,
   type CaptureAction,
   type ErrorRecord,
   type JournalEvent,
-  type Manifest,
   type MemmapSection,
   type MemoryMethod,
   type QuiescePolicy,
   type RunState,
+  type Manifest,
 } from '../bundle/schema';
 import type { QmpClient } from '../qmp';
 import { VmpmError, describeError } from '../util/errors';
 import { toHex } from '../util/hex';
-import { VMPM_VERSION } from '../version';
 import { ActionLog } from './actions';
 import { collectErrorRecords, mergeJournal, runStateReason } from './evidence';
 import { createFifoDir, type FifoDir } from './fifo';
+import { buildManifest, partialManifest } from './manifest';
 import { captureWithDump } from './memory-dump';
 import type { MemoryCaptureContext, MemoryCaptureResult } from './memory-common';
 import { captureWithPmemsave } from './memory-pmemsave';
 import { collectBlock, collectCpus, collectIdentity, collectMemoryInfo, hexOrNull, queryStatus } from './metadata';
+import { openOutput, readAttachments, sealPartial } from './output';
 import { parseElfNotes, vmcoreinfoFromNotes } from './parse/elf-notes';
 import { describeRegions, planCaptureRanges } from './plan';
-import { decideResume, isConsistent, shouldStop, vmpmStoppedIt } from './policy';
+import { decideResume, shouldStop, vmpmStoppedIt } from './policy';
 import type { CaptureSummary } from './summary';
+
+export { partialPathFor } from './output';
 
 export interface CaptureOptions {
   output: string;
@@ -67,22 +66,6 @@ export interface CaptureResult {
   summary: CaptureSummary;
 }
 
-const MAX_ATTACHMENT_BYTES = 256 * 1024 * 1024;
-
-/** `case.vmpm` -> `case.partial.vmpm`: the name says it is not a complete capture. */
-export function partialPathFor(output: string): string {
-  const base = basename(output);
-  const stem = base.endsWith('.vmpm') ? base.slice(0, -'.vmpm'.length) : base;
-  return join(dirname(output), `${stem}.partial.vmpm`);
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
-}
-
 export async function capture(client: QmpClient, options: CaptureOptions): Promise<CaptureResult> {
   const t0 = performance.now();
   const timings: Record<string, number> = {};
@@ -107,27 +90,10 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
     if (signal?.aborted) throw new VmpmError('capture interrupted');
   };
 
-  // Attachments are read before anything touches the guest: a bad path must not cost a stop.
-  const attachments: Array<{ name: string; data: Buffer }> = [];
-  for (const a of options.attachments ?? []) {
-    const info = await stat(a.path).catch((err: unknown) => {
-      throw new VmpmError(`cannot attach ${a.path}: ${describeError(err)}`);
-    });
-    if (!info.isFile()) throw new VmpmError(`cannot attach ${a.path}: not a regular file`);
-    if (info.size > MAX_ATTACHMENT_BYTES) throw new VmpmError(`cannot attach ${a.path}: ${info.size} bytes is over the 256 MiB limit`);
-    attachments.push({ name: a.name, data: await readFile(a.path) });
-  }
-
-  const target = options.keepPartial ? partialPathFor(options.output) : options.output;
-  if (options.keepPartial && !options.overwrite && (await exists(options.output))) {
-    throw new VmpmError(`${options.output} already exists (refusing to overwrite it; choose another name or allow overwriting)`);
-  }
-  // Created before the guest is stopped: an existing file or unwritable directory fails here.
-  const writerOptions: { overwrite: boolean; level?: number } = { overwrite: options.keepPartial ? true : options.overwrite ?? false };
-  if (options.level !== undefined) writerOptions.level = options.level;
-  const writer = await BundleWriter.create(target, writerOptions).catch((err: unknown) => {
-    throw explainCreateFailure(err, target);
-  });
+  // Attachments and the output file are checked before anything touches the guest.
+  const attachments = await readAttachments(options.attachments ?? []);
+  const out = await openOutput(options);
+  const { writer, target } = out;
 
   let fifoDir: FifoDir | undefined;
   let stoppedHere = false;
@@ -233,38 +199,27 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
       }
     }
 
-    const greeting = client.greeting;
     const ramSize = mem.sizeSummary ? mem.sizeSummary.baseMemory + (mem.sizeSummary.pluggedMemory ?? 0n) : null;
     mark('finish', tFinish);
     timings.total = Math.round((performance.now() - t0) * 1000) / 1000;
-    const manifest: Manifest = {
-      format: { major: FORMAT_MAJOR, minor: FORMAT_MINOR },
-      vmpmVersion: VMPM_VERSION,
+    const manifestInput: Parameters<typeof buildManifest>[0] = {
       createdAt,
-      host: { hostname: hostname(), platform: `${process.platform}-${process.arch}`, nodeVersion: process.version },
       origin: options.origin ?? 'capture',
-      qemu: {
-        version: identity.version,
-        package: identity.package,
-        capabilities: greeting.capabilities,
-      },
-      vm: {
-        name: identity.name,
-        uuid: identity.uuid,
-        arch: identity.arch,
-        kvm: identity.kvm,
-        cpuCount: cpus.cpus.length,
-        ramSize: hexOrNull(ramSize),
-      },
-      runState: { before, after },
-      policy: { quiesce: policy, memory: method },
-      consistent: isConsistent(policy, before),
+      capabilities: client.greeting.capabilities,
+      identity,
+      cpuCount: cpus.cpus.length,
+      ramSize,
+      before,
+      after,
+      policy,
+      memory: method,
       actions: actions.actions,
       timings,
       warnings,
     };
-    if (options.label !== undefined) manifest.label = options.label;
-    if (options.trigger) manifest.policy.trigger = options.trigger;
+    if (options.label !== undefined) manifestInput.label = options.label;
+    if (options.trigger) manifestInput.trigger = options.trigger;
+    const manifest: Manifest = buildManifest(manifestInput);
     await writer.addJsonSection(SECTION.manifest, manifest);
     const finished = await writer.finish();
     let path = finished.path ?? target;
@@ -302,7 +257,18 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
     await fifoDir?.remove().catch(() => undefined);
     await restoreAfterFailure(client, policy, stoppedHere, actions, warnings);
     if (options.keepPartial) {
-      await finishPartial(writer, target, { message, before, actions: actions.actions, warnings, createdAt, policy, method, options });
+      const partial: Parameters<typeof partialManifest>[0] = {
+        createdAt,
+        origin: options.origin ?? 'capture',
+        reason: message,
+        before,
+        policy,
+        memory: method,
+        actions: actions.actions,
+        warnings,
+      };
+      if (options.label !== undefined) partial.label = options.label;
+      await sealPartial(out, partialManifest(partial));
     } else {
       await writer.abort();
     }
@@ -310,23 +276,6 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
   } finally {
     await fifoDir?.remove().catch(() => undefined);
   }
-}
-
-const CREATE_ERRNO_TEXT: Record<string, string> = {
-  ENOENT: 'its directory does not exist',
-  ENOTDIR: 'a component of its directory is not a directory',
-  EACCES: 'permission denied',
-  EPERM: 'permission denied',
-  EROFS: 'read-only file system',
-  ENOSPC: 'no space left on device',
-};
-
-/** The writer names its temp file; the user needs to hear about the path they asked for. */
-function explainCreateFailure(err: unknown, target: string): VmpmError {
-  const cause = err instanceof Error ? (err.cause as { code?: string } | undefined) : undefined;
-  const text = cause?.code ? CREATE_ERRNO_TEXT[cause.code] : undefined;
-  if (text === undefined) return err instanceof VmpmError ? err : new VmpmError(`cannot write ${target}: ${describeError(err)}`);
-  return new VmpmError(`cannot write ${target}: ${text} (${dirname(target)})`, { cause: err });
 }
 
 function failureMessage(err: unknown, phase: string, client: QmpClient, signal: AbortSignal | undefined): string {
@@ -352,48 +301,5 @@ async function restoreAfterFailure(
     }
   } catch (err) {
     warnings.push(`could not restore the run state: ${describeError(err)}`);
-  }
-}
-
-interface PartialContext {
-  message: string;
-  before: RunState | undefined;
-  actions: CaptureAction[];
-  warnings: string[];
-  createdAt: string;
-  policy: QuiescePolicy;
-  method: MemoryMethod;
-  options: CaptureOptions;
-}
-
-/**
- * --keep-partial: seal what was written so far under the `.partial.vmpm` name with a manifest that
- * says why it is incomplete. If even that fails (disk full), nothing is left.
- */
-async function finishPartial(writer: BundleWriter, target: string, p: PartialContext): Promise<void> {
-  try {
-    const at = new Date().toISOString();
-    const unknown: RunState = { status: 'unknown', running: false, at };
-    const manifest: Manifest = {
-      format: { major: FORMAT_MAJOR, minor: FORMAT_MINOR },
-      vmpmVersion: VMPM_VERSION,
-      createdAt: p.createdAt,
-      host: { hostname: hostname(), platform: `${process.platform}-${process.arch}`, nodeVersion: process.version },
-      origin: p.options.origin ?? 'capture',
-      qemu: null,
-      vm: { name: null, uuid: null, arch: 'unknown', kvm: null, cpuCount: 0, ramSize: null },
-      runState: { before: p.before ?? unknown, after: unknown },
-      policy: { quiesce: p.policy, memory: p.method },
-      consistent: false,
-      actions: p.actions,
-      timings: {},
-      warnings: [`PARTIAL CAPTURE: ${p.message}`, ...p.warnings],
-    };
-    if (p.options.label !== undefined) manifest.label = p.options.label;
-    await writer.addJsonSection(SECTION.manifest, manifest);
-    await writer.finish();
-  } catch {
-    await writer.abort();
-    await rm(target, { force: true }).catch(() => undefined);
   }
 }
