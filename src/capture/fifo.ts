@@ -116,19 +116,39 @@ export class FifoReader {
     return winner;
   }
 
-  /** The FIFO's bytes in chunks until QEMU closes its end. Each chunk is a fresh buffer the consumer owns. */
+  /**
+   * The FIFO's bytes in chunks until QEMU closes its end. Each chunk is a fresh buffer the consumer owns.
+   * The next read is issued before a chunk is handed out, so the pipe (64 KiB) keeps draining while
+   * the consumer hashes and compresses; at most one read is in flight, so order is preserved.
+   */
   async *chunks(): AsyncGenerator<Buffer> {
     const fh = await this.waitOpen();
+    const readOne = async (): Promise<Buffer> => {
+      const buf = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      return buf.subarray(0, bytesRead);
+    };
+    let pending: Promise<Buffer> | undefined;
+    const startRead = (): Promise<Buffer> => {
+      const p = readOne();
+      // Observed by the next await; until then (consumer busy, or gone after an abort) it must not be "unhandled".
+      p.catch(() => undefined);
+      return p;
+    };
     try {
+      pending = startRead();
       for (;;) {
-        const buf = Buffer.allocUnsafe(READ_CHUNK_BYTES);
-        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-        if (bytesRead === 0) return;
-        this.total += bytesRead;
+        const chunk = await pending;
+        pending = undefined;
+        if (chunk.length === 0) return;
+        pending = startRead();
+        this.total += chunk.length;
         this.onBytes?.(this.total);
-        yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
+        yield chunk;
       }
     } finally {
+      // A read still in flight must finish before the handle can close.
+      await pending?.catch(() => undefined);
       await this.close();
     }
   }
