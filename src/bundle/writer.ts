@@ -14,7 +14,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { VmpmError, describeError } from '../util/errors';
 import { toHex } from '../util/hex';
-import { compressFrame, MAX_FRAME_INPUT, MAX_LEVEL, maxInputForLevel, MIN_LEVEL } from './codec';
+import { compressFrame, DEFAULT_FRAME_INPUT, MAX_FRAME_INPUT, MAX_LEVEL, maxInputForLevel, MIN_LEVEL } from './codec';
 import { CompressPool, type CompressedFrame, type HashedPages } from './compress-pool';
 import {
   encodeFooter,
@@ -43,7 +43,7 @@ export interface WriterOptions {
   overwrite?: boolean;
   /** zstd level 1..9, default 3. */
   level?: number;
-  /** Uncompressed bytes per frame, a multiple of 4096, default and maximum 4 MiB (less at levels >= 6). */
+  /** Uncompressed bytes per frame, a multiple of 4096, default 1 MiB, maximum 4 MiB (less at levels >= 6). */
   frameBytes?: number;
   /** Compression worker threads, default min(2, cpus); 0 compresses on the calling thread. */
   workers?: number;
@@ -111,7 +111,7 @@ export class BundleWriter {
     if (!Number.isInteger(level) || level < MIN_LEVEL || level > MAX_LEVEL) {
       throw new VmpmError(`compression level ${level} is not supported (expected ${MIN_LEVEL}..${MAX_LEVEL})`);
     }
-    const frameBytes = options.frameBytes ?? MAX_FRAME_INPUT;
+    const frameBytes = options.frameBytes ?? DEFAULT_FRAME_INPUT;
     if (!Number.isInteger(frameBytes) || frameBytes < PAGE_SIZE || frameBytes > MAX_FRAME_INPUT || frameBytes % PAGE_SIZE !== 0) {
       throw new VmpmError(`frame size ${frameBytes} is not supported (expected a multiple of ${PAGE_SIZE} up to ${MAX_FRAME_INPUT})`);
     }

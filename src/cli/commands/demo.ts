@@ -57,7 +57,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
       label: 'vmpm demo: built-in known-answer guest',
     });
     process.stdout.write(o.json ? `${JSON.stringify(result.summary, null, 2)}\n` : `${formatSummaryLine(result.summary)}\n`);
-    say(`next: vmpm info ${o.output} ; vmpm regs ${o.output} ; vmpm read ${o.output} 0x20000 64`);
+    say(`next: vmpm info ${o.output} ; vmpm regs ${o.output} ; vmpm read ${o.output} --phys 0x20000 --length 64 ; vmpm report ${o.output} -o report.html`);
   } finally {
     await client?.close();
     await qemu?.kill();
