@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../util/errors';
 import { QmpClient, parseEndpoint, parseJson, stringifyJson } from '../../qmp';
+import { parseMilliseconds } from '../output/args';
 
 interface QmpCommandOptions {
   qmp: string;
@@ -34,7 +35,7 @@ Examples:
     )
     .action(async (command: string, rest: string[], options: QmpCommandOptions) => {
       const endpoint = parseEndpoint(options.qmp);
-      const timeoutMs = parseTimeout(options.timeout);
+      const timeoutMs = options.timeout === undefined ? undefined : parseMilliseconds(options.timeout, '--timeout');
       const args = options.hmp ? undefined : parseArgs(command, rest);
       const client = await QmpClient.connect(endpoint, {
         allow: options.allow,
@@ -56,15 +57,6 @@ Examples:
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, ...value.split(',').map((s) => s.trim()).filter((s) => s !== '')];
-}
-
-function parseTimeout(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const ms = Number(text);
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(ms) || ms <= 0) {
-    throw new UsageError(`--timeout expects a positive number of milliseconds, got ${JSON.stringify(text)}`);
-  }
-  return ms;
 }
 
 function parseArgs(command: string, rest: string[]): Record<string, unknown> | undefined {

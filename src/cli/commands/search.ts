@@ -30,8 +30,7 @@ export function register(program: Command): void {
       const given = [o.text !== undefined, o.hex !== undefined, o.regex !== undefined].filter(Boolean).length;
       if (given !== 1) throw new UsageError('search needs exactly one of --text, --hex or --regex');
       const pattern: SearchPattern = o.text !== undefined ? { kind: 'text', text: o.text } : o.hex !== undefined ? { kind: 'hex', hex: o.hex } : { kind: 'regex', source: o.regex! };
-      const limit = parseSmallInt(o.limit, '--limit');
-      if (limit < 1) throw new UsageError('--limit must be at least 1');
+      const limit = parseSmallInt(o.limit, '--limit', 1);
       const model = await withBundle(file, async (b) => searchBundle(b, pattern, { limit, memmap: (await loadSections(b)).memmap }));
       if (o.json) printJson(model);
       else process.stdout.write(formatSearch(model));

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { parseEndpoint, formatEndpoint } from '../../qmp';
+import { parseMilliseconds } from '../output/args';
 import { queryState, STATE_EXIT, type FailoverState } from '../../watch';
 
 interface StateCommandOptions {
@@ -36,11 +37,11 @@ Example:
     )
     .action(async (options: StateCommandOptions) => {
       const endpoint = formatEndpoint(parseEndpoint(options.qmp));
-      const timeout = Number(options.timeout);
+      const timeout = parseMilliseconds(options.timeout, '--timeout');
       const state = await queryState(endpoint, {
         ...(options.outDir !== undefined ? { outDir: options.outDir } : {}),
         verify: options.verify,
-        connectTimeoutMs: Number.isFinite(timeout) && timeout > 0 ? timeout : 3000,
+        connectTimeoutMs: timeout,
       });
       process.stdout.write(options.json ? `${JSON.stringify(state)}\n` : humanState(state));
       process.exitCode = state.exitCode;

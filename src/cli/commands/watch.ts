@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import type { MemoryMethod } from '../../bundle/schema';
 import { parseEndpoint, formatEndpoint } from '../../qmp';
 import { UsageError } from '../../util/errors';
+import { parseMilliseconds, parseSmallInt } from '../output/args';
 import { Watch, defaultPolicy, describeRule, loadPolicyFile, stderrLogger } from '../../watch';
 
 interface WatchCommandOptions {
@@ -67,6 +68,11 @@ Examples:
       checkOutDir(outDir);
       const endpoints = [...new Set(options.qmp.map((e) => formatEndpoint(parseEndpoint(e))))];
       const memory = memoryMethod(options);
+      // Every number is checked up front, even those only used later (--exec-timeout without --exec).
+      const execTimeoutMs = parseMilliseconds(options.execTimeout, '--exec-timeout');
+      const settleMs = parseMilliseconds(options.settle, '--settle', { allowZero: true });
+      const termGraceMs = parseMilliseconds(options.termGrace, '--term-grace', { allowZero: true });
+      const journalEvents = parseSmallInt(options.journalEvents, '--journal-events', 1);
       const log = stderrLogger({ json: options.json === true });
       const watch = new Watch({
         endpoints,
@@ -74,10 +80,10 @@ Examples:
         policy,
         memory,
         log,
-        ...(options.exec ? { exec: { command: options.exec, timeoutMs: positive('--exec-timeout', options.execTimeout) } } : {}),
-        settleMs: nonNegative('--settle', options.settle),
-        termGraceMs: nonNegative('--term-grace', options.termGrace),
-        journal: { maxEvents: positive('--journal-events', options.journalEvents) },
+        ...(options.exec ? { exec: { command: options.exec, timeoutMs: execTimeoutMs } } : {}),
+        settleMs,
+        termGraceMs,
+        journal: { maxEvents: journalEvents },
         catchUp: options.catchUp,
       });
       log.log('info', undefined, `watching ${endpoints.join(', ')}; bundles into ${outDir}; memory ${memory}; policy ${policy.source}`);
@@ -111,16 +117,4 @@ function checkOutDir(dir: string): void {
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
-}
-
-function nonNegative(flag: string, text: string): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n)) throw new UsageError(`${flag} expects a whole number of milliseconds, got ${JSON.stringify(text)}`);
-  return n;
-}
-
-function positive(flag: string, text: string): number {
-  const n = nonNegative(flag, text);
-  if (n === 0) throw new UsageError(`${flag} must be greater than 0`);
-  return n;
 }

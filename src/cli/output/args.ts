@@ -16,9 +16,20 @@ export function parseCount(text: string, option: string, max: bigint = 1n << 62n
   return v;
 }
 
-export function parseSmallInt(text: string, option: string): number {
-  if (!/^\d+$/.test(text.trim())) throw new UsageError(`${option} expects a non-negative integer, got ${JSON.stringify(text)}`);
+/** A whole number option ("0", "42"); `min` (default 0) is the smallest value accepted. */
+export function parseSmallInt(text: string, option: string, min = 0): number {
+  const kind = min === 1 ? 'a positive integer' : min === 0 ? 'a non-negative integer' : `an integer of at least ${min}`;
+  if (!/^\d+$/.test(text.trim())) throw new UsageError(`${option} expects ${kind}, got ${JSON.stringify(text)}`);
   const n = Number(text);
   if (!Number.isSafeInteger(n)) throw new UsageError(`${option} ${text} is too large`);
+  if (n < min) throw new UsageError(`${option} expects ${kind}, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+/** A duration in whole milliseconds; 0 is accepted only with `allowZero` (a timeout of 0 makes no sense). */
+export function parseMilliseconds(text: string, option: string, options: { allowZero?: boolean } = {}): number {
+  const n = Number(text);
+  const ok = /^\d+$/.test(text.trim()) && Number.isSafeInteger(n) && (n > 0 || options.allowZero === true);
+  if (!ok) throw new UsageError(`${option} expects a ${options.allowZero ? 'whole' : 'positive whole'} number of milliseconds, got ${JSON.stringify(text)}`);
   return n;
 }
