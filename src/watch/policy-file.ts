@@ -17,7 +17,9 @@ const EVENT_NAME = /^(\*|[A-Z][A-Z0-9_]*)$/;
 export function loadPolicyFile(path: string): Policy {
   let text: string;
   try {
-    const size = statSync(path).size;
+    const info = statSync(path);
+    if (!info.isFile()) throw new Error('not a regular file');
+    const size = info.size;
     if (size > MAX_POLICY_BYTES) throw new Error(`${size} bytes, more than the 1 MiB a policy may have`);
     text = readFileSync(path, 'utf8');
   } catch (err) {
@@ -27,7 +29,9 @@ export function loadPolicyFile(path: string): Policy {
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new UsageError(`policy ${path}: not valid JSON: ${describeError(err)}`);
+    // V8 quotes the offending text, newlines included: keep the message on one line.
+    const why = err instanceof Error ? err.message.replace(/\s+/g, ' ') : describeError(err);
+    throw new UsageError(`policy ${path}: not valid JSON: ${why}`);
   }
   return parsePolicy(json, path);
 }

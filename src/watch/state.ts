@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { BundleReader } from '../bundle';
 import type { CpusSection, Manifest } from '../bundle/schema';
 import { QmpClient, QmpDisconnectedError, QmpTimeoutError } from '../qmp';
-import { describeError } from '../util/errors';
+import { VmpmError, describeError } from '../util/errors';
 import { destructiveEffect } from './event-effects';
 import { NIL_UUID, queryIdentity, type VmIdentity } from './identity';
 
@@ -151,7 +151,10 @@ interface Candidate {
 
 /** Bundles in dir whose manifest names this VM, newest first. Unreadable files are skipped. */
 async function bundlesOf(dir: string, vm: VmIdentity): Promise<Candidate[]> {
-  const names = (await readdir(dir)).filter((n) => n.endsWith('.vmpm') && !n.startsWith('.') && !n.includes('.partial'));
+  const entries = await readdir(dir).catch((err: unknown) => {
+    throw new VmpmError(`--out-dir ${dir}: cannot list bundles: ${describeError(err)}`, { cause: err });
+  });
+  const names = entries.filter((n) => n.endsWith('.vmpm') && !n.startsWith('.') && !n.includes('.partial'));
   const found: Candidate[] = [];
   for (const name of names) {
     const path = join(dir, name);

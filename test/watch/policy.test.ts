@@ -103,6 +103,20 @@ describe('policy file', () => {
     }
   });
 
+  it('keeps a JSON syntax error quoting a multi-line file on one line, and refuses a directory as a policy', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vmpm-policy-'));
+    try {
+      writeFileSync(join(dir, 'text.json'), 'hello\nworld\n');
+      assert.throws(
+        () => loadPolicyFile(join(dir, 'text.json')),
+        (err: Error) => err instanceof UsageError && /text\.json: not valid JSON: .*is not valid JSON/.test(err.message) && !err.message.includes('\n'),
+      );
+      assert.throws(() => loadPolicyFile(dir), /policy .*: cannot read: not a regular file$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('accepts every sample policy shipped in samples/policies', () => {
     const samples = join(__dirname, '..', '..', '..', 'samples', 'policies');
     const files = readdirSync(samples).filter((f) => f.endsWith('.json'));
