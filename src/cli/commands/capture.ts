@@ -6,6 +6,8 @@ import type { MemoryMethod, QuiescePolicy } from '../../bundle/schema';
 import { QmpClient, parseEndpoint } from '../../qmp';
 import { UsageError, VmpmError } from '../../util/errors';
 import { createProgressBar } from '../progress';
+import { abortOnSignals } from '../signals';
+import { checkOutputPath } from '../output/write';
 
 interface CaptureCommandOptions {
   qmp: string;
@@ -19,21 +21,6 @@ interface CaptureCommandOptions {
   force?: boolean;
   keepPartial?: boolean;
   json?: boolean;
-}
-
-/** Ctrl-C / SIGTERM abort the capture cleanly (FIFOs removed, run state restored, no bundle left). */
-function abortOnSignals(): { signal: AbortSignal; dispose(): void } {
-  const controller = new AbortController();
-  const onSignal = (): void => controller.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  return {
-    signal: controller.signal,
-    dispose: () => {
-      process.removeListener('SIGINT', onSignal);
-      process.removeListener('SIGTERM', onSignal);
-    },
-  };
 }
 
 export function quiescePolicyFrom(o: { keepStopped?: boolean; stop: boolean }): QuiescePolicy {
@@ -82,6 +69,7 @@ Examples:
       const output = resolve(o.output);
       // Checked before connecting (the bundle writer checks again, atomically) to name the flag.
       if (!o.force && existsSync(output)) throw new VmpmError(`${output} already exists (use --force to overwrite it)`);
+      checkOutputPath(output, true);
       // `cont` is allowed only when this policy may need it; nothing else state-changing ever is.
       const client = await QmpClient.connect(endpoint, { allow: quiesce === 'stop-and-restore' ? ['cont'] : [] });
       const progress = o.json ? undefined : createProgressBar();

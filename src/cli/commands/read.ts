@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
 import { withBundle, readMemory } from '../../analysis';
-import { UsageError } from '../../util/errors';
+import { UsageError, VmpmError } from '../../util/errors';
 import { toHex } from '../../util/hex';
 import { parseAddress, parseCount } from '../output/args';
 import { hexdump } from '../output/hexdump';
 import { formatJson } from '../output/json';
-import { closeOutput, openOutput, writeChunk } from '../output/write';
+import { checkOutputPath, closeOutput, discardOutput, openOutput, writeChunk } from '../output/write';
+import { abortOnSignals } from '../signals';
 
 interface ReadOptions {
   phys: string;
@@ -40,21 +41,51 @@ export function register(program: Command): void {
       if (o.raw && o.json) throw new UsageError('--raw and --json cannot be combined');
       if (o.json && length > JSON_MAX) throw new UsageError(`--json reads at most 16 MiB; use --raw -o FILE for ${length} bytes`);
       if (o.raw && !o.output && process.stdout.isTTY) throw new UsageError('refusing to write raw binary to a terminal; use -o FILE or pipe the output');
+      if (o.output) checkOutputPath(o.output, o.force === true);
       await withBundle(file, async (bundle) => {
         // Checks for holes before creating -o, so a failed read leaves no file behind.
         const chunks = readMemory(bundle, addr, length, { zeroFill: o.zeroFill === true });
         const first = await chunks.next();
-        const out = o.output ? await openOutput(o.output, o.force === true) : process.stdout;
-        let at = addr;
-        const jsonParts: string[] = [];
-        for (let r = first; !r.done; r = await chunks.next()) {
-          const chunk = r.value;
-          if (o.json) jsonParts.push(chunk.toString('hex'));
-          else await writeChunk(out, o.raw ? chunk : hexdump(chunk, at));
-          at += BigInt(chunk.length);
+        if (!o.output) {
+          await writeChunks(process.stdout, first, chunks, addr, o);
+          return;
         }
-        if (o.json) await writeChunk(out, formatJson({ address: toHex(addr), length: Number(length), hex: jsonParts.join('') }));
-        if (o.output) await closeOutput(out);
+        const out = await openOutput(o.output, o.force === true);
+        // Ctrl-C or SIGTERM mid-write (a --zero-fill read can be gigabytes) must not leave a partial -o file.
+        const signals = abortOnSignals();
+        try {
+          await writeChunks(out, first, chunks, addr, o, signals.signal);
+          await closeOutput(out);
+        } catch (err) {
+          await discardOutput(out, o.output);
+          throw err;
+        } finally {
+          signals.dispose();
+        }
       });
     });
+}
+
+/** Hexdump, raw or JSON of every chunk to `out`; stops with an error when `signal` is aborted. */
+async function writeChunks(
+  out: NodeJS.WritableStream,
+  first: IteratorResult<Buffer>,
+  chunks: AsyncGenerator<Buffer>,
+  addr: bigint,
+  o: ReadOptions,
+  signal?: AbortSignal,
+): Promise<void> {
+  let at = addr;
+  const jsonParts: string[] = [];
+  for (let r = first; !r.done; r = await chunks.next()) {
+    if (signal?.aborted) {
+      const name = String(signal.reason);
+      throw new VmpmError(`read interrupted by ${name}; the partial -o ${o.output} was removed`, { exitCode: name === 'SIGINT' ? 130 : 143 });
+    }
+    const chunk = r.value;
+    if (o.json) jsonParts.push(chunk.toString('hex'));
+    else await writeChunk(out, o.raw ? chunk : hexdump(chunk, at));
+    at += BigInt(chunk.length);
+  }
+  if (o.json) await writeChunk(out, formatJson({ address: toHex(addr), length: Number(at - addr), hex: jsonParts.join('') }));
 }
