@@ -153,7 +153,7 @@ export class Incident {
   private finish(n: IncidentNotification, error?: string): IncidentNotification {
     this.done = true;
     n.at = new Date().toISOString();
-    n.events = this.events.map((e) => ({ event: e.event, time: qemuTime(e.timestamp) }));
+    n.events = this.events.map((e) => ({ event: e.event, time: qemuTime(e.timestamp, e.receivedAt) }));
     if (error !== undefined) {
       n.error = error;
       n.failoverSafe = false;
@@ -167,7 +167,7 @@ function recordFor(e: QmpEvent): ErrorRecord {
   const known = errorRecordFromEvent(e);
   if (known) return known;
   return {
-    time: qemuTime(e.timestamp),
+    time: qemuTime(e.timestamp, e.receivedAt),
     source: 'event',
     kind: e.event.toLowerCase().replace(/_/g, '-'),
     severity: 'critical',

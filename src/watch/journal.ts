@@ -4,6 +4,7 @@
  * each bundle (EventsSection.dropped) so a reader knows the journal is not the whole history.
  */
 import type { JournalEvent } from '../bundle/schema';
+import { isoFromQmpTimestamp, type QmpTimestamp } from '../util/time';
 
 export interface JournalLimits {
   /** Most events kept (default 2000). */
@@ -43,7 +44,7 @@ export class RollingJournal {
       event: e.event,
       ...(data === undefined ? {} : { data }),
       timestamp: e.timestamp,
-      time: qemuTime(e.timestamp),
+      time: qemuTime(e.timestamp, e.receivedAt),
       receivedAt: e.receivedAt.toISOString(),
     };
     const bytes = size + e.event.length + 120;
@@ -79,10 +80,12 @@ export class RollingJournal {
   }
 }
 
-/** QEMU's event timestamp (host wall clock, seconds + microseconds) as ISO-8601 with microseconds. */
-export function qemuTime(ts: { seconds: number; microseconds: number }): string {
-  const iso = new Date(ts.seconds * 1000).toISOString(); // ...:SS.000Z
-  return `${iso.slice(0, 19)}.${String(ts.microseconds).padStart(6, '0')}Z`;
+/**
+ * An event's time for journals and notifications: QEMU's own timestamp with microseconds, or, for an
+ * event that carried none, when vmpm received it (the bundle schema's rule for `time`).
+ */
+export function qemuTime(ts: QmpTimestamp, receivedAt?: Date): string {
+  return isoFromQmpTimestamp(ts) ?? (receivedAt ?? new Date()).toISOString();
 }
 
 function jsonSize(v: unknown): number {

@@ -38,6 +38,12 @@ describe('rolling journal', () => {
     assert.match(e.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.569876Z$/);
     assert.equal(e.receivedAt, '2026-11-29T10:18:21.570Z');
   });
+  it('times an event that carried no QEMU timestamp (the client stores -1/-1) by when vmpm received it', () => {
+    const j = new RollingJournal();
+    const e = j.add({ event: 'STOP', timestamp: { seconds: -1, microseconds: -1 }, receivedAt: new Date('2026-11-29T10:18:21.570Z') });
+    assert.equal(e.time, '2026-11-29T10:18:21.570Z');
+    assert.equal(qemuTime({ seconds: 1795954701, microseconds: 1000000 }, new Date('2026-11-29T10:18:21.570Z')), '2026-11-29T10:18:21.570Z');
+  });
 });
 
 describe('reconnect backoff', () => {

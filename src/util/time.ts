@@ -1,0 +1,19 @@
+/** A QMP event timestamp: QEMU's host wall clock when it emitted the event. */
+export interface QmpTimestamp {
+  seconds: number;
+  microseconds: number;
+}
+
+/**
+ * QEMU's event timestamp as ISO-8601 UTC with microseconds, e.g. 2026-11-29T13:53:50.123456Z, or
+ * undefined when it is not a real time (the QMP client stores -1/-1 for an event that had none).
+ */
+export function isoFromQmpTimestamp(ts: QmpTimestamp): string | undefined {
+  const { seconds, microseconds } = ts;
+  if (!Number.isSafeInteger(seconds) || seconds < 0 || !Number.isInteger(microseconds) || microseconds < 0 || microseconds > 999999) {
+    return undefined;
+  }
+  const date = new Date(seconds * 1000 + Math.floor(microseconds / 1000));
+  if (Number.isNaN(date.getTime())) return undefined;
+  return date.toISOString().replace(/\.\d{3}Z$/, `.${String(microseconds).padStart(6, '0')}Z`);
+}
