@@ -23,12 +23,6 @@ export function buildErrors(section: ErrorsSection | null): ErrorsModel {
   return { recorded: section !== null, records, bySeverity };
 }
 
-export function eventTime(e: JournalEvent): string {
-  if (typeof e.time === 'string') return e.time;
-  const ms = e.timestamp.seconds * 1000 + Math.floor(e.timestamp.microseconds / 1000);
-  return new Date(ms).toISOString();
-}
-
 export function buildEvents(section: EventsSection | null): EventsModel {
   // Sort on QEMU's own clock (microsecond resolution), stable for equal stamps.
   const events = [...(section?.events ?? [])].sort((a, b) =>

@@ -11,13 +11,6 @@ export function toHex(value: bigint | number): Hex {
   return `0x${v.toString(16)}`;
 }
 
-/** Zero-padded hex with a 0x prefix: toHexPadded(0x7c00n, 16) -> "0x0000000000007c00". */
-export function toHexPadded(value: bigint | number, digits: number): Hex {
-  const v = typeof value === 'number' ? BigInt(value) : value;
-  if (v < 0n) throw new RangeError(`toHexPadded: negative value ${v}`);
-  return `0x${v.toString(16).padStart(digits, '0')}`;
-}
-
 /**
  * Parses a user- or file-supplied unsigned integer: "0x..." hex, or decimal digits, with optional
  * `_` separators and K/M/G/T binary suffixes for sizes ("4K", "1G"). Returns undefined when the text

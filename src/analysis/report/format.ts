@@ -14,11 +14,6 @@ export function humanBytes(value: number | bigint | string): string {
   return `${x >= 100 || Number.isInteger(x) ? x.toFixed(0) : x.toFixed(1)} ${units[u]}`;
 }
 
-/** "0x1f" padded to a width, for aligned address columns. */
-export function padHex(hex: string, digits: number): string {
-  return `0x${hex.replace(/^0x/, '').padStart(digits, '0')}`;
-}
-
 export function plural(n: number, word: string, many = `${word}s`): string {
   return `${n} ${n === 1 ? word : many}`;
 }
