@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { describeError } from '../util/errors';
 import { formatEndpoint, parseEndpoint, type Endpoint } from './endpoint';
@@ -433,13 +434,26 @@ export class QmpClient {
 function connectError(err: NodeJS.ErrnoException, ep: Endpoint, endpoint: string): QmpConnectError {
   const code = err.code;
   const where = ep.kind === 'unix' ? ep.path : endpoint;
+  const misplaced = code === 'ECONNREFUSED' && ep.kind === 'unix' ? notASocket(ep.path) : undefined;
   let text: string;
   if (code === 'ENOENT') text = `no QMP socket at ${where} (is QEMU running with -qmp unix:${where},server=on,wait=off?)`;
+  else if (misplaced !== undefined) text = `${where} is ${misplaced}, not a socket (expected QEMU's -qmp unix:PATH,server=on socket)`;
   else if (code === 'ECONNREFUSED') text = `connection refused by ${endpoint} (QEMU not running, or a stale socket)`;
   else if (code === 'EACCES' || code === 'EPERM') text = `permission denied connecting to ${where}`;
   else if (code === 'ENOTSOCK') text = `${where} is not a socket`;
   else text = `cannot connect to ${endpoint}: ${err.message}`;
   return new QmpConnectError(text, { ...(code !== undefined ? { code } : {}), cause: err });
+}
+
+/** Linux refuses a connect() to a regular file or directory with ECONNREFUSED; say what the path really is. */
+function notASocket(path: string): string | undefined {
+  try {
+    const info = statSync(path);
+    if (info.isSocket()) return undefined;
+    return info.isDirectory() ? 'a directory' : info.isFile() ? 'a regular file' : 'not a socket file';
+  } catch {
+    return undefined;
+  }
 }
 
 function isRecord(v: JsonValue | undefined): v is { [key: string]: JsonValue } {

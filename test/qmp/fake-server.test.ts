@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -352,6 +352,17 @@ test('a missing socket and a refused connection are QmpConnectError with the err
       (e: unknown) => e,
     );
     assert.ok(err instanceof QmpConnectError, String(err));
+    // A regular file or directory where the socket should be: the message says so, the errno is kept.
+    const plain = join(dir, 'plain.sock');
+    writeFileSync(plain, 'x');
+    for (const [path, what] of [[plain, 'a regular file'], [dir, 'a directory']] as const) {
+      await assert.rejects(QmpClient.connect(path), (e: unknown) => {
+        assert.ok(e instanceof QmpConnectError);
+        assert.equal(e.code, 'ECONNREFUSED');
+        assert.equal(e.message, `${path} is ${what}, not a socket (expected QEMU's -qmp unix:PATH,server=on socket)`);
+        return true;
+      });
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
