@@ -1,6 +1,7 @@
 /**
  * Who a monitor belongs to (name and UUID, asked once per connection) and where an incident's
- * bundle goes. Bundle names sort by time and say what happened: vm1-20261129T140102.123Z-guest-panicked.vmpm
+ * bundle goes. Bundle names sort by time and say what happened (the event name keeps its underscore):
+ * vm1-20261129T140102.123Z-guest_panicked.vmpm
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
