@@ -525,12 +525,14 @@ class RangeWriter implements MemoryRangeWriter {
       this.carryLength += n;
       off = n;
       if (this.carryLength === PAGE_SIZE) {
-        await this.page(this.carry, 0);
+        if (this.page(this.carry, 0)) await this.writer.flushHashBatch();
         this.carryLength = 0;
       }
     }
+    // Synchronous per page; an await only when a batch is full (an await per page cost ~10% of the
+    // calling thread's time: 262144 microtask turns per GiB).
     while (chunk.length - off >= PAGE_SIZE) {
-      await this.page(chunk, off);
+      if (this.page(chunk, off)) await this.writer.flushHashBatch();
       off += PAGE_SIZE;
     }
     if (off < chunk.length) {
@@ -541,11 +543,15 @@ class RangeWriter implements MemoryRangeWriter {
     this.writer.progress(chunk.length);
   }
 
-  private async page(buf: Buffer, off: number): Promise<void> {
+  /** Adds one page; true when the hash batch is now full and must be flushed before the next page. */
+  private page(buf: Buffer, off: number): boolean {
     const kind = this.writer.addPage(buf, off);
     this.pages++;
-    if (kind === 'zero') this.zeroPages++;
-    else if (this.writer.hashBatchFull()) await this.writer.flushHashBatch();
+    if (kind === 'zero') {
+      this.zeroPages++;
+      return false;
+    }
+    return this.writer.hashBatchFull();
   }
 
   async end(expectedLength?: bigint): Promise<MemoryRangeStats> {
@@ -560,7 +566,7 @@ class RangeWriter implements MemoryRangeWriter {
     if (this.carryLength > 0) {
       // A partial last page is stored zero-padded; the range length says where the data ends.
       this.carry.fill(0, this.carryLength);
-      await this.page(this.carry, 0);
+      if (this.page(this.carry, 0)) await this.writer.flushHashBatch();
       this.carryLength = 0;
     }
     await this.writer.drainHashes();
