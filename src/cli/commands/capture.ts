@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { capture, formatSummaryLine, type CaptureOptions } from '../../capture';
 import type { MemoryMethod, QuiescePolicy } from '../../bundle/schema';
 import { QmpClient, parseEndpoint } from '../../qmp';
-import { UsageError, VmpmError } from '../../util/errors';
+import { UsageError } from '../../util/errors';
 import { createProgressBar } from '../progress';
 import { abortOnSignals } from '../signals';
 import { checkOutputPath } from '../output/write';
@@ -67,9 +66,8 @@ Examples:
       const memory = memoryMethodFrom(o);
       const endpoint = parseEndpoint(o.qmp);
       const output = resolve(o.output);
-      // Checked before connecting (the bundle writer checks again, atomically) to name the flag.
-      if (!o.force && existsSync(output)) throw new VmpmError(`${output} already exists (use --force to overwrite it)`);
-      checkOutputPath(output, true);
+      // Checked before connecting (the bundle writer checks again, atomically): no guest is stopped for nothing.
+      checkOutputPath(output, o.force === true);
       // `cont` is allowed only when this policy may need it; nothing else state-changing ever is.
       const client = await QmpClient.connect(endpoint, { allow: quiesce === 'stop-and-restore' ? ['cont'] : [] });
       const progress = o.json ? undefined : createProgressBar();

@@ -1,11 +1,9 @@
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { BundleReader } from '../../bundle';
 import { capture, formatSummaryLine, summaryFromBundle } from '../../capture';
 import { findQemu, launchBootSectorGuest, type LaunchedQemu } from '../../guest';
 import { QmpClient } from '../../qmp';
-import { VmpmError } from '../../util/errors';
 import { checkOutputPath } from '../output/write';
 
 /** The committed sample bundle (dist/src/cli/commands -> repo root). */
@@ -37,10 +35,9 @@ async function showSample(o: DemoOptions): Promise<void> {
 
 async function runDemo(o: DemoOptions): Promise<void> {
   const output = resolve(o.output);
-  // Checked before booting anything; the bundle writer checks again atomically.
-  if (existsSync(output) && !o.force) throw new VmpmError(`${output} already exists (use --force to overwrite it)`);
-  // A directory or a missing parent would otherwise fail only after the guest was booted and captured.
-  checkOutputPath(output, true);
+  // Checked before booting anything (the bundle writer checks again, atomically): an existing file, a
+  // directory or a missing parent would otherwise fail only after the guest was booted and captured.
+  checkOutputPath(output, o.force === true);
   say('booting the built-in known-answer boot sector under TCG (64 MiB, ISA pvpanic)...');
   let qemu: LaunchedQemu | undefined;
   let client: QmpClient | undefined;

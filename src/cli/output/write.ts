@@ -12,7 +12,7 @@ import { VmpmError, UsageError, describeError } from '../../util/errors';
 export function checkOutputPath(path: string, force: boolean, flag = '-o'): void {
   if (existsSync(path)) {
     if (statSync(path).isDirectory()) throw new UsageError(`${flag} ${path}: is a directory; give a file name`);
-    if (!force) throw new VmpmError(`${flag} ${path}: file exists; use --force to overwrite it`);
+    if (!force) throw new VmpmError(`${path} already exists (use --force to overwrite it)`);
     return;
   }
   const dir = dirname(resolve(path));
