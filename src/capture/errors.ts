@@ -3,6 +3,7 @@
  * (shapes as in QEMU 7.2's qapi schema), the run state from `query-status`, and block devices whose
  * `io-status` is not ok. Pure functions; the raw event / status / device is kept verbatim.
  */
+import { isoFromQmpTimestamp } from '../util/time';
 import type { ErrorRecord, Severity } from '../bundle/schema';
 import { toHex } from '../util/hex';
 
@@ -27,16 +28,8 @@ function num(o: Fields, key: string): string | undefined {
   return undefined;
 }
 
-/** QEMU's event timestamp (host wall clock) as ISO-8601 with microseconds, e.g. 2026-11-29T13:53:50.123456Z. */
-export function isoFromQmpTimestamp(ts: { seconds: number; microseconds: number }): string | undefined {
-  const { seconds, microseconds } = ts;
-  if (!Number.isSafeInteger(seconds) || seconds < 0 || !Number.isInteger(microseconds) || microseconds < 0 || microseconds > 999999) {
-    return undefined;
-  }
-  const date = new Date(seconds * 1000 + Math.floor(microseconds / 1000));
-  if (Number.isNaN(date.getTime())) return undefined;
-  return date.toISOString().replace(/\.\d{3}Z$/, `.${String(microseconds).padStart(6, '0')}Z`);
-}
+// Re-exported: error records and the journal date events with the same helper.
+export { isoFromQmpTimestamp };
 
 /** "hyper-v crash parameters 0x.. 0x.. ..." / "s390 core 0 disabled-wait psw-mask 0x.. psw-addr 0x..". */
 function panicInfoText(info: unknown): string | undefined {

@@ -5,19 +5,15 @@
  */
 import type { ErrorRecord, JournalEvent, RunState } from '../bundle/schema';
 import type { QmpEvent } from '../qmp';
+import { isoFromQmpTimestamp } from '../util/time';
 import { errorRecordFromEvent, errorRecordsFromBlock, errorRecordsFromStatus } from './errors';
-
-function isoFromTimestamp(ts: { seconds: number; microseconds: number }): string {
-  if (ts.seconds < 0) return new Date(0).toISOString();
-  const iso = new Date(ts.seconds * 1000).toISOString();
-  return `${iso.slice(0, 19)}.${String(ts.microseconds).padStart(6, '0')}Z`;
-}
 
 export function journalEventFromQmp(e: QmpEvent): JournalEvent {
   const out: JournalEvent = {
     event: e.event,
     timestamp: e.timestamp,
-    time: isoFromTimestamp(e.timestamp),
+    // An event without a QEMU timestamp (the client stores -1/-1) is dated when vmpm received it.
+    time: isoFromQmpTimestamp(e.timestamp) ?? e.receivedAt.toISOString(),
     receivedAt: e.receivedAt.toISOString(),
   };
   if (e.data !== undefined) out.data = e.data;
