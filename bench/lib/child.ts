@@ -1,10 +1,10 @@
 /**
  * Runs one measurement in a fresh process so its peak RSS is its own, and prints one JSON line.
- *   node child.js write IMAGE OUT.vmpm [FRAME_BYTES] -> { ms, cpuMs, size, maxRssMiB }
+ *   node child.js write IMAGE OUT.vmpm [FRAME_BYTES|0 [LEVEL]] -> { ms, cpuMs, size, maxRssMiB }
  *   node child.js reads OUT.vmpm COUNT   -> { medianMs, p90Ms, maxRssMiB }
  */
 import { createReadStream, statSync } from 'node:fs';
-import { BundleReader, BundleWriter } from '../../src/bundle';
+import { BundleReader, BundleWriter, type WriterOptions } from '../../src/bundle';
 
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
@@ -19,9 +19,12 @@ function mulberry32(seed: number): () => number {
 
 const rssMiB = (): number => Math.round(process.resourceUsage().maxRSS / 1024);
 
-async function write(image: string, out: string, frameBytes?: number): Promise<void> {
+async function write(image: string, out: string, frameBytes?: number, level?: number): Promise<void> {
   const started = process.hrtime.bigint();
-  const w = await BundleWriter.create(out, frameBytes ? { overwrite: true, frameBytes } : { overwrite: true });
+  const options: WriterOptions = { overwrite: true };
+  if (frameBytes) options.frameBytes = frameBytes;
+  if (level) options.level = level;
+  const w = await BundleWriter.create(out, options);
   await w.addJsonSection('manifest', { origin: 'synthetic', image });
   await w.addMemoryRange(0n, createReadStream(image, { highWaterMark: 1024 * 1024 }), { name: 'ram', expectedLength: BigInt(statSync(image).size) });
   const res = await w.finish();
@@ -48,8 +51,8 @@ async function reads(bundle: string, count: number): Promise<void> {
   process.stdout.write(`${JSON.stringify({ medianMs: at(0.5), p90Ms: at(0.9), maxRssMiB: rssMiB() })}\n`);
 }
 
-const [mode, a, b, c] = process.argv.slice(2);
-const run = mode === 'write' ? write(a!, b!, c ? Number(c) : undefined) : reads(a!, Number(b ?? 200));
+const [mode, a, b, c, d] = process.argv.slice(2);
+const run = mode === 'write' ? write(a!, b!, c ? Number(c) : undefined, d ? Number(d) : undefined) : reads(a!, Number(b ?? 200));
 run.catch((err: unknown) => {
   process.stderr.write(`${String(err)}\n`);
   process.exit(1);
