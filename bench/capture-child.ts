@@ -18,6 +18,8 @@ async function main(): Promise<void> {
       `${JSON.stringify({
         connectMs: connected - t0,
         captureMs: done - connected,
+        // All threads of this process (main, FIFO reads, compression workers); QEMU's own CPU is not included.
+        cpuMs: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
         size: result.size,
         maxRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
         pages: result.summary.pages,

@@ -50,7 +50,7 @@ async function bootFilledGuest(dir: string, fillEnd: number): Promise<{ qemu: La
   return { qemu, fillSeconds };
 }
 
-function runChild(endpoint: string, out: string, method: string): Promise<{ wall: number; result: { size: number; maxRssMiB: number; captureMs: number; zeroPages: number; pages: number; dedupPages: number } }> {
+function runChild(endpoint: string, out: string, method: string): Promise<{ wall: number; result: { size: number; maxRssMiB: number; captureMs: number; cpuMs: number; zeroPages: number; pages: number; dedupPages: number } }> {
   return new Promise((resolve, reject) => {
     const t0 = now();
     const child = spawn(process.execPath, [CHILD, endpoint, out, method], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -115,7 +115,7 @@ async function main(): Promise<void> {
           seconds: wall,
           bytes: result.size,
           rssMiB: result.maxRssMiB,
-          note: `capture() ${(result.captureMs / 1000).toFixed(2)} s; ${result.zeroPages}/${result.pages} zero, ${result.dedupPages} dedup`,
+          note: `capture() ${(result.captureMs / 1000).toFixed(2)} s, vmpm CPU ${(result.cpuMs / 1000).toFixed(2)} s; ${result.zeroPages}/${result.pages} zero, ${result.dedupPages} dedup`,
         });
         rmSync(join(dir, `${method}.vmpm`), { force: true });
       }
