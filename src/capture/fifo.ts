@@ -142,6 +142,10 @@ export class FifoReader {
         this.onBytes?.(this.total);
         yield chunk;
       }
+    } catch (err) {
+      // close() during the stream (an abort) destroys it: say so instead of Node's "Premature close".
+      if (this.closed) throw new VmpmError(`reading the memory FIFO ${this.path} stopped: it was closed (capture aborted) after ${this.total} bytes`);
+      throw new VmpmError(`reading the memory FIFO ${this.path} failed after ${this.total} bytes: ${describeError(err)}`, { cause: err });
     } finally {
       await this.close();
     }
