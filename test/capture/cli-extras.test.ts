@@ -68,3 +68,24 @@ test('Ctrl-C during vmpm capture: clean one-line error, no bundle, FIFOs removed
     await qemu.kill();
   }
 });
+
+test('vmpm capture --level 1 writes a bundle whose memory reads back exactly; --level 0 or 10 is a usage error before connecting', { skip }, async () => {
+  const qemu = await launchBootSectorGuest({});
+  try {
+    await new Promise((r) => setTimeout(r, 300)); // let the guest panic and write its patterns
+    const out = join(qemu.dir, 'level1.vmpm');
+    const r = await runCli(['capture', '--qmp', qemu.endpoint, '-o', out, '--level', '1']);
+    assert.equal(r.code, 0, r.stderr);
+    await withBundle(out, async (reader) => {
+      const marker = await reader.read(0x30000n, 17);
+      assert.equal(marker.toString('latin1'), 'FORENSIC-MARKER-1');
+    });
+    for (const bad of ['0', '10', 'fast']) {
+      const u = await runCli(['capture', '--qmp', join(qemu.dir, 'no-such.sock'), '-o', join(qemu.dir, 'x.vmpm'), '--level', bad]);
+      assert.equal(u.code, 2, u.stderr);
+      assert.match(u.stderr, /^vmpm: --level expects/);
+    }
+  } finally {
+    await qemu.kill();
+  }
+});
