@@ -5,7 +5,7 @@
  * against its page digest. A small LRU keeps recently decompressed frames.
  */
 import { createHash } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { constants as fsConstants, promises as fsp } from 'node:fs';
 import { VmpmError, describeError } from '../util/errors';
 import { toHex } from '../util/hex';
 import { decompressFrame } from './codec';
@@ -65,12 +65,15 @@ export class BundleReader {
   static async open(path: string): Promise<BundleReader> {
     let fh: fsp.FileHandle;
     try {
-      fh = await fsp.open(path, 'r');
+      // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+      fh = await fsp.open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
     } catch (err) {
-      throw new VmpmError(`cannot open bundle ${path}: ${describeError(err)}`, { cause: err });
+      throw new VmpmError(`cannot open bundle ${path}: ${openErrorText(err)}`, { cause: err });
     }
     try {
-      const size = (await fh.stat()).size;
+      const st = await fh.stat();
+      if (!st.isFile()) throw new VmpmError(`cannot open bundle ${path}: ${st.isDirectory() ? 'it is a directory, not a bundle file' : 'not a regular file (a bundle must be a seekable file)'}`);
+      const size = st.size;
       if (size < HEADER_SIZE + FOOTER_SIZE) {
         throw new BundleFormatError(`${path}: file is ${size} bytes, too short to be a bundle (at least ${HEADER_SIZE + FOOTER_SIZE})`);
       }
@@ -88,6 +91,8 @@ export class BundleReader {
       return new BundleReader(path, size, fh, footer, structure, { major: header.major, minor: header.minor }, header.flags);
     } catch (err) {
       await fh.close().catch(() => undefined);
+      // readAt() does not know the path (a file that shrank between stat and read).
+      if (err instanceof BundleFormatError && !err.message.startsWith(path)) throw new BundleFormatError(`${path}: ${err.message}`);
       if (err instanceof VmpmError) throw err;
       throw new VmpmError(`cannot read bundle ${path}: ${describeError(err)}`, { cause: err });
     }
@@ -425,6 +430,26 @@ export class BundleReader {
       pos += bytesRead;
       step?.(bytesRead);
     }
+  }
+}
+
+/** Why a bundle path did not open, without the path and syscall node appends ("ENOENT: ..., open 'x'"). */
+function openErrorText(err: unknown): string {
+  const code = typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
+  switch (code) {
+    case 'ENOENT':
+      return 'no such file';
+    case 'ENOTDIR':
+      return 'a component of the path is not a directory';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'ELOOP':
+      return 'too many levels of symbolic links';
+    case 'ENAMETOOLONG':
+      return 'the path is too long';
+    default:
+      return describeError(err);
   }
 }
 

@@ -3,7 +3,7 @@
  * (a pipe, stdout). Both are strictly sequential: nothing is ever seeked back to.
  */
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants, promises as fsp } from 'node:fs';
+import { promises as fsp, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { VmpmError, describeError } from '../util/errors';
 
@@ -35,13 +35,15 @@ export class FileSink implements Sink {
   ) {}
 
   static async create(target: string, overwrite: boolean): Promise<FileSink> {
-    if (!overwrite) {
-      try {
-        await fsp.access(target, fsConstants.F_OK);
-        throw new VmpmError(`${target} already exists (refusing to overwrite it; choose another name or allow overwriting)`);
-      } catch (err) {
-        if (err instanceof VmpmError) throw err;
-      }
+    // lstat, not access(): a dangling symlink at the target is something link() would refuse at the very end.
+    const existing = await fsp.lstat(target).catch(() => undefined);
+    if (existing && !overwrite) {
+      throw new VmpmError(`${target} already exists (refusing to overwrite it; choose another name or allow overwriting)`);
+    }
+    // Only a file (or a symlink, which rename replaces) can be overwritten; anything else would only
+    // fail at finish(), after the whole capture.
+    if (existing && !existing.isFile() && !existing.isSymbolicLink()) {
+      throw new VmpmError(`cannot write bundle ${target}: it is ${describeFileType(existing)} (only a regular file can be overwritten)`);
     }
     const temp = join(dirname(target), `.${basename(target)}.partial-${randomBytes(6).toString('hex')}`);
     let fh: fsp.FileHandle;
@@ -94,6 +96,14 @@ export class FileSink implements Sink {
     await this.fh.close().catch(() => undefined);
     await fsp.unlink(this.temp).catch(() => undefined);
   }
+}
+
+function describeFileType(st: Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'a special file';
 }
 
 async function syncDirectory(dir: string): Promise<void> {
