@@ -18,6 +18,7 @@ import {
   HEADER_MAGIC,
   HEADER_SIZE,
   MAX_NAME_BYTES,
+  MAX_SECTION_BYTES,
   MAX_TRAILER_BYTES,
   PAGE_ENTRY_SIZE,
   PAGE_SIZE,
@@ -154,6 +155,7 @@ export function parseTrailer(where: string, t: Buffer, headerSize: number, bodyE
     const type = t.readUInt32LE(o + 16);
     const name = nameAt(`section ${i}`, t.readUInt32LE(o + 20), t.readUInt32LE(o + 24), true)!;
     inBody(`section "${name}"`, offset, length);
+    if (length > BigInt(MAX_SECTION_BYTES)) throw new BundleFormatError(at(`section "${name}" is ${length} bytes, over the ${MAX_SECTION_BYTES}-byte limit`));
     if (seen.has(name)) throw new BundleFormatError(at(`has two sections named "${name}"`));
     seen.add(name);
     const entry: SectionEntry = { name, type, offset: Number(offset), length: Number(length), sha256: Buffer.from(t.subarray(o + 32, o + 64)) };

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { BundleFormatError, BundleReader } from '../../src/bundle';
 import { compressFrame } from '../../src/bundle/codec';
+import { parseTrailer } from '../../src/bundle/structure';
 import { buildBundle, type HandBundle } from './handbuilt';
 import { tempDir } from './util';
 
@@ -125,3 +126,22 @@ test('a footer with a huge trailer length or offset is rejected before reading t
     tmp.cleanup();
   }
 });
+
+test('a section longer than 2^31-1 bytes is refused even when a (huge) body could hold it', async () => {
+  const good = trailerOf(buildBundle(await specBundle()));
+  const huge = trailerOf(buildBundle({ ...(await specBundle()), editTrailer: (t) => (t.writeBigUInt64LE(2n ** 31n, 32 + 8), t) }));
+  // parseTrailer checks entries against the body end it is given: pretend the body is 8 GiB long.
+  const bodyEnd = 8 * 2 ** 30;
+  assert.doesNotThrow(() => parseTrailer('ok.vmpm', good, 32, bodyEnd));
+  assert.throws(() => parseTrailer('big.vmpm', huge, 32, bodyEnd), (err: Error) => {
+    assert.ok(err instanceof BundleFormatError);
+    assert.match(err.message, /section "manifest" is 2147483648 bytes, over the 2147483647-byte limit/);
+    return true;
+  });
+});
+
+/** The trailer bytes of a bundle, located through its footer. */
+function trailerOf(bundle: Buffer): Buffer {
+  const footerAt = bundle.length - 96;
+  return bundle.subarray(Number(bundle.readBigUInt64LE(footerAt)), footerAt);
+}
