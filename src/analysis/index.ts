@@ -12,3 +12,4 @@ export { buildErrors, buildEvents, eventSummary, type ErrorsModel, type EventsMo
 export { buildDiff, diffPageIndexes, diffCpus, diffMemmap, type DiffModel } from './diff';
 export * from './report/index';
 export { humanBytes } from './report/format';
+export { readSection, type SectionContent } from './section';

@@ -14,6 +14,7 @@ import { register as registerErrors } from './errors';
 import { register as registerEvents } from './events';
 import { register as registerDiff } from './diff';
 import { register as registerReport } from './report';
+import { register as registerSection } from './section';
 
 /**
  * Every vmpm subcommand registers itself through one function. Keep this list in the order the
@@ -36,5 +37,6 @@ export const COMMANDS: RegisterCommand[] = [
   registerEvents,
   registerDiff,
   registerReport,
+  registerSection,
   registerVerify,
 ];
