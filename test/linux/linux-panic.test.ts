@@ -11,7 +11,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BundleReader } from '../../src/bundle';
 import { launchQemu, type LaunchedQemu } from '../../src/guest';
 import type { ErrorsModel } from '../../src/analysis/timeline';
 import type { InfoModel } from '../../src/analysis/info';
@@ -117,8 +116,9 @@ describe('vmpm on a real Linux guest (Debian kernel + busybox initramfs, TCG)', 
     assert.ok(rip >= KERNEL_SPACE, `RIP 0x${rip.toString(16)} is a kernel address`);
 
     // VMCOREINFO: the guest kernel's own description of itself, from -device vmcoreinfo + qemu_fw_cfg.ko.
-    const reader = await BundleReader.open(bundle);
-    const vmcoreinfoText = await reader.raw('vmcoreinfo').finally(() => reader.close());
+    const section = await runCli(['section', bundle, 'vmcoreinfo']);
+    assert.equal(section.code, 0, section.stderr);
+    const vmcoreinfoText = Buffer.from(section.stdout, 'utf8');
     const vmcoreinfo = parseVmcoreInfo(vmcoreinfoText.toString('utf8'));
     assert.equal(vmcoreinfo.fields.get('OSRELEASE'), guest.kernelPackage.release);
     assert.match(vmcoreinfoText.toString('utf8'), /^SYMBOL\(prb\)=[0-9a-f]+$/m);
