@@ -10,6 +10,7 @@ import { VmpmError, describeError } from '../util/errors';
 import { toHex } from '../util/hex';
 import { decompressFrame } from './codec';
 import { BundleFormatError, CodecError } from './errors';
+import { fsErrorText } from './fs-errors';
 import { type Footer, FOOTER_SIZE, type FrameEntry, HEADER_SIZE, PAGE_SIZE, type RangeEntry, SECTION_TYPE_JSON, type SectionEntry, ZERO_SLOT } from './format';
 import { Lru } from './lru';
 import { sha256, ZERO_PAGE, ZERO_PAGE_DIGEST } from './pages';
@@ -68,7 +69,7 @@ export class BundleReader {
       // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
       fh = await fsp.open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
     } catch (err) {
-      throw new VmpmError(`cannot open bundle ${path}: ${openErrorText(err)}`, { cause: err });
+      throw new VmpmError(`cannot open bundle ${path}: ${fsErrorText(err)}`, { cause: err });
     }
     try {
       const st = await fh.stat();
@@ -94,7 +95,7 @@ export class BundleReader {
       // readAt() does not know the path (a file that shrank between stat and read).
       if (err instanceof BundleFormatError && !err.message.startsWith(path)) throw new BundleFormatError(`${path}: ${err.message}`);
       if (err instanceof VmpmError) throw err;
-      throw new VmpmError(`cannot read bundle ${path}: ${describeError(err)}`, { cause: err });
+      throw new VmpmError(`cannot read bundle ${path}: ${fsErrorText(err)}`, { cause: err });
     }
   }
 
@@ -415,7 +416,7 @@ export class BundleReader {
     try {
       return await readAt(this.fh, offset, length);
     } catch (err) {
-      throw new BundleFormatError(`${this.path}: cannot read ${what}: ${describeError(err)}`);
+      throw new BundleFormatError(`${this.path}: cannot read ${what}: ${fsErrorText(err)}`);
     }
   }
 
@@ -430,26 +431,6 @@ export class BundleReader {
       pos += bytesRead;
       step?.(bytesRead);
     }
-  }
-}
-
-/** Why a bundle path did not open, without the path and syscall node appends ("ENOENT: ..., open 'x'"). */
-function openErrorText(err: unknown): string {
-  const code = typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
-  switch (code) {
-    case 'ENOENT':
-      return 'no such file';
-    case 'ENOTDIR':
-      return 'a component of the path is not a directory';
-    case 'EACCES':
-    case 'EPERM':
-      return 'permission denied';
-    case 'ELOOP':
-      return 'too many levels of symbolic links';
-    case 'ENAMETOOLONG':
-      return 'the path is too long';
-    default:
-      return describeError(err);
   }
 }
 

@@ -5,7 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { VmpmError, describeError } from '../util/errors';
+import { VmpmError } from '../util/errors';
+import { errnoCode, fsErrorText } from './fs-errors';
 
 export interface Sink {
   write(buf: Buffer): Promise<void>;
@@ -13,10 +14,6 @@ export interface Sink {
   finish(): Promise<string | undefined>;
   /** Discards everything written, as far as possible. Idempotent. */
   abort(): Promise<void>;
-}
-
-function errno(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
 }
 
 /**
@@ -50,16 +47,21 @@ export class FileSink implements Sink {
     try {
       fh = await fsp.open(temp, 'wx', 0o600);
     } catch (err) {
-      throw new VmpmError(`cannot create bundle ${target} (temporary file ${temp}): ${describeError(err)}`, { cause: err });
+      throw new VmpmError(`cannot create bundle ${target} (temporary file ${temp}): ${fsErrorText(err)}`, { cause: err });
     }
     return new FileSink(target, temp, fh, overwrite);
   }
 
   async write(buf: Buffer): Promise<void> {
     let off = 0;
-    while (off < buf.length) {
-      const { bytesWritten } = await this.fh.write(buf, off, buf.length - off);
-      off += bytesWritten;
+    try {
+      while (off < buf.length) {
+        const { bytesWritten } = await this.fh.write(buf, off, buf.length - off);
+        off += bytesWritten;
+      }
+    } catch (err) {
+      // e.g. ENOSPC mid-capture: say which file, in words (the cause keeps the errno code).
+      throw new VmpmError(`cannot write ${this.target}: ${fsErrorText(err)}`, { cause: err });
     }
   }
 
@@ -73,7 +75,7 @@ export class FileSink implements Sink {
         try {
           await fsp.link(this.temp, this.target);
         } catch (err) {
-          if (errno(err) === 'EEXIST') {
+          if (errnoCode(err) === 'EEXIST') {
             throw new VmpmError(`${this.target} already exists (it appeared while the bundle was being written; not overwritten)`);
           }
           throw err;
@@ -86,7 +88,7 @@ export class FileSink implements Sink {
     } catch (err) {
       await this.abort();
       if (err instanceof VmpmError) throw err;
-      throw new VmpmError(`cannot complete ${this.target}: ${describeError(err)}`, { cause: err });
+      throw new VmpmError(`cannot complete ${this.target}: ${fsErrorText(err)}`, { cause: err });
     }
   }
 
@@ -126,10 +128,10 @@ export class StreamSink implements Sink {
   }
 
   write(buf: Buffer): Promise<void> {
-    if (this.error) return Promise.reject(new VmpmError(`output stream failed: ${describeError(this.error)}`));
+    if (this.error) return Promise.reject(new VmpmError(`output stream failed: ${fsErrorText(this.error)}`));
     if (this.aborted) return Promise.reject(new VmpmError('bundle output was aborted'));
     return new Promise<void>((resolve, reject) => {
-      const onError = (err: Error): void => reject(new VmpmError(`output stream failed: ${describeError(err)}`));
+      const onError = (err: Error): void => reject(new VmpmError(`output stream failed: ${fsErrorText(err)}`));
       this.out.once('error', onError);
       // Resolve when the chunk is handed over; wait for 'drain' when the stream's buffer is full.
       const ok = this.out.write(buf, (err?: Error | null) => {
@@ -145,10 +147,10 @@ export class StreamSink implements Sink {
   }
 
   async finish(): Promise<undefined> {
-    if (this.error) throw new VmpmError(`output stream failed: ${describeError(this.error)}`);
+    if (this.error) throw new VmpmError(`output stream failed: ${fsErrorText(this.error)}`);
     // An empty write's callback fires after everything before it has been flushed.
     await new Promise<void>((resolve, reject) =>
-      this.out.write(Buffer.alloc(0), (err?: Error | null) => (err ? reject(new VmpmError(`output stream failed: ${describeError(err)}`)) : resolve())),
+      this.out.write(Buffer.alloc(0), (err?: Error | null) => (err ? reject(new VmpmError(`output stream failed: ${fsErrorText(err)}`)) : resolve())),
     );
     return undefined;
   }

@@ -105,6 +105,9 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
     phase('quiesce');
     const tStop = performance.now();
     before = await queryStatus(client);
+    // QEMU started with -S and never continued: nothing to stop or resume, but the reader should know
+    // the guest never ran (RAM holds only what QEMU and its loaders put there).
+    if (before.status === 'prelaunch') warnings.push('the guest has not started yet (QEMU -S, run state prelaunch): this is its state before its first instruction');
     if (shouldStop(policy, before)) {
       await actions.run('stop', `guest was ${before.status}; policy ${policy}`, () => client.execute('stop'));
       stoppedHere = true;

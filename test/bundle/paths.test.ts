@@ -22,12 +22,12 @@ function occurrences(text: string, part: string): number {
   return text.split(part).length - 1;
 }
 
-test('opening a missing bundle says "no such file" once, naming the path once and no errno jargon', async () => {
+test('opening a missing bundle says "no such file or directory" once, naming the path once and no errno jargon', async () => {
   const tmp = tempDir();
   try {
     for (const path of [tmp.path('missing.vmpm'), tmp.path('no-dir/missing.vmpm')]) {
       const message = await oneLineError(BundleReader.open(path));
-      assert.equal(message, `cannot open bundle ${path}: no such file`);
+      assert.equal(message, `cannot open bundle ${path}: no such file or directory`);
       assert.equal(occurrences(message, path), 1);
     }
   } finally {

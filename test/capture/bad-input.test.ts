@@ -1,0 +1,119 @@
+/**
+ * Capture against awkward but real situations: a QEMU that was never started (-S), pmemsave on
+ * aarch64, and an output file system that fills up mid-stream.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Manifest } from '../../src/bundle';
+import { capture } from '../../src/capture';
+import { launchBootSectorGuest, startQemu } from '../../src/guest';
+import { requireTools } from '../helpers/requirements';
+import { launchAarch64Guest } from '../guest-extra/guests';
+import { status, withBundle, withGuest } from './harness';
+
+test('a guest still in prelaunch (-S) is captured as it is: not stopped, not resumed, and the manifest says it never ran', { skip: requireTools('qemu-system-x86_64') }, async () => {
+  await withGuest(() => launchBootSectorGuest({ startPaused: true }), async ({ client, dir }) => {
+    const output = join(dir, 'prelaunch.vmpm');
+    const result = await capture(client, { output, quiesce: 'stop-and-restore', memory: 'dump' });
+    assert.equal(result.summary.stateBefore, 'prelaunch');
+    assert.equal(result.summary.stateAfter, 'prelaunch');
+    await withBundle(output, async (reader) => {
+      const manifest = await reader.json<Manifest>('manifest');
+      assert.equal(manifest.runState.before.status, 'prelaunch');
+      assert.equal(manifest.runState.after.status, 'prelaunch');
+      // `cont` would start a guest that was never started: vmpm must not send it (nor `stop`).
+      assert.deepEqual(manifest.actions.map((a) => a.action), ['dump-guest-memory']);
+      assert.ok(manifest.warnings.some((w) => /has not started yet \(QEMU -S, run state prelaunch\)/.test(w)), manifest.warnings.join('; '));
+      // The boot sector never ran, so its marker is not in RAM yet.
+      assert.notDeepEqual(await reader.read(0x30000n, 17), Buffer.from('FORENSIC-MARKER-1'));
+    });
+    assert.equal((await status(client)).status, 'prelaunch');
+  });
+});
+
+test('pmemsave on aarch64 virt captures the same RAM as dump, at 0x40000000', { skip: requireTools('qemu-system-aarch64') }, async () => {
+  await withGuest(() => launchAarch64Guest(), async ({ client, dir }) => {
+    const a = join(dir, 'dump.vmpm');
+    const b = join(dir, 'pmemsave.vmpm');
+    // keep-stopped so that both captures see the same memory.
+    await capture(client, { output: a, quiesce: 'keep-stopped', memory: 'dump' });
+    await capture(client, { output: b, quiesce: 'keep-stopped', memory: 'pmemsave' });
+    await withBundle(a, (ra) =>
+      withBundle(b, async (rb) => {
+        assert.deepEqual(
+          rb.ranges().map((r) => [r.start, r.length]),
+          [[0x40000000n, 64n << 20n]],
+        );
+        const pa = [...ra.pages()];
+        const pb = [...rb.pages()];
+        assert.equal(pa.length, pb.length);
+        assert.equal(pa.filter((p, i) => !p.digest.equals(pb[i]!.digest)).length, 0);
+        assert.ok(pb.some((p) => !p.zero));
+        const manifest = await rb.json<Manifest>('manifest');
+        assert.deepEqual(manifest.actions.map((x) => x.action), ['pmemsave']);
+      }),
+    );
+  });
+});
+
+/** A 2 MiB tmpfs for the output, or why there cannot be one (not root, no mount permission). */
+function mountSmallTmpfs(): { dir: string; unmount: () => void } | string {
+  if (process.getuid?.() !== 0) return 'needs root to mount a small tmpfs';
+  const dir = join(tmpdir(), `vmpm-full-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', dir], { stdio: 'pipe' });
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    return `cannot mount a tmpfs here (${String((err as { stderr?: Buffer }).stderr ?? err).trim()})`;
+  }
+  return {
+    dir,
+    unmount: () => {
+      execFileSync('umount', [dir]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+test('a file system that fills up mid-stream: one-line error naming the file, nothing left behind, the guest running again', { skip: requireTools('qemu-system-x86_64') }, async (t) => {
+  const fs = mountSmallTmpfs();
+  if (typeof fs === 'string') {
+    t.skip(fs);
+    return;
+  }
+  try {
+    // 16 MiB of random (incompressible, distinct) pages put into guest RAM by QEMU's loader device:
+    // far more than the 2 MiB the output may take and than the frames the writer keeps in flight, so
+    // the write fails while memory is streaming (not only when finish() drains the pipeline).
+    const launch = (): ReturnType<typeof startQemu> =>
+      startQemu({ memory: '64M' }, (dir) => {
+        const blob = join(dir, 'random.bin');
+        writeFileSync(blob, randomBytes(16 << 20));
+        return ['-M', 'pc', '-device', `loader,file=${blob},addr=0x1000000,force-raw=on`];
+      });
+    await withGuest(launch, async ({ client }) => {
+      assert.equal((await status(client)).status, 'running');
+      const fifoDirsBefore = readdirSync(tmpdir()).filter((n) => n.startsWith('vmpm-fifo-'));
+      const output = join(fs.dir, 'full.vmpm');
+      await assert.rejects(capture(client, { output, quiesce: 'stop-and-restore', memory: 'dump' }), (err: Error) => {
+        assert.match(err.message, /^capture failed during memory: cannot write .*full\.vmpm: no space left on device$/);
+        return true;
+      });
+      assert.deepEqual(readdirSync(fs.dir), [], 'no bundle and no temporary file is left');
+      assert.deepEqual(readdirSync(tmpdir()).filter((n) => n.startsWith('vmpm-fifo-') && !fifoDirsBefore.includes(n)), []);
+      assert.equal((await status(client)).status, 'running');
+      // keepPartial cannot seal anything on a full disk either: still nothing that looks like a bundle.
+      await assert.rejects(capture(client, { output, quiesce: 'stop-and-restore', memory: 'dump', keepPartial: true }), /no space left on device/);
+      assert.deepEqual(readdirSync(fs.dir), []);
+      assert.equal((await status(client)).status, 'running');
+    });
+  } finally {
+    fs.unmount();
+  }
+});
