@@ -54,6 +54,8 @@ export interface CaptureOptions {
   onProgress?: (p: { phase: string; done?: number; total?: number }) => void;
   /** Bound on QEMU opening a memory FIFO (default 10 s). */
   fifoOpenTimeoutMs?: number;
+  /** Bound on QEMU's silence while it streams memory into a FIFO (default 60 s). */
+  fifoIdleTimeoutMs?: number;
   /** zstd level for memory frames (default: the bundle writer's, 3). */
   level?: number;
 }
@@ -143,6 +145,7 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
       };
       if (signal) ctx.signal = signal;
       if (options.fifoOpenTimeoutMs !== undefined) ctx.fifoOpenTimeoutMs = options.fifoOpenTimeoutMs;
+      if (options.fifoIdleTimeoutMs !== undefined) ctx.fifoIdleTimeoutMs = options.fifoIdleTimeoutMs;
       if (policy === 'no-stop' && before.running && method === 'dump') {
         warnings.push('dump-guest-memory pauses a running guest by itself while it dumps; registers were read before');
       }
@@ -256,9 +259,11 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
     };
     return { path, sha256: finished.sha256, size: finished.size, manifest, summary };
   } catch (err) {
-    const message = failureMessage(err, currentPhase, client, signal);
+    let message = failureMessage(err, currentPhase, client, signal);
     await fifoDir?.remove().catch(() => undefined);
-    await restoreAfterFailure(client, policy, stoppedHere, actions, warnings);
+    const notRestored = await restoreAfterFailure(client, policy, stoppedHere, actions, warnings);
+    // The user must hear that the guest vmpm stopped is still stopped: nothing else will tell them.
+    if (notRestored) message += `; the guest vmpm stopped is left stopped (${notRestored})`;
     if (options.keepPartial) {
       const partial: Parameters<typeof partialManifest>[0] = {
         createdAt,
@@ -288,21 +293,28 @@ function failureMessage(err: unknown, phase: string, client: QmpClient, signal: 
   return what.startsWith('capture') ? what : `capture failed during ${phase}: ${what}`;
 }
 
-/** Puts a guest vmpm stopped back to running when the policy says so and QEMU still answers. */
+/**
+ * Puts a guest vmpm stopped back to running when the policy says so and QEMU still answers.
+ * Returns why it could not, when vmpm stopped the guest and it is still stopped.
+ */
 async function restoreAfterFailure(
   client: QmpClient,
   policy: QuiescePolicy,
   stoppedHere: boolean,
   actions: ActionLog,
   warnings: string[],
-): Promise<void> {
-  if (!stoppedHere || policy !== 'stop-and-restore' || client.closed) return;
+): Promise<string | undefined> {
+  // A closed connection means QEMU is gone (or unreachable): the failure message already says so.
+  if (!stoppedHere || policy !== 'stop-and-restore' || client.closed) return undefined;
   try {
     const now = await client.execute<{ status: string; running: boolean }>('query-status', undefined, { timeoutMs: 5000 });
     if (decideResume(policy, true, now).resume) {
       await actions.run('cont', 'restoring the run state after a failed capture', () => client.execute('cont', undefined, { timeoutMs: 5000 }));
     }
+    return undefined;
   } catch (err) {
+    const why = `could not resume it: ${describeError(err)}`;
     warnings.push(`could not restore the run state: ${describeError(err)}`);
+    return why;
   }
 }

@@ -26,6 +26,9 @@ const execFileAsync = promisify(execFile);
 const openFd = promisify(openFdCallback);
 const closeFd = promisify(closeFdCallback);
 
+/** The writer kept the FIFO open but stopped writing. */
+export class FifoIdleError extends VmpmError {}
+
 /** A private 0700 directory for a capture's FIFOs; `remove()` deletes it and everything in it. */
 export interface FifoDir {
   path: string;
@@ -52,6 +55,12 @@ export interface FifoReaderOptions {
   openTimeoutMs?: number;
   /** Called with the running byte count after every read. */
   onBytes?: (total: number) => void;
+  /**
+   * How long the stream may stay silent while we wait for data, default 60 s. Counts only time
+   * spent waiting for QEMU (not time the consumer spends on a chunk), so a slow disk is not mistaken
+   * for a stalled QEMU; a stopped or wedged QEMU that keeps the FIFO open must not hang the capture.
+   */
+  idleTimeoutMs?: number;
 }
 
 /**
@@ -63,6 +72,7 @@ export class FifoReader {
   private readonly handle: Promise<number>;
   private readonly onBytes: ((total: number) => void) | undefined;
   private readonly openTimeoutMs: number;
+  private readonly idleTimeoutMs: number;
   private openedByQemu = false;
   private released = false;
   private closed = false;
@@ -75,6 +85,7 @@ export class FifoReader {
     this.path = path;
     this.onBytes = options.onBytes;
     this.openTimeoutMs = options.openTimeoutMs ?? 10_000;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
     // A blocking open (in the thread pool): it completes when the writer opens its end.
     this.handle = openFd(path, 'r');
     this.handle.then(
@@ -136,19 +147,42 @@ export class FifoReader {
     const stream = new Socket({ fd, readable: true, writable: false });
     this.stream = stream;
     this.fd = undefined; // the stream owns (and closes) it now
+    const iterator = (stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
     try {
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        this.total += chunk.length;
+      for (;;) {
+        const next = await this.withinIdleBound(iterator.next(), stream);
+        if (next.done) break;
+        this.total += next.value.length;
         this.onBytes?.(this.total);
-        yield chunk;
+        yield next.value;
       }
     } catch (err) {
+      if (err instanceof FifoIdleError) throw err;
       // close() during the stream (an abort) destroys it: say so instead of Node's "Premature close".
       if (this.closed) throw new VmpmError(`reading the memory FIFO ${this.path} stopped: it was closed (capture aborted) after ${this.total} bytes`);
       throw new VmpmError(`reading the memory FIFO ${this.path} failed after ${this.total} bytes: ${describeError(err)}`, { cause: err });
     } finally {
       await this.close();
     }
+  }
+
+  /** `next`, unless the writer stays silent for idleTimeoutMs: then the stream is destroyed and a FifoIdleError thrown. */
+  private async withinIdleBound<T>(next: Promise<T>, stream: Socket): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const idle = new Promise<'idle'>((resolve) => {
+      timer = setTimeout(() => resolve('idle'), this.idleTimeoutMs);
+    });
+    try {
+      const winner = await Promise.race([next, idle]);
+      if (winner !== 'idle') return winner;
+    } finally {
+      clearTimeout(timer);
+    }
+    next.catch(() => undefined); // rejects once the stream is destroyed below
+    stream.destroy();
+    throw new FifoIdleError(
+      `QEMU wrote nothing into the memory FIFO ${this.path} for ${this.idleTimeoutMs} ms after ${this.total} bytes (is QEMU stopped or hung?)`,
+    );
   }
 
   /**

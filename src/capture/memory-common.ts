@@ -3,6 +3,7 @@ import type { BundleWriter, MemoryRangeStats } from '../bundle';
 import type { QmpClient } from '../qmp';
 import { VmpmError } from '../util/errors';
 import type { ActionLog } from './actions';
+import type { FifoReaderOptions } from './fifo';
 import type { CaptureRange } from './plan';
 
 export interface MemoryCaptureContext {
@@ -18,6 +19,17 @@ export interface MemoryCaptureContext {
   onProgress?: (done: number, total: number) => void;
   /** Bound on the wait for QEMU to open a FIFO. */
   fifoOpenTimeoutMs?: number;
+  /** Bound on QEMU's silence while a FIFO is open (a stopped or wedged QEMU). */
+  fifoIdleTimeoutMs?: number;
+}
+
+/** FifoReader options from the context's bounds (left to the reader's defaults when unset). */
+export function fifoReaderOptions(ctx: MemoryCaptureContext, onBytes?: (n: number) => void): FifoReaderOptions {
+  const options: FifoReaderOptions = {};
+  if (ctx.fifoOpenTimeoutMs !== undefined) options.openTimeoutMs = ctx.fifoOpenTimeoutMs;
+  if (ctx.fifoIdleTimeoutMs !== undefined) options.idleTimeoutMs = ctx.fifoIdleTimeoutMs;
+  if (onBytes) options.onBytes = onBytes;
+  return options;
 }
 
 export interface CapturedRange extends MemoryRangeStats {

@@ -15,6 +15,7 @@ import { toHex } from '../util/hex';
 import { readElfCoreStream, type ElfSegment } from './elf-stream';
 import { FifoReader, makeFifo } from './fifo';
 import {
+  fifoReaderOptions,
   throwIfAborted,
   streamingTimeoutMs,
   type CapturedRange,
@@ -39,7 +40,7 @@ export async function captureWithDump(ctx: MemoryCaptureContext): Promise<Memory
   const planned = totalBytes(ctx.plan);
   const total = Number(planned);
   let done = 0;
-  const reader = new FifoReader(fifo, ctx.fifoOpenTimeoutMs === undefined ? {} : { openTimeoutMs: ctx.fifoOpenTimeoutMs });
+  const reader = new FifoReader(fifo, fifoReaderOptions(ctx));
 
   let completed: (e: QmpEvent) => void = () => undefined;
   const completion = new Promise<QmpEvent>((resolve) => (completed = resolve));

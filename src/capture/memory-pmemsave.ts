@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { toHex } from '../util/hex';
 import { FifoReader, makeFifo } from './fifo';
 import {
+  fifoReaderOptions,
   throwIfAborted,
   streamingTimeoutMs,
   type CapturedRange,
@@ -25,11 +26,10 @@ export async function captureWithPmemsave(ctx: MemoryCaptureContext): Promise<Me
     const fifo = join(ctx.fifoDir, `ram-${i}.raw`);
     await makeFifo(fifo);
     const size = range.end - range.start;
-    const readerOptions: ConstructorParameters<typeof FifoReader>[1] = {
-      onBytes: (n) => ctx.onProgress?.(before + n, total),
-    };
-    if (ctx.fifoOpenTimeoutMs !== undefined) readerOptions.openTimeoutMs = ctx.fifoOpenTimeoutMs;
-    const reader = new FifoReader(fifo, readerOptions);
+    const reader = new FifoReader(
+      fifo,
+      fifoReaderOptions(ctx, (n) => ctx.onProgress?.(before + n, total)),
+    );
     const abortListener = (): void => void reader.close();
     ctx.signal?.addEventListener('abort', abortListener);
     try {

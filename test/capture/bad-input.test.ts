@@ -117,3 +117,43 @@ test('a file system that fills up mid-stream: one-line error naming the file, no
     fs.unmount();
   }
 });
+
+test('a QEMU that stops writing mid-stream (SIGSTOP) fails after the idle bound instead of hanging, and says the guest is left stopped', { skip: requireTools('qemu-system-x86_64') }, async () => {
+  await withGuest(
+    () => startQemu({ memory: '256M' }, () => ['-M', 'pc']),
+    async ({ qemu, client, dir }) => {
+      let frozen = false;
+      try {
+        const t0 = Date.now();
+        await assert.rejects(
+          capture(client, {
+            output: join(dir, 'stalled.vmpm'),
+            quiesce: 'stop-and-restore',
+            memory: 'dump',
+            fifoIdleTimeoutMs: 500,
+            onProgress: (p) => {
+              // Freeze QEMU once RAM is flowing: its dump thread holds the FIFO open and writes nothing more.
+              if (p.phase === 'memory' && (p.done ?? 0) > 0 && !frozen) {
+                frozen = true;
+                process.kill(qemu.pid, 'SIGSTOP');
+              }
+            },
+          }),
+          (err: Error) => {
+            assert.match(err.message, /^capture failed during memory: QEMU wrote nothing into the memory FIFO .* for 500 ms after \d+ bytes \(is QEMU stopped or hung\?\)/);
+            // query-status cannot be answered by a frozen QEMU: the user is told the guest stays stopped.
+            assert.match(err.message, /; the guest vmpm stopped is left stopped \(could not resume it: .*\)$/);
+            assert.doesNotMatch(err.message, /\n/);
+            return true;
+          },
+        );
+        assert.ok(frozen, 'QEMU was frozen mid-stream');
+        assert.ok(Date.now() - t0 < 15_000);
+        assert.deepEqual(readdirSync(dir), [], 'no bundle and no temporary file is left');
+      } finally {
+        if (frozen) process.kill(qemu.pid, 'SIGCONT');
+      }
+      assert.equal((await status(client)).status, 'paused');
+    },
+  );
+});

@@ -152,6 +152,53 @@ test('a FIFO streams what the writer sends, in order, until the writer closes', 
   }
 });
 
+test('a writer that keeps the FIFO open but stops writing fails after the idle bound; a slow consumer does not', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vmpm-fifo-test-'));
+  try {
+    const stalled = join(dir, 'stalled.fifo');
+    await makeFifo(stalled);
+    const reader = new FifoReader(stalled, { idleTimeoutMs: 300 });
+    const writer = (async () => {
+      const w = await open(stalled, 'w');
+      await w.write(Buffer.alloc(10_000, 1));
+      return w; // kept open and silent, like a SIGSTOPped QEMU
+    })();
+    const t0 = Date.now();
+    let received = 0;
+    await assert.rejects(
+      (async () => {
+        for await (const c of reader.chunks()) received += c.length;
+      })(),
+      (e: unknown) => e instanceof VmpmError && /QEMU wrote nothing into the memory FIFO .* for 300 ms after 10000 bytes/.test(e.message),
+    );
+    assert.equal(received, 10_000);
+    assert.ok(Date.now() - t0 < 3000);
+    await (await writer).close();
+
+    // A consumer that takes longer than the bound per chunk is not the writer's silence.
+    const slow = join(dir, 'slow.fifo');
+    await makeFifo(slow);
+    const slowReader = new FifoReader(slow, { idleTimeoutMs: 100 });
+    const payload = Buffer.alloc(256 * 1024, 7);
+    const writing = (async () => {
+      const w = await open(slow, 'w');
+      await w.write(payload);
+      await w.close();
+    })();
+    let total = 0;
+    let first = true;
+    for await (const c of slowReader.chunks()) {
+      total += c.length;
+      if (first) await new Promise((r) => setTimeout(r, 400));
+      first = false;
+    }
+    await writing;
+    assert.equal(total, payload.length);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('plan helpers: intersections keep their plan range; regions are marked captured only when fully covered', () => {
   const plan = [
     { start: 0n, end: 0xa0000n, name: 'pc.ram' },
