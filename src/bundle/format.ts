@@ -33,12 +33,6 @@ export const MAX_NAME_BYTES = 1024;
 export const MAX_TRAILER_BYTES = 2 ** 31 - 1;
 export const MAX_SECTION_BYTES = 2 ** 31 - 1;
 
-export interface Header {
-  major: number;
-  minor: number;
-  flags: number;
-}
-
 export function encodeHeader(): Buffer {
   const b = Buffer.alloc(HEADER_SIZE);
   HEADER_MAGIC.copy(b, 0);

@@ -6,7 +6,7 @@
  * and batches the others; worker threads hash each batch's pages (SHA-256), the calling thread then
  * dedups against the digests in submission order and packs new pages into frame batches, which the
  * workers compress. Output is written strictly in order. At most `workers + 1` hash batches and
- * `workers + 1` frame batches (4 MiB each) are in flight, so memory stays bounded
+ * `workers + 1` frame batches (`frameBytes` each, 1 MiB by default) are in flight, so memory stays bounded
  * whatever the image size. The in-memory index is O(pages): 4 bytes per page plus 40-80 bytes per
  * unique stored page (4 MiB for a 4 GiB guest of zero pages, up to ~84 MiB if all its pages differ).
  */
