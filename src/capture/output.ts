@@ -2,7 +2,7 @@
  * Where a capture is written and what goes in beside the guest's state: the output file (checked before
  * the guest is touched), the `.partial.vmpm` name for --keep-partial, and attached files.
  */
-import { readFile, rm, stat } from 'node:fs/promises';
+import { lstat, readFile, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { BundleWriter } from '../bundle';
 import { SECTION, type Manifest } from '../bundle/schema';
@@ -17,12 +17,6 @@ export function partialPathFor(output: string): string {
   return join(dirname(output), `${stem}.partial.vmpm`);
 }
 
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
-}
 
 /** Reads every attachment up front: a bad path must fail before the guest is stopped. */
 export async function readAttachments(list: Array<{ name: string; path: string }>): Promise<Array<{ name: string; data: Buffer }>> {
@@ -64,8 +58,16 @@ export interface OpenedOutput {
 /** Creates the bundle writer; an existing output or an unwritable directory fails here, before any stop. */
 export async function openOutput(options: { output: string; overwrite?: boolean; keepPartial?: boolean; level?: number }): Promise<OpenedOutput> {
   const target = options.keepPartial ? partialPathFor(options.output) : options.output;
-  if (options.keepPartial && !options.overwrite && (await exists(options.output))) {
-    throw new VmpmError(`${options.output} already exists (refusing to overwrite it; choose another name or allow overwriting)`);
+  if (options.keepPartial) {
+    // The writer checks only the .partial.vmpm name; the final rename onto the output comes after the
+    // whole capture, so whatever would make it fail is refused now.
+    const existing = await lstat(options.output).catch(() => undefined);
+    if (existing && !options.overwrite) {
+      throw new VmpmError(`${options.output} already exists (refusing to overwrite it; choose another name or allow overwriting)`);
+    }
+    if (existing && !existing.isFile() && !existing.isSymbolicLink()) {
+      throw new VmpmError(`cannot write bundle ${options.output}: it is ${existing.isDirectory() ? 'a directory' : 'not a regular file'} (only a regular file can be overwritten)`);
+    }
   }
   // With keepPartial the work file is ours to replace; the real output is checked above.
   const writerOptions: { overwrite: boolean; level?: number } = { overwrite: options.keepPartial ? true : options.overwrite ?? false };

@@ -6,11 +6,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Manifest } from '../../src/bundle';
 import { capture } from '../../src/capture';
+import { openOutput } from '../../src/capture/output';
 import { launchBootSectorGuest, startQemu } from '../../src/guest';
 import { requireTools } from '../helpers/requirements';
 import { launchAarch64Guest } from '../guest-extra/guests';
@@ -156,4 +157,20 @@ test('a QEMU that stops writing mid-stream (SIGSTOP) fails after the idle bound 
       assert.equal((await status(client)).status, 'paused');
     },
   );
+});
+
+test('keepPartial with overwrite onto a directory is refused when the output is opened, not after the capture', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vmpm-output-test-'));
+  try {
+    const output = join(dir, 'case.vmpm');
+    mkdirSync(output);
+    await assert.rejects(openOutput({ output, overwrite: true, keepPartial: true }), (err: Error) => {
+      assert.equal(err.message, `cannot write bundle ${output}: it is a directory (only a regular file can be overwritten)`);
+      return true;
+    });
+    await assert.rejects(openOutput({ output, keepPartial: true }), /case\.vmpm already exists \(refusing to overwrite it/);
+    assert.deepEqual(readdirSync(dir), ['case.vmpm'], 'no .partial.vmpm or temporary file was created');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
