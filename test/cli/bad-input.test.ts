@@ -68,8 +68,9 @@ test('numeric options are checked up front with exit 2: state --timeout, watch -
   assertOneLineError(limit.stderr, /--limit expects a positive integer, got "0"/);
 });
 
-test('read --raw -o interrupted by SIGTERM removes the partial output and exits 143 with one line', async () => {
-  const out = join(dir, 'huge.bin');
+for (const [sig, code128] of [['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+test(`read --raw -o interrupted by ${sig} removes the partial output and exits ${code128} with one line`, async () => {
+  const out = join(dir, `huge-${sig}.bin`);
   const child = spawn(process.execPath, [VMPM_BIN, 'read', SAMPLE, '--phys', '0', '--length', '64G', '--zero-fill', '--raw', '-o', out], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -81,15 +82,16 @@ test('read --raw -o interrupted by SIGTERM removes the partial output and exits 
     const deadline = Date.now() + 20_000;
     while (!(existsSync(out) && statSync(out).size > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     assert.ok(existsSync(out), 'the output file was never created');
-    child.kill('SIGTERM');
+    child.kill(sig);
     const code = await exited;
-    assert.equal(code, 143);
-    assertOneLineError(stderr, /read interrupted by SIGTERM; the partial -o .*huge\.bin was removed/);
+    assert.equal(code, code128);
+    assertOneLineError(stderr, new RegExp(`read interrupted by ${sig}; the partial -o .*huge-${sig}\\.bin was removed`));
     assert.equal(existsSync(out), false);
   } finally {
     child.kill('SIGKILL');
   }
 });
+}
 
 test('state --out-dir that is missing or a file is one clear line, exit 1, for a stopped VM', { skip: requireTools('qemu-system-x86_64') }, async () => {
   const qemu = await launchBootSectorGuest({ startPaused: true });

@@ -6,7 +6,7 @@ import { parseAddress, parseCount } from '../output/args';
 import { hexdump } from '../output/hexdump';
 import { formatJson } from '../output/json';
 import { checkOutputPath, closeOutput, discardOutput, openOutput, writeChunk } from '../output/write';
-import { abortOnSignals } from '../signals';
+import { abortOnSignals, exitCodeForSignal } from '../signals';
 
 interface ReadOptions {
   phys: string;
@@ -80,7 +80,7 @@ async function writeChunks(
   for (let r = first; !r.done; r = await chunks.next()) {
     if (signal?.aborted) {
       const name = String(signal.reason);
-      throw new VmpmError(`read interrupted by ${name}; the partial -o ${o.output} was removed`, { exitCode: name === 'SIGINT' ? 130 : 143 });
+      throw new VmpmError(`read interrupted by ${name}; the partial -o ${o.output} was removed`, { exitCode: exitCodeForSignal(name) });
     }
     const chunk = r.value;
     if (o.json) jsonParts.push(chunk.toString('hex'));
