@@ -39,7 +39,11 @@ export interface InfoModel {
     frames: number;
     compressedBytes: number;
   };
-  errors: { total: number; byKind: Record<string, number>; bySeverity: Record<string, number> };
+  /**
+   * `sourcesByKind` says where each kind's records came from: one panic is usually recorded twice, as
+   * the GUEST_PANICKED event and as the guest-panicked run state, which is one incident, not two.
+   */
+  errors: { total: number; byKind: Record<string, number>; bySeverity: Record<string, number>; sourcesByKind: Record<string, string[]> };
   events: { total: number; dropped: number };
   sections: Array<{ name: string; type: string; length: number }>;
 }
@@ -76,8 +80,11 @@ export async function buildInfo(
   const records = s.errors?.records ?? [];
   const byKind: Record<string, number> = {};
   const bySeverity: Record<string, number> = {};
+  const sourcesByKind: Record<string, string[]> = {};
   for (const r of records) {
     byKind[r.kind] = (byKind[r.kind] ?? 0) + 1;
+    const sources = (sourcesByKind[r.kind] ??= []);
+    if (!sources.includes(r.source)) sources.push(r.source);
     bySeverity[r.severity] = (bySeverity[r.severity] ?? 0) + 1;
   }
   return {
@@ -133,7 +140,7 @@ export async function buildInfo(
       frames: stats.frames,
       compressedBytes: stats.compressedBytes,
     },
-    errors: { total: records.length, byKind, bySeverity },
+    errors: { total: records.length, byKind, bySeverity, sourcesByKind },
     events: { total: s.events?.events.length ?? 0, dropped: s.events?.dropped ?? 0 },
     sections: bundle.sections().map((x) => ({ name: x.name, type: x.type, length: x.length })),
   };

@@ -29,6 +29,10 @@ test('sample: info shows the panicked guest, integrity ok and the SHA-256 sha256
   assert.equal(info.vm.arch, 'x86_64');
   assert.equal(info.cpus[0].mode, 'real');
   assert.ok((info.errors.byKind['guest-panicked'] ?? 0) >= 1);
+  // One panic, seen twice: as the GUEST_PANICKED event and as the run state. info says where each came from.
+  assert.deepEqual(info.errors.sourcesByKind['guest-panicked'], ['event', 'run-state']);
+  const text = await runCli(['info', SAMPLE, '--no-verify']);
+  assert.match(text.stdout, /^Errors +2: guest-panicked 2 \(event, run-state\)$/m);
 });
 
 test('sample: regs has the boot sector known-answer registers', async () => {

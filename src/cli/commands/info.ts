@@ -25,7 +25,9 @@ export function formatInfo(m: InfoModel, p: Palette): string {
   const state = (s: InfoModel['runState']['after']): string => (s ? `${s.status}${s.reason ? ` (${s.reason})` : ''}` : 'not recorded');
   const integrity =
     m.integrity.status === 'ok' ? p.green('ok (all digests verified)') : m.integrity.status === 'failed' ? p.red(`FAILED: ${m.integrity.problems.length} problem(s), listed below`) : p.yellow('not checked (--no-verify)');
-  const kinds = Object.entries(m.errors.byKind).map(([k, n]) => `${k} ${n}`).join(', ');
+  const kinds = Object.entries(m.errors.byKind)
+    .map(([k, n]) => `${k} ${n} (${(m.errors.sourcesByKind[k] ?? []).join(', ')})`)
+    .join(', ');
   const cpus = m.cpus.map((c) => `#${c.index} ${c.mode}${c.exceptionLevel !== null ? ` EL${c.exceptionLevel}` : ''}${c.pc ? ` ip=${c.pc}` : ''}${c.halted ? ' halted' : ''}`).join('; ');
   const mem = m.memory;
   const pairs: Array<[string, string]> = [
