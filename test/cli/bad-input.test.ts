@@ -109,3 +109,16 @@ test('state --out-dir that is missing or a file is one clear line, exit 1, for a
     await qemu.kill();
   }
 });
+
+test('--no-memory with an explicit --memory-method is a contradiction (exit 2) in capture and watch, checked before connecting', async () => {
+  const capture = await runCli(['capture', '--qmp', join(dir, 'dead.sock'), '-o', join(dir, 'never.vmpm'), '--no-memory', '--memory-method', 'pmemsave']);
+  assert.equal(capture.code, 2);
+  assertOneLineError(capture.stderr, /--no-memory and --memory-method contradict each other/);
+  const watch = await runCli(['watch', '--qmp', join(dir, 'dead.sock'), '--out-dir', dir, '--no-memory', '--memory-method', 'dump'], { timeoutMs: 10_000 });
+  assert.equal(watch.code, 2);
+  assertOneLineError(watch.stderr, /--no-memory and --memory-method contradict each other/);
+  // --no-memory alone still goes on to connect (and fails there, on the dead socket).
+  const alone = await runCli(['capture', '--qmp', join(dir, 'dead.sock'), '-o', join(dir, 'never.vmpm'), '--no-memory']);
+  assert.equal(alone.code, 1);
+  assertOneLineError(alone.stderr, /no QMP socket at/);
+});

@@ -30,10 +30,16 @@ export function quiescePolicyFrom(o: { keepStopped?: boolean; stop: boolean }): 
   return o.keepStopped ? 'keep-stopped' : 'stop-and-restore';
 }
 
-export function memoryMethodFrom(o: { memory: boolean; memoryMethod: string }): MemoryMethod {
+/**
+ * The memory method from --no-memory / --memory-method. `methodGiven` says whether the user typed
+ * --memory-method (it has a default): asking for a method and for no memory at once is a contradiction
+ * to point out, not one to resolve silently.
+ */
+export function memoryMethodFrom(o: { memory: boolean; memoryMethod: string }, methodGiven = false): MemoryMethod {
   if (o.memoryMethod !== 'dump' && o.memoryMethod !== 'pmemsave') {
     throw new UsageError(`--memory-method must be dump or pmemsave, got ${JSON.stringify(o.memoryMethod)}`);
   }
+  if (!o.memory && methodGiven) throw new UsageError('--no-memory and --memory-method contradict each other; choose one');
   return o.memory ? o.memoryMethod : 'none';
 }
 
@@ -72,9 +78,9 @@ Examples:
   vmpm capture --qmp /run/vm1.qmp -o vm1.vmpm --keep-stopped --attach /var/log/vm1-serial.log
   vmpm capture --qmp tcp:127.0.0.1:4444 -o meta.vmpm --no-memory --json`,
     )
-    .action(async (o: CaptureCommandOptions) => {
+    .action(async (o: CaptureCommandOptions, cmd: Command) => {
       const quiesce = quiescePolicyFrom(o);
-      const memory = memoryMethodFrom(o);
+      const memory = memoryMethodFrom(o, cmd.getOptionValueSource('memoryMethod') === 'cli');
       const level = levelFrom(o.level);
       const endpoint = parseEndpoint(o.qmp);
       const output = resolve(o.output);

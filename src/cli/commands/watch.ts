@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { accessSync, constants, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { MemoryMethod } from '../../bundle/schema';
 import { parseEndpoint, formatEndpoint } from '../../qmp';
 import { UsageError } from '../../util/errors';
 import { parseMilliseconds, parseSmallInt } from '../output/args';
+import { memoryMethodFrom } from './capture';
 import { Watch, defaultPolicy, describeRule, loadPolicyFile, stderrLogger } from '../../watch';
 
 interface WatchCommandOptions {
@@ -56,7 +56,7 @@ Examples:
   vmpm watch --qmp unix:/run/vm1.qmp --qmp unix:/run/vm2.qmp --out-dir /var/lib/vmpm
   vmpm watch --qmp /run/vm1.qmp --out-dir /var/lib/vmpm --policy site.json --exec '/usr/local/bin/ha-notify'`,
     )
-    .action(async (options: WatchCommandOptions) => {
+    .action(async (options: WatchCommandOptions, cmd: Command) => {
       const policy = options.policy ? loadPolicyFile(options.policy) : defaultPolicy();
       if (options.printPolicy) {
         process.stdout.write(`policy: ${policy.source}\n${policy.rules.map((r) => `  ${describeRule(r)}`).join('\n')}\n`);
@@ -67,7 +67,7 @@ Examples:
       const outDir = resolve(options.outDir);
       checkOutDir(outDir);
       const endpoints = [...new Set(options.qmp.map((e) => formatEndpoint(parseEndpoint(e))))];
-      const memory = memoryMethod(options);
+      const memory = memoryMethodFrom(options, cmd.getOptionValueSource('memoryMethod') === 'cli');
       // Every number is checked up front, even those only used later (--exec-timeout without --exec).
       const execTimeoutMs = parseMilliseconds(options.execTimeout, '--exec-timeout');
       const settleMs = parseMilliseconds(options.settle, '--settle', { allowZero: true });
@@ -96,14 +96,6 @@ Examples:
       const s = watch.watchers.reduce((a, w) => ({ events: a.events + w.stats.events, incidents: a.incidents + w.stats.incidents }), { events: 0, incidents: 0 });
       log.log('info', undefined, `stopped: ${s.events} event(s) seen, ${s.incidents} incident(s)`);
     });
-}
-
-function memoryMethod(options: WatchCommandOptions): MemoryMethod {
-  if (!options.memory) return 'none';
-  if (options.memoryMethod !== 'dump' && options.memoryMethod !== 'pmemsave') {
-    throw new UsageError(`--memory-method expects dump or pmemsave, got ${JSON.stringify(options.memoryMethod)}`);
-  }
-  return options.memoryMethod;
 }
 
 function checkOutDir(dir: string): void {
