@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { capture } from '../src/capture';
-import { formatBytes } from '../src/capture/summary';
+import { humanBytes } from '../src/util/bytes';
 import { launchQemu, type LaunchedQemu } from '../src/guest';
 import { QmpClient } from '../src/qmp';
 
@@ -135,7 +135,7 @@ async function main(): Promise<void> {
     r.scenario,
     r.what,
     r.seconds.toFixed(3),
-    r.bytes === undefined ? '' : formatBytes(r.bytes),
+    r.bytes === undefined ? '' : humanBytes(r.bytes),
     r.rssMiB === undefined ? '' : `${r.rssMiB} MiB`,
     r.note ?? '',
   ]);

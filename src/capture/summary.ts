@@ -1,5 +1,6 @@
 /** The short account of a finished capture: what the CLI prints and what `--json` emits. */
 import type { MemoryMethod, QuiescePolicy } from '../bundle/schema';
+import { humanBytes } from '../util/bytes';
 
 export interface CaptureSummary {
   path: string;
@@ -26,18 +27,6 @@ export interface CaptureSummary {
   warnings: string[];
 }
 
-const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-
-export function formatBytes(n: number): string {
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < UNITS.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${v} B` : `${v.toFixed(1)} ${UNITS[u]}`;
-}
-
 function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
@@ -49,10 +38,10 @@ export function formatSummaryLine(s: CaptureSummary): string {
   const ram =
     s.memoryMethod === 'none'
       ? 'no memory (metadata only)'
-      : `${formatBytes(s.ramCapturedBytes)} RAM in ${plural(s.ranges, 'range')} (${s.zeroPages} of ${s.pages} pages zero)`;
+      : `${humanBytes(s.ramCapturedBytes)} RAM in ${plural(s.ranges, 'range')} (${s.zeroPages} of ${s.pages} pages zero)`;
   const consistency = s.consistent ? '' : ', INCONSISTENT (not stopped)';
   return (
     `captured ${who} [${s.vm.arch}, ${state}${consistency}]: ${plural(s.cpus, 'CPU')}, ${ram}, ` +
-    `${plural(s.errorRecords, 'error record')} -> ${s.path} (${formatBytes(s.bundleBytes)}) in ${(s.durationMs / 1000).toFixed(2)} s`
+    `${plural(s.errorRecords, 'error record')} -> ${s.path} (${humanBytes(s.bundleBytes)}) in ${(s.durationMs / 1000).toFixed(2)} s`
   );
 }

@@ -3,7 +3,7 @@
  * stderr is a TTY (never in pipes, logs or tests), redrawn at most 10 times a second, and erased when
  * done so the final summary line stands alone.
  */
-import { formatBytes } from '../capture/summary';
+import { humanBytes } from '../util/bytes';
 
 export interface ProgressBar {
   update(p: { phase: string; done?: number; total?: number }): void;
@@ -43,8 +43,8 @@ export function createProgressBar(stream: NodeJS.WriteStream = process.stderr): 
       const bar = `${'#'.repeat(filled)}${'.'.repeat(WIDTH - filled)}`;
       clear();
       stream.write(
-        `memory [${bar}] ${(fraction * 100).toFixed(0).padStart(3)}% ${formatBytes(done)}/${formatBytes(p.total)} ` +
-          `${formatBytes(rate)}/s ETA ${eta.toFixed(0)}s`,
+        `memory [${bar}] ${(fraction * 100).toFixed(0).padStart(3)}% ${humanBytes(done)}/${humanBytes(p.total)} ` +
+          `${humanBytes(rate)}/s ETA ${eta.toFixed(0)}s`,
       );
       drawn = true;
     },

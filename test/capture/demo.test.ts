@@ -18,7 +18,7 @@ test('vmpm demo boots the built-in guest, lets it panic and writes ./demo.vmpm w
   try {
     const r = await runCli(['demo'], { cwd, timeoutMs: 60_000 });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^captured vmpm-demo \[x86_64, guest-panicked\]: 1 CPU, 64\.0 MiB RAM/);
+    assert.match(r.stdout, /^captured vmpm-demo \[x86_64, guest-panicked\]: 1 CPU, 64 MiB RAM/);
     assert.match(r.stderr, /guest panicked after \d+ ms/);
     await withBundle(join(cwd, 'demo.vmpm'), async (reader) => assert.equal((await reader.verify()).ok, true));
 
@@ -49,7 +49,7 @@ test('vmpm demo without QEMU says so and prints the summary of the committed sam
     const r = await runCli(['demo'], { cwd, env: { PATH: '/nonexistent' } });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /qemu-system-x86_64 is not installed/);
-    assert.match(r.stdout, /^captured vmpm-demo \[x86_64, guest-panicked\]: 1 CPU, 64\.0 MiB RAM in 1 range .*boot-sector-panic\.vmpm/);
+    assert.match(r.stdout, /^captured vmpm-demo \[x86_64, guest-panicked\]: 1 CPU, 64 MiB RAM in 1 range .*boot-sector-panic\.vmpm/);
     assert.equal(existsSync(join(cwd, 'demo.vmpm')), false);
   } finally {
     rmSync(cwd, { recursive: true, force: true });

@@ -136,7 +136,7 @@ test('vmpm capture CLI: summary line on success; existing output is a one-line e
     const out = join(qemu.dir, 'cli.vmpm');
     const ok = await runCli(['capture', '--qmp', qemu.endpoint, '-o', out, '--label', 'cli test']);
     assert.equal(ok.code, 0, ok.stderr);
-    assert.match(ok.stdout, /^captured guest \[x86_64, .*\]: 1 CPU, 64\.0 MiB RAM in 1 range \(\d+ of 16384 pages zero\), \d+ error records? -> .*cli\.vmpm \([\d.]+ KiB\) in [\d.]+ s\n$/);
+    assert.match(ok.stdout, /^captured guest \[x86_64, .*\]: 1 CPU, 64 MiB RAM in 1 range \(\d+ of 16384 pages zero\), \d+ error records? -> .*cli\.vmpm \([\d.]+ KiB\) in [\d.]+ s\n$/);
     const again = await runCli(['capture', '--qmp', qemu.endpoint, '-o', out, '--json']);
     assert.equal(again.code, 1);
     assert.equal(again.stderr.trim().split('\n').length, 1);
