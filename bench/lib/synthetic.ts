@@ -13,7 +13,8 @@ import { join } from 'node:path';
 export type ImageKind = 'realistic' | 'random' | 'zero';
 const PAGE = 4096;
 
-function mulberry32(seed: number): () => number {
+/** mulberry32: small deterministic PRNG, so every bench run sees the same images. */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
