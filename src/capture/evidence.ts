@@ -48,7 +48,9 @@ export function collectErrorRecords(input: {
   const seen = new Set<string>();
   const add = (r: ErrorRecord | undefined): void => {
     if (!r) return;
-    const key = `${r.source}|${r.kind}|${r.time}|${r.device ?? ''}`;
+    // An event happens at a time; a run state or io-status is a condition that holds. The same
+    // condition observed twice (by watch when it found the VM, then by capture) is one record: the first.
+    const key = r.source === 'event' ? `${r.source}|${r.kind}|${r.time}|${r.device ?? ''}` : `${r.source}|${r.kind}|${r.device ?? ''}`;
     if (seen.has(key)) return;
     seen.add(key);
     records.push(r);

@@ -70,12 +70,20 @@ export class Incident {
     readonly arrivedAt: number,
     /** The stop the watcher sent, or undefined when QEMU had already paused the VM. */
     readonly stop: Promise<StopOutcome> | undefined,
-    /** Overrides the record derived from the event (catch-up incidents use the run-state record). */
+    /**
+     * Overrides the record derived from the event. Catch-up incidents pass the run-state record: their
+     * `triggerEvent` is only the event the run state is graded as, never received, so it is not listed
+     * among the incident's events and its made-up data is not reported.
+     */
     trigger?: ErrorRecord,
   ) {
-    this.events = [triggerEvent];
+    this.fromRunState = trigger?.source === 'run-state';
+    this.events = this.fromRunState ? [] : [triggerEvent];
     this.trigger = trigger ?? recordFor(triggerEvent);
   }
+
+  /** True for a catch-up: the VM was found stopped in a serious run state, no event was seen. */
+  readonly fromRunState: boolean;
 
   /** Stops (already under way), captures and builds the notification. Never throws. */
   async run(ctx: IncidentContext): Promise<IncidentNotification> {
@@ -134,9 +142,10 @@ export class Incident {
       vm: { endpoint: ctx.endpoint, name: ctx.identity?.name ?? null, uuid: ctx.identity?.uuid ?? null },
       trigger: {
         event: this.triggerEvent.event,
+        source: this.fromRunState ? 'run-state' : 'event',
         time: this.trigger.time,
         summary: this.trigger.summary,
-        ...(data === undefined ? {} : { data }),
+        ...(data === undefined || this.fromRunState ? {} : { data }),
       },
       events: [],
       stoppedBy: 'qemu',

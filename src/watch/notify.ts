@@ -12,7 +12,12 @@ export interface IncidentNotification {
   /** ISO time the notification was emitted. */
   at: string;
   vm: { endpoint: string; name: string | null; uuid: string | null };
-  trigger: { event: string; time: string; summary: string; data?: unknown };
+  /**
+   * What set the incident off. source `event`: a QMP event as received (its data included). source
+   * `run-state`: the watcher found the VM already stopped in that state (it connected late or QEMU
+   * restarted under it); `event` then names the event that state is graded as, and there is no data.
+   */
+  trigger: { event: string; source: 'event' | 'run-state'; time: string; summary: string; data?: unknown };
   /** Every serious event recorded in this incident (the trigger first); a storm yields one incident. */
   events: Array<{ event: string; time: string }>;
   /** vmpm: the watcher sent `stop`; qemu: the VM was not running already (QEMU paused it on the event, or it was stopped before); none: stop failed. */
@@ -40,6 +45,7 @@ export function hookEnvironment(n: IncidentNotification): Record<string, string>
   return {
     VMPM_EVENT: n.trigger.event,
     VMPM_EVENT_TIME: n.trigger.time,
+    VMPM_TRIGGER_SOURCE: n.trigger.source,
     VMPM_VM_ENDPOINT: n.vm.endpoint,
     VMPM_VM_NAME: n.vm.name ?? '',
     VMPM_VM_UUID: n.vm.uuid ?? '',

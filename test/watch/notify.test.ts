@@ -6,7 +6,7 @@ const sample: IncidentNotification = {
   type: 'incident',
   at: '2026-11-29T14:00:00.000Z',
   vm: { endpoint: 'unix:/run/vm1.qmp', name: 'vm1', uuid: '11111111-2222-3333-4444-555555555555' },
-  trigger: { event: 'GUEST_PANICKED', time: '2026-11-29T13:59:59.900000Z', summary: 'GUEST_PANICKED (action pause)', data: { action: 'pause' } },
+  trigger: { event: 'GUEST_PANICKED', source: 'event', time: '2026-11-29T13:59:59.900000Z', summary: 'GUEST_PANICKED (action pause)', data: { action: 'pause' } },
   events: [{ event: 'GUEST_PANICKED', time: '2026-11-29T13:59:59.900000Z' }],
   stoppedBy: 'qemu',
   stopMs: null,

@@ -290,6 +290,33 @@ describe('vmpm watch against real QEMU', { skip }, () => {
   });
 });
 
+describe('vmpm watch catching up with a VM that panicked before it connected', { skip }, () => {
+  it('captures it, reports the run state as the trigger (not an event it never received), and records the condition once', async () => {
+    const dir = tempDir();
+    const watchSock = join(dir, 'watch.sock');
+    const guest = track(await launchBootSectorGuest({ startPaused: true, name: 'late', extraArgs: extraQmp(watchSock) }));
+    await withClient(guest.endpoint, async (c) => {
+      await c.execute('cont');
+      await c.waitForEvent('GUEST_PANICKED', { timeoutMs: 10_000 });
+    });
+    const watch = track(startWatch(['--qmp', `unix:${watchSock}`, '--out-dir', dir, '--no-memory']));
+    const n = await watch.notification(1);
+    assert.equal(n.trigger.event, 'GUEST_PANICKED', 'graded as the event the run state stands for');
+    assert.equal(n.trigger.source, 'run-state');
+    assert.equal(n.trigger.data, undefined, 'no made-up event data');
+    assert.deepEqual(n.events, [], 'no event was received');
+    assert.equal(n.failoverSafe, true);
+    const errors = await runCli(['errors', n.bundle!, '--json']);
+    assert.equal(errors.code, 0, errors.stderr);
+    const records = (JSON.parse(errors.stdout) as { records: Array<{ kind: string; source: string }> }).records;
+    assert.deepEqual(
+      records.filter((r) => r.kind === 'guest-panicked').map((r) => r.source),
+      ['run-state'],
+      'one condition, one record: the watcher found it and the capture saw it again',
+    );
+  });
+});
+
 describe('vmpm state without a VM', () => {
   it('exits 12 when the monitor is unreachable, and 2 on usage errors', async () => {
     const r = await runCli(['state', '--qmp', '/nonexistent/vmpm-test.sock', '--json']);
