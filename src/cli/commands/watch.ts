@@ -49,7 +49,7 @@ export function register(program: Command): void {
       `
 stdout: one JSON line per incident: {"type":"incident","vm":{...},"trigger":{...},"stoppedBy":"vmpm",
   "stopMs":0.9,"bundle":"/var/lib/vmpm/vm1-...-guest_panicked.vmpm","sha256":"...","failoverSafe":true,...}
-Hook environment: VMPM_EVENT VMPM_EVENT_TIME VMPM_VM_ENDPOINT VMPM_VM_NAME VMPM_VM_UUID VMPM_STOPPED_BY
+Hook environment: VMPM_EVENT VMPM_EVENT_TIME VMPM_TRIGGER_SOURCE VMPM_VM_ENDPOINT VMPM_VM_NAME VMPM_VM_UUID VMPM_STOPPED_BY
   VMPM_STOP_MS VMPM_BUNDLE VMPM_SHA256 VMPM_FAILOVER_SAFE (1/0) VMPM_ERROR VMPM_NOTIFICATION (the JSON line)
 
 Examples:
