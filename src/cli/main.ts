@@ -12,10 +12,16 @@ export function buildProgram(): Command {
     .version(VMPM_VERSION, '-V, --version')
     .option('--debug', 'show stack traces for unexpected errors')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
+    .configureOutput({
+      writeErr: (s) => process.stderr.write(s),
+      writeOut: (s) => process.stdout.write(s),
+      // Usage errors look like every other vmpm error: one line, "vmpm: ..." (commander says "error: ...").
+      outputError: (s, write) => write(`vmpm: ${s.replace(/^error: /, '')}`),
+    });
   for (const register of COMMANDS) register(program);
   // Subcommands inherit exitOverride so usage errors come back here instead of calling process.exit.
-  for (const sub of program.commands) sub.exitOverride();
+  // ...and print their usage errors the same way.
+  for (const sub of program.commands) sub.exitOverride().configureOutput(program.configureOutput());
   return program;
 }
 
