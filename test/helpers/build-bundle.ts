@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { BundleWriter } from '../../src/bundle';
 import type { CpuState, ErrorRecord, JournalEvent, Manifest, MemRegion, RunState } from '../../src/bundle/schema';
 import { toHex } from '../../src/util/hex';
+import { BOOT_SECTOR_ANSWERS } from '../../src/guest';
 
 /**
  * Builds synthetic bundles with known answers through the real BundleWriter, so analysis tests know
@@ -60,15 +61,9 @@ export const PC_RANGES: RangeSpec[] = [
   { start: 0xfffc0000n, length: 0x40000n, name: 'pc.bios' },
 ];
 
+/** The boot sector's known general registers, plus values that exercise more of the display. */
 export const KNOWN_REGISTERS: Record<string, bigint> = {
-  rax: 0xc0ffee01n,
-  rbx: 0xbadc0de5n,
-  rcx: 0xc0c0c0c0n,
-  rdx: 0xd15c0505n,
-  rsi: 0x5151aaaan,
-  rdi: 0xd1d1bbbbn,
-  rbp: 0xb0b0cafen,
-  rsp: 0x7c00n,
+  ...BOOT_SECTOR_ANSWERS.registers,
   rip: 0x7c66n,
   rflags: 0x46n,
   cr0: 0x10n,
