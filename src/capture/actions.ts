@@ -4,6 +4,7 @@
  */
 import type { CaptureAction } from '../bundle/schema';
 import { describeError } from '../util/errors';
+import { roundMs } from '../util/time';
 
 export class ActionLog {
   readonly actions: CaptureAction[];
@@ -21,10 +22,10 @@ export class ActionLog {
     this.actions.push(entry);
     try {
       const value = await fn();
-      entry.durationMs = round(performance.now() - t0);
+      entry.durationMs = roundMs(performance.now() - t0);
       return value;
     } catch (err) {
-      entry.durationMs = round(performance.now() - t0);
+      entry.durationMs = roundMs(performance.now() - t0);
       entry.result = 'error';
       entry.error = describeError(err);
       throw err;
@@ -32,6 +33,3 @@ export class ActionLog {
   }
 }
 
-function round(ms: number): number {
-  return Math.round(ms * 1000) / 1000;
-}

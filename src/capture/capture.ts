@@ -19,6 +19,7 @@ import {
 import type { QmpClient } from '../qmp';
 import { VmpmError, describeError } from '../util/errors';
 import { toHex } from '../util/hex';
+import { roundMs } from '../util/time';
 import { ActionLog } from './actions';
 import { collectErrorRecords, mergeJournal, runStateReason } from './evidence';
 import { createFifoDir, type FifoDir } from './fifo';
@@ -72,7 +73,7 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
   const t0 = performance.now();
   const timings: Record<string, number> = {};
   const mark = (phase: string, since: number): void => {
-    timings[phase] = Math.round((performance.now() - since) * 1000) / 1000;
+    timings[phase] = roundMs(performance.now() - since);
   };
   const phase = (name: string, done?: number, total?: number): void => {
     currentPhase = name;
@@ -207,7 +208,7 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
 
     const ramSize = mem.sizeSummary ? mem.sizeSummary.baseMemory + (mem.sizeSummary.pluggedMemory ?? 0n) : null;
     mark('finish', tFinish);
-    timings.total = Math.round((performance.now() - t0) * 1000) / 1000;
+    timings.total = roundMs(performance.now() - t0);
     const manifestInput: Parameters<typeof buildManifest>[0] = {
       createdAt,
       origin: options.origin ?? 'capture',

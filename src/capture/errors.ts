@@ -5,6 +5,7 @@
  */
 import { isoFromQmpTimestamp } from '../util/time';
 import type { ErrorRecord, Severity } from '../bundle/schema';
+import { isRecord } from '../util/guards';
 import { toHex } from '../util/hex';
 
 export interface EventLike {
@@ -15,7 +16,6 @@ export interface EventLike {
 
 type Fields = Record<string, unknown>;
 
-const isObject = (v: unknown): v is Fields => typeof v === 'object' && v !== null && !Array.isArray(v);
 const str = (o: Fields, key: string): string | undefined => (typeof o[key] === 'string' ? (o[key] as string) : undefined);
 const bool = (o: Fields, key: string): boolean | undefined => (typeof o[key] === 'boolean' ? (o[key] as boolean) : undefined);
 
@@ -33,7 +33,7 @@ export { isoFromQmpTimestamp };
 
 /** "hyper-v crash parameters 0x.. 0x.. ..." / "s390 core 0 disabled-wait psw-mask 0x.. psw-addr 0x..". */
 function panicInfoText(info: unknown): string | undefined {
-  if (!isObject(info)) return undefined;
+  if (!isRecord(info)) return undefined;
   const type = str(info, 'type');
   if (type === 'hyper-v') {
     const args = ['arg1', 'arg2', 'arg3', 'arg4', 'arg5'].map((k) => num(info, k) ?? '?');
@@ -105,7 +105,7 @@ function normalise(event: string, data: Fields): Normalised | undefined {
       return r;
     }
     case 'MEMORY_FAILURE': {
-      const flags = isObject(data.flags) ? data.flags : {};
+      const flags = isRecord(data.flags) ? data.flags : {};
       const actionRequired = bool(flags, 'action-required') === true;
       const recursive = bool(flags, 'recursive') === true;
       const severe = actionRequired || action === 'reset' || action === 'fatal';
@@ -134,7 +134,7 @@ function normalise(event: string, data: Fields): Normalised | undefined {
 
 /** The error record for a QMP event, or undefined for events that are not about trouble (STOP, RESUME ...). */
 export function errorRecordFromEvent(e: EventLike): ErrorRecord | undefined {
-  const data = isObject(e.data) ? e.data : {};
+  const data = isRecord(e.data) ? e.data : {};
   const n = normalise(e.event, data);
   if (n === undefined) return undefined;
   const raw: EventLike = { event: e.event, timestamp: e.timestamp };
@@ -183,10 +183,10 @@ function shorten(text: string | undefined, max = 100): string | undefined {
 export function errorRecordsFromBlock(devices: unknown[], at: string): ErrorRecord[] {
   const records: ErrorRecord[] = [];
   for (const dev of devices) {
-    if (!isObject(dev)) continue;
+    if (!isRecord(dev)) continue;
     const ioStatus = str(dev, 'io-status');
     if (ioStatus === undefined || ioStatus === 'ok') continue;
-    const inserted = isObject(dev.inserted) ? dev.inserted : {};
+    const inserted = isRecord(dev.inserted) ? dev.inserted : {};
     const name = blockDevice({ device: dev.device, 'node-name': inserted['node-name'] }) ?? str(dev, 'qdev') ?? '(unnamed device)';
     const file = shorten(str(inserted, 'file'));
     records.push({

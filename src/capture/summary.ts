@@ -1,6 +1,7 @@
 /** The short account of a finished capture: what the CLI prints and what `--json` emits. */
 import type { MemoryMethod, QuiescePolicy } from '../bundle/schema';
 import { humanBytes } from '../util/bytes';
+import { plural } from '../util/text';
 
 export interface CaptureSummary {
   path: string;
@@ -27,9 +28,6 @@ export interface CaptureSummary {
   warnings: string[];
 }
 
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
-}
 
 /** One line: state, CPUs, RAM captured, zero pages, bundle size, time. */
 export function formatSummaryLine(s: CaptureSummary): string {

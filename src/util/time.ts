@@ -17,3 +17,8 @@ export function isoFromQmpTimestamp(ts: QmpTimestamp): string | undefined {
   if (Number.isNaN(date.getTime())) return undefined;
   return date.toISOString().replace(/\.\d{3}Z$/, `.${String(microseconds).padStart(6, '0')}Z`);
 }
+
+/** A duration in milliseconds rounded to the microsecond, for timings in manifests and notifications. */
+export function roundMs(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

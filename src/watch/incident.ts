@@ -8,6 +8,7 @@ import { errorRecordFromEvent } from '../capture/errors';
 import type { CaptureAction, ErrorRecord, MemoryMethod } from '../bundle/schema';
 import type { QmpClient, QmpEvent } from '../qmp';
 import { describeError } from '../util/errors';
+import { roundMs } from '../util/time';
 import { sleep } from './backoff';
 import { destructiveEffect, evidenceLost } from './event-effects';
 import { incidentBundlePath, type VmIdentity } from './identity';
@@ -94,7 +95,7 @@ export class Incident {
     if (this.stop) {
       const outcome = await this.stop;
       n.stoppedBy = outcome.ok ? 'vmpm' : 'none';
-      n.stopMs = round(outcome.repliedAt - this.arrivedAt);
+      n.stopMs = roundMs(outcome.repliedAt - this.arrivedAt);
       priorActions = [outcome.action];
       ctx.log(outcome.ok ? `stop on ${this.triggerEvent.event}: reply ${n.stopMs} ms after the event` : `stop on ${this.triggerEvent.event} failed: ${outcome.error}`);
       if (!outcome.ok) return this.finish(n, `could not stop the VM: ${outcome.error}`);
@@ -123,7 +124,7 @@ export class Incident {
       n.bundle = result.path;
       n.sha256 = result.sha256;
       n.size = result.size;
-      n.captureMs = round(performance.now() - this.arrivedAt);
+      n.captureMs = roundMs(performance.now() - this.arrivedAt);
       const after = result.manifest.runState.after;
       if (after.running) n.lost.push(`the VM was running again after the capture (${after.status})`);
       n.failoverSafe = !after.running && effect === undefined;
@@ -185,6 +186,3 @@ function recordFor(e: QmpEvent): ErrorRecord {
   };
 }
 
-function round(ms: number): number {
-  return Math.round(ms * 1000) / 1000;
-}

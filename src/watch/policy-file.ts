@@ -5,6 +5,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { UsageError, describeError } from '../util/errors';
+import { isRecord } from '../util/guards';
 import { GRADES, defaultRules } from './policy';
 import type { FieldMatcher, Grade, Policy, PolicyRule, Scalar } from './policy';
 
@@ -41,7 +42,7 @@ export function parsePolicy(doc: unknown, source: string): Policy {
   const fail = (where: string, what: string): never => {
     throw new UsageError(`policy ${source}: ${where}${where ? ': ' : ''}${what}`);
   };
-  if (!isObject(doc)) return fail('', 'expected a JSON object with a "rules" array');
+  if (!isRecord(doc)) return fail('', 'expected a JSON object with a "rules" array');
   checkKeys(doc, TOP_KEYS, '', fail);
   const useDefaults = doc.defaults ?? true;
   if (typeof useDefaults !== 'boolean') fail('defaults', 'expected true or false');
@@ -56,7 +57,7 @@ export function parsePolicy(doc: unknown, source: string): Policy {
 type Fail = (where: string, what: string) => never;
 
 function parseRule(raw: unknown, where: string, source: string, fail: Fail): PolicyRule {
-  if (!isObject(raw)) return fail(where, 'expected an object like {"event": "GUEST_PANICKED", "grade": "ignore"}');
+  if (!isRecord(raw)) return fail(where, 'expected an object like {"event": "GUEST_PANICKED", "grade": "ignore"}');
   checkKeys(raw, RULE_KEYS, where, fail);
   const events = stringList(raw.event, `${where}.event`, fail, 'an event name or an array of them');
   if (events.length === 0) fail(`${where}.event`, 'must name at least one event');
@@ -69,7 +70,7 @@ function parseRule(raw: unknown, where: string, source: string, fail: Fail): Pol
   }
   const rule: PolicyRule = { events, match: {}, grade: raw.grade as Grade, origin: `${source} ${where}` };
   if (raw.match !== undefined) {
-    if (!isObject(raw.match)) fail(`${where}.match`, 'expected an object of "field.path": matcher');
+    if (!isRecord(raw.match)) fail(`${where}.match`, 'expected an object of "field.path": matcher');
     for (const [path, m] of Object.entries(raw.match as Record<string, unknown>)) {
       if (!/^[^.\s]+(\.[^.\s]+)*$/.test(path)) fail(`${where}.match`, `${JSON.stringify(path)} is not a dotted field path`);
       rule.match[path] = parseMatcher(m, `${where}.match.${path}`, fail);
@@ -85,7 +86,7 @@ function parseRule(raw: unknown, where: string, source: string, fail: Fail): Pol
 
 function parseMatcher(raw: unknown, where: string, fail: Fail): FieldMatcher {
   if (isScalar(raw)) return { equals: raw };
-  if (!isObject(raw)) return fail(where, 'expected a value to compare with, or one of {equals|in|not|prefix|exists: ...}');
+  if (!isRecord(raw)) return fail(where, 'expected a value to compare with, or one of {equals|in|not|prefix|exists: ...}');
   const keys = Object.keys(raw);
   checkKeys(raw, MATCHER_KEYS, where, fail);
   if (keys.length !== 1) fail(where, `expected exactly one of ${MATCHER_KEYS.join(', ')}, got ${keys.length}`);
@@ -121,9 +122,6 @@ function checkKeys(obj: Record<string, unknown>, allowed: string[], where: strin
   }
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 function isScalar(v: unknown): v is Scalar {
   return v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';

@@ -1,8 +1,7 @@
 import type { Block, Inline, ReportDoc } from './doc';
 import type { SpacePicture } from './space';
+import { escapeHtml as esc } from './format';
 import { legendHtml, renderSpaceSvg } from './svg';
-
-const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 const CSS = `
 :root{--fg:#1d2530;--muted:#5b6573;--line:#d9dee5;--bg:#fff;--accent:#0f766e;--bad:#b42318}

@@ -1,7 +1,5 @@
 import type { SpacePicture, SpaceSegment } from './space';
-import { humanBytes } from './format';
-
-const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+import { escapeHtml as esc, humanBytes } from './format';
 
 /** Fill for a bin: data pages dark teal, zero pages pale, uncaptured hatched grey. */
 function binFill(dataPages: number, zeroPages: number, pages: number): string {
