@@ -1,37 +1,18 @@
 /**
  * What analysis needs from an opened bundle: the subset of BundleReader (src/bundle) it calls. Written
- * as a structural interface so analysis functions state exactly which capabilities they use.
+ * as a structural interface so analysis functions state exactly which capabilities they use. The
+ * record types are the bundle's own.
  */
+import type { BundleStats, RangeInfo, SectionInfo, VerifyResult } from '../bundle';
+
+export type { BundleStats, SectionInfo };
+/** A captured memory range as the bundle's index describes it. */
+export type CapturedRange = RangeInfo;
+
 export interface PageIndexEntry {
   addr: bigint;
   zero: boolean;
   digest: Buffer;
-}
-
-export interface CapturedRange {
-  start: bigint;
-  length: bigint;
-  name?: string;
-  pages: number;
-  zeroPages: number;
-}
-
-export interface BundleStats {
-  capturedBytes: bigint;
-  pages: number;
-  zeroPages: number;
-  dataPages: number;
-  uniquePages: number;
-  frames: number;
-  compressedBytes: number;
-}
-
-export interface SectionInfo {
-  name: string;
-  type: 'json' | 'raw';
-  offset: number;
-  length: number;
-  sha256: string;
 }
 
 export interface AnalysisBundle {
@@ -49,5 +30,5 @@ export interface AnalysisBundle {
   dataPages(options?: { from?: bigint; to?: bigint }): AsyncIterable<{ addr: bigint; data: Buffer }>;
   stats(): BundleStats;
   sha256(): Promise<string>;
-  verify(onProgress?: (done: number, total: number) => void): Promise<{ ok: boolean; sha256: string; problems: string[] }>;
+  verify(onProgress?: (done: number, total: number) => void): Promise<VerifyResult>;
 }

@@ -38,6 +38,16 @@ export interface RangeInfo {
   zeroPages: number;
 }
 
+export interface BundleStats {
+  capturedBytes: bigint;
+  pages: number;
+  zeroPages: number;
+  dataPages: number;
+  uniquePages: number;
+  frames: number;
+  compressedBytes: number;
+}
+
 export interface VerifyResult {
   ok: boolean;
   sha256: string;
@@ -256,7 +266,7 @@ export class BundleReader {
     }
   }
 
-  stats(): { capturedBytes: bigint; pages: number; zeroPages: number; dataPages: number; uniquePages: number; frames: number; compressedBytes: number } {
+  stats(): BundleStats {
     let capturedBytes = 0n;
     let pages = 0;
     let zeroPages = 0;
