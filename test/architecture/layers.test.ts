@@ -17,6 +17,7 @@ const ALLOWED: Record<string, string[]> = {
   qmp: ['util'],
   guest: ['util', 'qmp'],
   bundle: ['util', 'arch'],
+  guestos: ['util', 'arch', 'formats', 'bundle'],
   capture: ['util', 'arch', 'qmp', 'bundle', 'version'],
   analysis: ['util', 'arch', 'bundle', 'version'],
   watch: ['util', 'qmp', 'capture', 'bundle', 'version'],
