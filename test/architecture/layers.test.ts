@@ -15,13 +15,14 @@ const ALLOWED: Record<string, string[]> = {
   util: [],
   arch: ['util', 'bundle/schema'],
   qmp: ['util'],
+  libvirt: ['util', 'qmp'],
   guest: ['util', 'qmp'],
   bundle: ['util', 'arch'],
   guestos: ['util', 'arch', 'formats', 'bundle'],
   capture: ['util', 'arch', 'qmp', 'bundle', 'version'],
   analysis: ['util', 'arch', 'bundle', 'version'],
-  watch: ['util', 'qmp', 'capture', 'bundle', 'version'],
-  cli: ['util', 'arch', 'qmp', 'guest', 'bundle', 'capture', 'analysis', 'watch', 'version'],
+  watch: ['util', 'qmp', 'libvirt', 'capture', 'bundle', 'version'],
+  cli: ['util', 'arch', 'qmp', 'libvirt', 'guest', 'bundle', 'capture', 'analysis', 'watch', 'version'],
 };
 
 function sourceFiles(dir: string): string[] {

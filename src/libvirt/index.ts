@@ -1,0 +1,22 @@
+// libvirt-managed VMs: virsh client, domain facts, event streams, and the libvirt transport.
+export { Virsh, shellQuote, type VirshOptions, type VirshResult, type VirshExchange } from './virsh';
+export { LibvirtError, virshFailure, virshErrorLines, type LibvirtErrorKind } from './errors';
+export {
+  parseDomState,
+  parseDomInfo,
+  parseVersions,
+  parseDomainConfig,
+  readinessWarnings,
+  domainState,
+  domainInfo,
+  versions,
+  domainConfig,
+  runningDomains,
+  type DomainState,
+  type DomainInfo,
+  type Versions,
+  type DomainConfig,
+} from './domain';
+export { qmpStatusOf, type MappedStatus } from './run-state';
+export { parseQemuEventLine, parseDomainEventLine, splitLifecycle, type QemuEventLine, type DomainEventLine } from './event-lines';
+export { VirshStream, type StreamEnd } from './stream';

@@ -1,0 +1,163 @@
+/**
+ * A real libvirtd for tests, started without systemd by scripts/libvirtd-nosystemd.sh (the same setup
+ * .ci/run uses). Only the daemons that script started are stopped again, by PID; a libvirtd that was
+ * already running is used as it is and left alone. Domains are transient TCG domains (type='qemu')
+ * destroyed by the test that created them.
+ */
+import { execFile } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { BOOT_SECTOR_IMAGE } from '../../src/guest';
+import { Virsh } from '../../src/libvirt';
+import { requireTools } from './requirements';
+
+const run = promisify(execFile);
+const SCRIPT = join(__dirname, '..', '..', '..', 'scripts', 'libvirtd-nosystemd.sh');
+export const TEST_URI = 'qemu:///system';
+
+/** Skip message when libvirt (or QEMU) is missing; throws under CI=true (see requirements.ts). */
+export function requireLibvirt(): false | string {
+  const tools = requireTools('qemu-system-x86_64', 'virsh', 'libvirtd', 'virtlogd');
+  if (tools) return tools;
+  if (process.getuid?.() !== 0) {
+    const message = 'needs root to start libvirtd (qemu:///system)';
+    if (process.env.CI === 'true') throw new Error(`CI=true but ${message}`);
+    return message;
+  }
+  return false;
+}
+
+export interface LibvirtHost {
+  uri: string;
+  virsh: Virsh;
+  /** Daemons this fixture started (and will stop). */
+  started: Array<{ name: string; pid: number }>;
+  /** PID of the libvirtd serving the tests now (from /run/libvirtd.pid). */
+  libvirtdPid(): number;
+  stop(): Promise<void>;
+}
+
+export async function startLibvirtd(): Promise<LibvirtHost> {
+  const { stdout } = await run(SCRIPT, ['start'], { timeout: 60_000 });
+  const started = [...stdout.matchAll(/^started (\S+) (\d+)$/gm)].map((m) => ({ name: m[1]!, pid: Number(m[2]) }));
+  return {
+    uri: TEST_URI,
+    virsh: new Virsh({ uri: TEST_URI }),
+    started,
+    libvirtdPid: () => Number(readFileSync('/run/libvirtd.pid', 'utf8').trim()),
+    stop: async () => {
+      // libvirtd first (it talks to virtlogd), newest first.
+      for (const d of [...started].reverse()) await stopPid(d.pid);
+    },
+  };
+}
+
+async function stopPid(pid: number): Promise<void> {
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return; // already gone
+  }
+  for (let i = 0; i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+  }
+  process.kill(pid, 'SIGKILL');
+}
+
+export interface TestDomain {
+  name: string;
+  uuid: string;
+  dir: string;
+  destroy(): Promise<void>;
+}
+
+let counter = 0;
+
+/** A unique domain name per test run, so a leftover from a killed run never collides. */
+export function domainName(tag: string): string {
+  counter += 1;
+  return `vmpm-${tag}-${process.pid}-${counter}`;
+}
+
+/**
+ * The known-answer boot sector (assets/guests/boot.asm) as a transient libvirt domain, created paused:
+ * <panic model='isa'/> (QEMU's pvpanic at 0x505), <vmcoreinfo state='on'/>, <on_crash>preserve</on_crash>.
+ */
+export async function createBootSectorDomain(host: LibvirtHost, options: { name?: string; uuid?: string; memoryMiB?: number } = {}): Promise<TestDomain> {
+  const dir = mkdtempSync(join(tmpdir(), 'vmpm-libvirt-'));
+  const disk = join(dir, 'boot.img');
+  copyFileSync(BOOT_SECTOR_IMAGE, disk);
+  truncateSync(disk, 1024 * 1024);
+  const name = options.name ?? domainName('ka');
+  const uuid = options.uuid ?? randomUuid();
+  const xml = domainXml({ name, uuid, memoryMiB: options.memoryMiB ?? 64, disk });
+  return createDomain(host, { name, uuid, dir, xml });
+}
+
+export async function createDomain(host: LibvirtHost, d: { name: string; uuid: string; dir: string; xml: string; paused?: boolean }): Promise<TestDomain> {
+  const file = join(d.dir, 'domain.xml');
+  writeFileSync(file, d.xml);
+  try {
+    await host.virsh.run(['create', file, ...(d.paused === false ? [] : ['--paused'])]);
+  } catch (err) {
+    rmSync(d.dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    name: d.name,
+    uuid: d.uuid,
+    dir: d.dir,
+    destroy: async () => {
+      await host.virsh.raw(['destroy', d.name]).catch(() => undefined);
+      rmSync(d.dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function domainXml(o: { name: string; uuid: string; memoryMiB: number; disk: string; extraDevices?: string; os?: string }): string {
+  return `<domain type='qemu'>
+  <name>${o.name}</name>
+  <uuid>${o.uuid}</uuid>
+  <memory unit='MiB'>${o.memoryMiB}</memory>
+  <vcpu>1</vcpu>
+  ${o.os ?? "<os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>"}
+  <features><vmcoreinfo state='on'/></features>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>restart</on_reboot>
+  <on_crash>preserve</on_crash>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw' error_policy='stop'/>
+      <source file='${o.disk}'/>
+      <target dev='hda' bus='ide'/>
+    </disk>
+    <panic model='isa'><address type='isa' iobase='0x505'/></panic>
+    <memballoon model='none'/>${o.extraDevices ?? ''}
+  </devices>
+</domain>
+`;
+}
+
+function randomUuid(): string {
+  return crypto.randomUUID();
+}
+
+/** Polls `virsh domstate --reason` until it reads `want` (e.g. "crashed (panicked)"). */
+export async function waitForDomState(host: LibvirtHost, name: string, want: string, timeoutMs = 15_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    last = (await host.virsh.raw(['domstate', name, '--reason'])).stdout.trim();
+    if (last === want) return last;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`domain ${name} did not reach "${want}" within ${timeoutMs} ms (last: "${last}")`);
+}
