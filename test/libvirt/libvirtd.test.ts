@@ -50,7 +50,7 @@ test('a real libvirtd: domain facts, domstate --reason through a panic, QEMU eve
   }
 });
 
-test('a domain that does not exist, a libvirtd that is not there, a permission error: one clear line each', { skip }, async () => {
+test('a domain that does not exist and a libvirtd that is not there: one clear line each', { skip }, async () => {
   const fail = async (virsh: Virsh, args: string[]): Promise<LibvirtError> => {
     try {
       await virsh.run(args);
