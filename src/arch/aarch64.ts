@@ -6,7 +6,7 @@
  * or "FPCR=... FPSR=..." and Q00..Q31 as "hi:lo". A vCPU running AArch32 code is printed the 32-bit
  * way ("R00=... PSR=<8 hex> NZCV A|T svc32"); both are understood.
  */
-import type { CpuState } from '../bundle/schema';
+import type { CpuState } from './cpu-state';
 import { VmpmError } from '../util/errors';
 import type { Hex } from '../util/hex';
 import { fromHex } from '../util/hex';

@@ -3,7 +3,7 @@
  * Supported: x86_64 (also i386 output) and aarch64. Other targets keep the raw text per vCPU with an
  * empty register map, so a capture of an unsupported guest still records what QEMU said.
  */
-import type { CpuState } from '../bundle/schema';
+import type { CpuState } from './cpu-state';
 import { parseAarch64Block, AARCH64_GROUPS, decodeAarch64Flags } from './aarch64';
 import type { FlagDecoding } from './flags';
 import { splitCpuBlocks } from './lines';

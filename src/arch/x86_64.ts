@@ -7,7 +7,7 @@
  * zero-extended). In compatibility mode (EFER.LMA set, 32-bit CS) QEMU itself only prints the low 32
  * bits, so the upper halves are unknown and recorded as zero; `raw` keeps the original text.
  */
-import type { CpuState } from '../bundle/schema';
+import type { CpuState } from './cpu-state';
 import { VmpmError } from '../util/errors';
 import type { Hex } from '../util/hex';
 import { fromHex } from '../util/hex';

@@ -4,7 +4,9 @@
  * strings. Readers must tolerate unknown extra fields (forward compatibility); writers never remove one
  * without a format major-version bump. docs/bundle-format.md documents each field for other readers.
  */
+import type { CpuState } from '../arch/cpu-state';
 import type { Hex } from '../util/hex';
+import type { TranscriptEntry } from '../util/transcript';
 
 /** Well-known section names. Attachments are `attachment/<file name>` (raw). */
 export const SECTION = {
@@ -82,34 +84,25 @@ export interface Manifest {
   /** Milliseconds per phase: connect, stop, metadata, memory, total, ... */
   timings: Record<string, number>;
   warnings: string[];
+  /**
+   * How to decode the raw `elf-notes` section: the ELF header fields of the dump its notes came from.
+   * Present exactly when that section is (bundles without it, or written before 0.1 added this, lack it).
+   */
+  elfNotes?: ElfNotesInfo;
 }
 
-/** Registers of one vCPU. Names are canonical lowercase; composite registers use dotted names. */
-export interface CpuState {
-  /** QEMU cpu-index. */
-  index: number;
-  arch: 'x86_64' | 'aarch64' | string;
-  /**
-   * x86: "real" | "protected" | "long" (from CR0.PE and EFER.LMA, in that order).
-   * aarch64: the PSTATE mode text in lowercase, e.g. "el1h", "el0t".
-   */
-  mode: string;
-  /** aarch64 exception level 0-3; absent on x86. */
-  exceptionLevel?: number;
-  halted?: boolean;
-  /**
-   * Flat map name -> hex value. x86_64: rax..r15, rip, rflags, cs.selector / cs.base / cs.limit /
-   * cs.flags (likewise ds es fs gs ss ldtr tr), gdt.base, gdt.limit, idt.base, idt.limit, cr0, cr2,
-   * cr3, cr4, efer, dr0..dr7, fcw, fsw, ftw, mxcsr, st0..st7 (80-bit), xmm0..xmm15 (128-bit).
-   * 32-bit values are zero-extended into the 64-bit names. aarch64: x0..x30, sp, pc, pstate.
-   */
-  registers: Record<string, Hex>;
-  /** QEMU's `info registers` text for this vCPU, verbatim, so nothing parsed away is lost. */
-  raw: string;
-  /** From query-cpus-fast. */
-  qomPath?: string;
-  threadId?: number;
+/** The ELF identity of the dump an `elf-notes` section was cut from (NT_PRSTATUS layout depends on it). */
+export interface ElfNotesInfo {
+  /** e_machine: 3 EM_386, 62 EM_X86_64, 183 EM_AARCH64 (EM_386 and EM_X86_64 lay out NT_PRSTATUS differently). */
+  machine: number;
+  /** EI_CLASS as a word size. */
+  class: 32 | 64;
+  /** EI_DATA. */
+  byteOrder: 'little' | 'big';
 }
+
+/** Registers of one vCPU: declared by the arch layer, which parses them (re-exported for bundle readers). */
+export type { CpuState };
 
 export interface CpusSection {
   arch: string;
@@ -204,14 +197,8 @@ export interface EventsSection {
   dropped: number;
 }
 
-/** One line of the QMP conversation, verbatim, in order. */
-export interface TranscriptEntry {
-  /** ISO time with microseconds where known. */
-  at: string;
-  /** tx: sent by vmpm; rx: received from QEMU (replies, events, greeting). */
-  dir: 'tx' | 'rx';
-  line: string;
-}
+/** One line of the QMP conversation, verbatim, in order (declared in util, shared with qmp). */
+export type { TranscriptEntry };
 
 export interface TranscriptSection {
   endpoint: string;

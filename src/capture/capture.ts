@@ -29,7 +29,7 @@ import type { MemoryCaptureContext, MemoryCaptureResult } from './memory-common'
 import { captureWithPmemsave } from './memory-pmemsave';
 import { collectBlock, collectCpus, collectIdentity, collectMemoryInfo, hexOrNull, queryStatus } from './metadata';
 import { openOutput, readAttachments, sealPartial } from './output';
-import { parseElfNotes, vmcoreinfoFromNotes } from './parse/elf-notes';
+import { parseElfNotes, vmcoreinfoFromNotes } from '../formats/elf';
 import { describeRegions, planCaptureRanges } from './plan';
 import { decideResume, shouldStop, vmpmStoppedIt } from './policy';
 import type { CaptureSummary } from './summary';
@@ -197,9 +197,9 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
     await writer.addJsonSection(SECTION.transcript, { endpoint: client.endpoint, entries: client.transcript() });
     for (const a of attachments) await writer.addRawSection(`${ATTACHMENT_PREFIX}${a.name}`, a.data);
     if (memory.elfNotes) {
-      await writer.addRawSection(SECTION.elfNotes, memory.elfNotes);
+      await writer.addRawSection(SECTION.elfNotes, memory.elfNotes.data);
       try {
-        const vmcoreinfo = vmcoreinfoFromNotes(parseElfNotes(memory.elfNotes, memory.elfLittleEndian ?? true));
+        const vmcoreinfo = vmcoreinfoFromNotes(parseElfNotes(memory.elfNotes.data, memory.elfNotes.info.byteOrder === 'little'));
         if (vmcoreinfo !== undefined) await writer.addRawSection(SECTION.vmcoreinfo, Buffer.from(vmcoreinfo, 'utf8'));
       } catch (err) {
         warnings.push(`ELF notes not parsed: ${describeError(err)}`);
@@ -226,6 +226,7 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
     };
     if (options.label !== undefined) manifestInput.label = options.label;
     if (options.trigger) manifestInput.trigger = options.trigger;
+    if (memory.elfNotes) manifestInput.elfNotes = memory.elfNotes.info;
     const manifest: Manifest = buildManifest(manifestInput);
     await writer.addJsonSection(SECTION.manifest, manifest);
     const finished = await writer.finish();

@@ -1,7 +1,7 @@
 /** Builds the manifest section: identity, provenance, run states, policy, actions, timings, warnings. */
 import { hostname } from 'node:os';
 import { FORMAT_MAJOR, FORMAT_MINOR } from '../bundle';
-import type { CaptureAction, ErrorRecord, Manifest, MemoryMethod, QuiescePolicy, RunState } from '../bundle/schema';
+import type { CaptureAction, ElfNotesInfo, ErrorRecord, Manifest, MemoryMethod, QuiescePolicy, RunState } from '../bundle/schema';
 import { VMPM_VERSION } from '../version';
 import type { Identity } from './metadata';
 import { hexOrNull } from './metadata';
@@ -23,6 +23,8 @@ export interface ManifestInput {
   actions: CaptureAction[];
   timings: Record<string, number>;
   warnings: string[];
+  /** Set when the bundle has an `elf-notes` section. */
+  elfNotes?: ElfNotesInfo;
 }
 
 function common(createdAt: string, origin: 'capture' | 'watch') {
@@ -56,6 +58,7 @@ export function buildManifest(m: ManifestInput): Manifest {
   };
   if (m.label !== undefined) manifest.label = m.label;
   if (m.trigger) manifest.policy.trigger = m.trigger;
+  if (m.elfNotes) manifest.elfNotes = m.elfNotes;
   return manifest;
 }
 

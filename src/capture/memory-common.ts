@@ -1,5 +1,6 @@
 /** What both memory methods need and return. */
 import type { BundleWriter, MemoryRangeStats } from '../bundle';
+import type { ElfNotesInfo } from '../bundle/schema';
 import type { QmpClient } from '../qmp';
 import { VmpmError } from '../util/errors';
 import type { ActionLog } from './actions';
@@ -38,10 +39,8 @@ export interface CapturedRange extends MemoryRangeStats {
 
 export interface MemoryCaptureResult {
   ranges: CapturedRange[];
-  /** PT_NOTE bytes of the ELF dump, verbatim (dump method only). */
-  elfNotes?: Buffer;
-  elfLittleEndian?: boolean;
-  elfMachine?: number;
+  /** PT_NOTE bytes of the ELF dump, verbatim, and the header fields needed to decode them (dump method only). */
+  elfNotes?: { data: Buffer; info: ElfNotesInfo };
 }
 
 export function throwIfAborted(signal: AbortSignal | undefined): void {

@@ -12,7 +12,7 @@ import type { MemoryRangeWriter } from '../bundle';
 import type { QmpEvent } from '../qmp';
 import { VmpmError } from '../util/errors';
 import { toHex } from '../util/hex';
-import { readElfCoreStream, type ElfSegment } from './elf-stream';
+import { readElfCoreStream, type ElfSegment } from '../formats/elf';
 import { FifoReader, makeFifo } from './fifo';
 import {
   fifoReaderOptions,
@@ -98,7 +98,7 @@ export async function captureWithDump(ctx: MemoryCaptureContext): Promise<Memory
       notes.push(data);
     },
     onLoad,
-  });
+  }, { streamName: 'dump-guest-memory ELF stream', truncationHint: 'did QEMU stop writing?' });
   parsing.catch(() => undefined); // observed below
 
   try {
@@ -123,8 +123,11 @@ export async function captureWithDump(ctx: MemoryCaptureContext): Promise<Memory
     }
     const missing = ctx.plan.filter((p) => !ranges.some((r) => r.start <= p.start && p.end <= r.start + r.length));
     for (const m of missing) ctx.warnings.push(`RAM range ${toHex(m.start)}-${toHex(m.end - 1n)} (${m.name}) is not fully in QEMU's dump`);
-    const result: MemoryCaptureResult = { ranges, elfLittleEndian: header.littleEndian, elfMachine: header.machine };
-    if (notes.length > 0) result.elfNotes = Buffer.concat(notes);
+    const result: MemoryCaptureResult = { ranges };
+    if (notes.length > 0) {
+      const info = { machine: header.machine, class: header.class, byteOrder: header.littleEndian ? 'little' : 'big' } as const;
+      result.elfNotes = { data: Buffer.concat(notes), info };
+    }
     return result;
   } finally {
     ctx.signal?.removeEventListener('abort', abortListener);

@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { describeError } from '../util/errors';
+import { isRecord } from '../util/guards';
 import { formatEndpoint, parseEndpoint, type Endpoint } from './endpoint';
 import {
   QmpCommandError,
@@ -454,10 +455,6 @@ function notASocket(path: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-function isRecord(v: JsonValue | undefined): v is { [key: string]: JsonValue } {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 function toEvent(msg: { [key: string]: JsonValue }, receivedAt: Date): QmpEvent {

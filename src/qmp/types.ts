@@ -12,9 +12,4 @@ export interface QmpGreeting {
   capabilities: string[];
 }
 
-/** One line on the wire; same shape as bundle/schema.ts TranscriptEntry. */
-export interface TranscriptEntry {
-  at: string;
-  dir: 'tx' | 'rx';
-  line: string;
-}
+export type { TranscriptEntry } from '../util/transcript';

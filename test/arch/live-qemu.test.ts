@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseInfoRegisters } from '../../src/arch';
 import type { ParsedCpuState } from '../../src/arch';
 import { parseMtreeFlat, ramRanges } from '../../src/capture/parse/mtree';
-import { compareRegisters, cpuRegistersFromNotes, parseElfNotes } from '../../src/capture/parse/elf-notes';
+import { compareRegisters, cpuRegistersFromNotes, parseElfNotes } from '../../src/formats/elf';
 import { launchBootSectorGuest, BOOT_SECTOR_ANSWERS, type LaunchedQemu } from '../../src/guest';
 import { QmpClient } from '../../src/qmp';
 import { requireTools } from '../helpers/requirements';

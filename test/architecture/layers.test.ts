@@ -4,25 +4,35 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve, dirname, sep } from 'node:path';
 
 /**
- * vmpm's data flows one way: QMP -> capture -> bundle -> analysis -> CLI. This test reads every source
- * file's imports and fails when a module reaches into a layer it may not use, so the architecture the
- * README describes stays true as the code grows.
+ * vmpm's layers depend one way (the README's Architecture section draws them). This test reads every
+ * source file's imports and fails when a module reaches into a layer it may not use, or when the folders
+ * import each other in a cycle (which the table alone could allow), so the picture stays true as the
+ * code grows.
  */
 const SRC = resolve(__dirname, '..', '..', '..', 'src');
 
-/** Which top-level directories under src/ each layer may import from (besides itself). */
+/**
+ * Which top-level directories under src/ each layer may import from (besides itself). An entry may
+ * name a sub-path ("capture/output") to allow only that part of a layer.
+ */
 const ALLOWED: Record<string, string[]> = {
   util: [],
-  arch: ['util', 'bundle/schema'],
+  formats: ['util'],
+  arch: ['util', 'formats'],
   qmp: ['util'],
   libvirt: ['util', 'qmp'],
   guest: ['util', 'qmp'],
-  bundle: ['util', 'arch'],
+  bundle: ['util', 'arch', 'formats'],
+  capture: ['util', 'arch', 'formats', 'qmp', 'bundle', 'version'],
   guestos: ['util', 'arch', 'formats', 'bundle'],
-  capture: ['util', 'arch', 'qmp', 'bundle', 'version'],
-  analysis: ['util', 'arch', 'bundle', 'version'],
-  watch: ['util', 'qmp', 'libvirt', 'capture', 'bundle', 'version'],
-  cli: ['util', 'arch', 'qmp', 'libvirt', 'guest', 'bundle', 'capture', 'analysis', 'watch', 'version'],
+  interop: ['util', 'arch', 'formats', 'bundle', 'guestos', 'capture', 'version'],
+  custody: ['util', 'formats', 'bundle', 'guestos', 'version'],
+  analysis: ['util', 'arch', 'formats', 'bundle', 'guestos', 'version'],
+  watch: ['util', 'qmp', 'libvirt', 'capture', 'bundle', 'guestos', 'analysis', 'version'],
+  cli: [
+    'util', 'formats', 'arch', 'qmp', 'libvirt', 'guest', 'bundle', 'capture', 'guestos', 'interop', 'custody',
+    'analysis', 'watch', 'version',
+  ],
 };
 
 function sourceFiles(dir: string): string[] {
@@ -42,24 +52,89 @@ function layerOf(file: string): string {
 
 const IMPORT_RE = /(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|require\(\s*['"]([^'"]+)['"]\s*\)|import\(\s*['"]([^'"]+)['"]\s*\)/g;
 
-test('no module imports from a layer above it', () => {
-  const violations: string[] = [];
+interface Edge {
+  file: string;
+  from: string;
+  target: string;
+  to: string;
+}
+
+/** Every relative import that crosses a top-level folder, as (importing file, its layer, target path, target layer). */
+function crossLayerImports(): Edge[] {
+  const edges: Edge[] = [];
   for (const file of sourceFiles(SRC)) {
-    const layer = layerOf(file);
-    const allowed = ALLOWED[layer];
-    if (allowed === undefined) continue; // top-level files (index.ts, version.ts) are the package surface
-    const text = readFileSync(file, 'utf8');
-    for (const m of text.matchAll(IMPORT_RE)) {
+    const from = layerOf(file);
+    for (const m of readFileSync(file, 'utf8').matchAll(IMPORT_RE)) {
       const spec = m[1] ?? m[2] ?? m[3]!;
       if (!spec.startsWith('.')) continue;
       const target = relative(SRC, resolve(dirname(file), spec)).split(sep).join('/');
-      const targetLayer = target.split('/')[0]!;
-      if (targetLayer === layer) continue;
-      const ok = allowed.some((a) => target === a || target.startsWith(`${a}/`) || targetLayer === a);
-      if (!ok) violations.push(`${relative(SRC, file)} imports ${target} (layer ${targetLayer} is not below ${layer})`);
+      const to = target.split('/')[0]!;
+      if (to !== from) edges.push({ file: relative(SRC, file), from, target, to });
     }
   }
+  return edges;
+}
+
+/** One cycle in a directed graph (as a path that returns to its start), or undefined. */
+function findCycle(graph: Map<string, Set<string>>): string[] | undefined {
+  const state = new Map<string, 'active' | 'done'>();
+  const stack: string[] = [];
+  const visit = (node: string): string[] | undefined => {
+    if (state.get(node) === 'done') return undefined;
+    if (state.get(node) === 'active') return [...stack.slice(stack.indexOf(node)), node];
+    state.set(node, 'active');
+    stack.push(node);
+    for (const next of [...(graph.get(node) ?? [])].sort()) {
+      const cycle = visit(next);
+      if (cycle) return cycle;
+    }
+    stack.pop();
+    state.set(node, 'done');
+    return undefined;
+  };
+  for (const node of [...graph.keys()].sort()) {
+    const cycle = visit(node);
+    if (cycle) return cycle;
+  }
+  return undefined;
+}
+
+function graphOf(pairs: Iterable<[string, string]>): Map<string, Set<string>> {
+  const graph = new Map<string, Set<string>>();
+  for (const [from, to] of pairs) {
+    if (!graph.has(from)) graph.set(from, new Set());
+    graph.get(from)!.add(to);
+  }
+  return graph;
+}
+
+test('no module imports from a layer above it', () => {
+  const violations: string[] = [];
+  for (const { file, from, target, to } of crossLayerImports()) {
+    const allowed = ALLOWED[from];
+    if (allowed === undefined) continue; // top-level files (index.ts, version.ts) are the package surface
+    const ok = allowed.some((a) => (a.includes('/') ? target === a || target.startsWith(`${a}/`) : to === a));
+    if (!ok) violations.push(`${file} imports ${target} (layer ${to} is not below ${from})`);
+  }
   assert.deepEqual(violations, []);
+});
+
+test('the layer table itself has no cycle (each layer is strictly below the ones that may import it)', () => {
+  const pairs: Array<[string, string]> = [];
+  for (const [layer, allowed] of Object.entries(ALLOWED)) for (const a of allowed) pairs.push([layer, a.split('/')[0]!]);
+  assert.equal(findCycle(graphOf(pairs))?.join(' -> '), undefined);
+});
+
+test('the folders under src/ do not import each other in a cycle', () => {
+  const edges = crossLayerImports().filter((e) => e.from !== 'index'); // src/index.ts re-exports everything
+  const cycle = findCycle(graphOf(edges.map((e): [string, string] => [e.from, e.to])));
+  const witness = cycle?.slice(1).map((to, i) => edges.find((e) => e.from === cycle[i] && e.to === to)!.file);
+  assert.deepEqual({ cycle: cycle?.join(' -> '), witness }, { cycle: undefined, witness: undefined });
+});
+
+test('the cycle check finds a cycle when there is one', () => {
+  assert.deepEqual(findCycle(graphOf([['a', 'b'], ['b', 'c'], ['c', 'a'], ['c', 'd']])), ['a', 'b', 'c', 'a']);
+  assert.equal(findCycle(graphOf([['a', 'b'], ['b', 'c'], ['a', 'c']])), undefined);
 });
 
 test('the layer table covers every directory under src/', () => {

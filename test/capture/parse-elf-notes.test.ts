@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import {
   EM_386, EM_AARCH64, EM_X86_64, NT_PRFPREG, NT_PRSTATUS, compareRegisters, cpuRegistersFromNotes, decodePrstatus,
   decodeQemuCpuState, parseElfNotes, vmcoreinfoFromNotes,
-} from '../../src/capture/parse/elf-notes';
+} from '../../src/formats/elf';
 import { parseInfoRegisters } from '../../src/arch';
 import { VmpmError } from '../../src/util/errors';
 import { hmpFixture } from '../arch/fixtures';

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readElfCoreStream, PT_LOAD, PT_NOTE, type ElfSegment } from '../../src/capture/elf-stream';
+import { readElfCoreStream, PT_LOAD, PT_NOTE, type ElfSegment } from '../../src/formats/elf';
 import { FifoReader, createFifoDir, makeFifo } from '../../src/capture/fifo';
 import { describeRegions, intersectPlan } from '../../src/capture/plan';
 import { VmpmError } from '../../src/util/errors';

@@ -1,6 +1,6 @@
 /**
- * ELF note parsing for QEMU `dump-guest-memory` files, and decoders for the per-vCPU notes QEMU 7.2
- * writes there (dump/dump.c, target/i386/arch_dump.c, target/arm/arch_dump.c):
+ * Decoders for the per-vCPU notes QEMU writes into a `dump-guest-memory` ELF core (dump/dump.c,
+ * target/i386/arch_dump.c, target/arm/arch_dump.c):
  *   - "CORE" NT_PRSTATUS (1): the Linux elf_prstatus layout of the dump's e_machine. x86 dumps taken
  *     while the first vCPU is not in long mode are EM_386 (i386 layout, 32-bit registers) even though
  *     the file is ELFCLASS64; long-mode ones are EM_X86_64.
@@ -8,95 +8,32 @@
  *   - "QEMU" (type 0) on x86: QEMUCPUState v1, 0x1b8 bytes, full 64-bit state incl. segment caches,
  *     GDT/IDT and control registers. QEMU writes all NT_PRSTATUS notes first, then all QEMU notes,
  *     both in vCPU order; NT_PRSTATUS pr_pid is the vCPU index + 1.
- *   - "VMCOREINFO": the guest kernel's own note, when it registered one (-device vmcoreinfo).
- * Register names are the canonical ones of bundle/schema.ts CpuState, so they can be compared with
- * `info registers`. Every length read from the buffer is checked before use.
+ * Register names are the canonical ones of the bundle's CpuState (arch/cpu-state.ts), so they can be
+ * compared with `info registers`. Every desc is read through the bounds-checked ByteReader.
  */
-import { VmpmError } from '../../util/errors';
 import type { Hex } from '../../util/hex';
 import { toHex } from '../../util/hex';
+import { ByteReader } from '../byte-reader';
+import { FormatError } from '../errors';
+import { EM_386, EM_AARCH64, EM_X86_64, NT_PRFPREG, NT_PRSTATUS, QEMU_NOTE_TYPE } from './constants';
+import type { ElfNote } from './notes';
 
-export interface ElfNote {
-  name: string;
-  type: number;
-  desc: Buffer;
-  /** Byte offset of the note header within the buffer given to parseElfNotes. */
-  offset: number;
+function notesError(problem: string, field: string, offset?: number): FormatError {
+  return new FormatError({ format: 'ELF notes', problem, field, offset });
 }
 
-export const NT_PRSTATUS = 1;
-export const NT_PRFPREG = 2;
-export const QEMU_NOTE_TYPE = 0;
-export const EM_386 = 3;
-export const EM_X86_64 = 62;
-export const EM_AARCH64 = 183;
-
-const align4 = (n: number): number => n + ((4 - (n % 4)) % 4);
-
-/**
- * Splits a PT_NOTE segment into notes. Throws VmpmError when a header or a name/desc length points
- * past the end of the buffer; trailing zero padding is accepted. `desc` is a view, not a copy.
- */
-export function parseElfNotes(buf: Buffer, littleEndian: boolean): ElfNote[] {
-  const u32 = (at: number): number => (littleEndian ? buf.readUInt32LE(at) : buf.readUInt32BE(at));
-  const notes: ElfNote[] = [];
-  let pos = 0;
-  while (pos < buf.length) {
-    const remaining = buf.length - pos;
-    if (remaining < 12) {
-      if (buf.subarray(pos).every((b) => b === 0)) break;
-      throw new VmpmError(`ELF notes: truncated note header at offset 0x${pos.toString(16)} (${remaining} bytes left, need 12)`);
-    }
-    const namesz = u32(pos);
-    const descsz = u32(pos + 4);
-    const type = u32(pos + 8);
-    const nameStart = pos + 12;
-    if (namesz > buf.length - nameStart) {
-      throw new VmpmError(
-        `ELF notes: note #${notes.length} at offset 0x${pos.toString(16)} has namesz ${namesz}, past the end of the ${buf.length}-byte segment`,
-      );
-    }
-    const descStart = nameStart + align4(namesz);
-    if (descStart > buf.length || descsz > buf.length - descStart) {
-      throw new VmpmError(
-        `ELF notes: note #${notes.length} at offset 0x${pos.toString(16)} has descsz ${descsz}, past the end of the ${buf.length}-byte segment`,
-      );
-    }
-    const name = buf.subarray(nameStart, nameStart + namesz).toString('latin1').replace(/\0+$/, '');
-    notes.push({ name, type, desc: buf.subarray(descStart, descStart + descsz), offset: pos });
-    // The last note's desc padding may be missing; the loop ends either way.
-    pos = descStart + align4(descsz);
-  }
-  return notes;
-}
-
-/** The guest's VMCOREINFO text ("OSRELEASE=...\nPAGESIZE=...\n..."), if one of the notes carries it. */
-export function vmcoreinfoFromNotes(notes: readonly Pick<ElfNote, 'name' | 'desc'>[]): string | undefined {
-  const note = notes.find((n) => n.name === 'VMCOREINFO');
-  return note === undefined ? undefined : note.desc.toString('utf8').replace(/\0+$/, '');
-}
-
-/** Bounds-checked little/big-endian reader over one note's desc. */
+/** A note desc read through ByteReader, refused up front when shorter than its layout. */
 class DescReader {
-  constructor(
-    private readonly desc: Buffer,
-    private readonly littleEndian: boolean,
-    what: string,
-    minimumSize: number,
-  ) {
+  private readonly r: ByteReader;
+  constructor(desc: Buffer, littleEndian: boolean, what: string, minimumSize: number) {
+    this.r = new ByteReader(desc, { format: 'ELF notes', littleEndian });
     if (desc.length < minimumSize) {
-      throw new VmpmError(`${what} note is ${desc.length} bytes, expected at least ${minimumSize}`);
+      throw this.r.error(`${what} note is ${desc.length} bytes, expected at least ${minimumSize}`, 0, what);
     }
   }
-  u16(at: number): bigint {
-    return BigInt(this.littleEndian ? this.desc.readUInt16LE(at) : this.desc.readUInt16BE(at));
-  }
-  u32(at: number): bigint {
-    return BigInt(this.littleEndian ? this.desc.readUInt32LE(at) : this.desc.readUInt32BE(at));
-  }
-  u64(at: number): bigint {
-    return this.littleEndian ? this.desc.readBigUInt64LE(at) : this.desc.readBigUInt64BE(at);
-  }
+  u16(at: number): bigint { return BigInt(this.r.u16(at)); }
+  u32(at: number): bigint { return BigInt(this.r.u32(at)); }
+  u64(at: number): bigint { return this.r.u64(at); }
   hex16(at: number): Hex { return toHex(this.u16(at)); }
   hex32(at: number): Hex { return toHex(this.u32(at)); }
   hex64(at: number): Hex { return toHex(this.u64(at)); }
@@ -181,9 +118,9 @@ export function decodeQemuCpuState(desc: Buffer, littleEndian = true): { version
   const head = new DescReader(desc, littleEndian, 'QEMU CPU state', 8);
   const version = Number(head.u32(0));
   const size = Number(head.u32(4));
-  if (version !== 1) throw new VmpmError(`QEMU CPU state note has version ${version}, only version 1 is understood`);
+  if (version !== 1) throw notesError(`QEMU CPU state note has version ${version}, only version 1 is understood`, 'version');
   if (size !== QEMU_CPU_STATE_V1_SIZE) {
-    throw new VmpmError(`QEMU CPU state note declares size 0x${size.toString(16)}, expected 0x${QEMU_CPU_STATE_V1_SIZE.toString(16)} for version 1`);
+    throw notesError(`QEMU CPU state note declares size 0x${size.toString(16)}, expected 0x${QEMU_CPU_STATE_V1_SIZE.toString(16)} for version 1`, 'size');
   }
   const r = new DescReader(desc, littleEndian, 'QEMU CPU state', QEMU_CPU_STATE_V1_SIZE);
   const registers: Record<string, Hex> = {};
@@ -214,12 +151,12 @@ export interface NoteCpu {
   fp?: Record<string, Hex>;
 }
 
-/** The PRSTATUS layout for an ELF e_machine, or VmpmError for architectures vmpm does not decode. */
+/** The PRSTATUS layout for an ELF e_machine, or FormatError for architectures vmpm does not decode. */
 export function prstatusLayoutFor(machine: number): PrstatusLayout {
   if (machine === EM_X86_64) return 'x86_64';
   if (machine === EM_386) return 'i386';
   if (machine === EM_AARCH64) return 'aarch64';
-  throw new VmpmError(`ELF notes: e_machine ${machine} is not decoded (supported: EM_386, EM_X86_64, EM_AARCH64)`);
+  throw notesError(`e_machine ${machine} is not decoded (supported: EM_386, EM_X86_64, EM_AARCH64)`, 'e_machine');
 }
 
 /** Groups the per-vCPU notes of a dump into register maps per vCPU, in vCPU order of appearance. */
@@ -233,12 +170,12 @@ export function cpuRegistersFromNotes(notes: readonly ElfNote[], machine: number
       cpus.push({ index: pid > 0 ? pid - 1 : cpus.length, registers: { ...registers }, prstatus: registers });
     } else if (note.name === 'CORE' && note.type === NT_PRFPREG && layout === 'aarch64') {
       const cpu = cpus[cpus.length - 1];
-      if (cpu === undefined) throw new VmpmError('ELF notes: NT_PRFPREG before any NT_PRSTATUS');
+      if (cpu === undefined) throw notesError('NT_PRFPREG before any NT_PRSTATUS', 'type', note.offset);
       cpu.fp = decodeAarch64FpRegs(note.desc, littleEndian);
       Object.assign(cpu.registers, cpu.fp);
     } else if (note.name === 'QEMU' && note.type === QEMU_NOTE_TYPE && layout !== 'aarch64') {
       const cpu = cpus[qemuNotes++];
-      if (cpu === undefined) throw new VmpmError(`ELF notes: QEMU CPU state note #${qemuNotes} has no matching NT_PRSTATUS`);
+      if (cpu === undefined) throw notesError(`QEMU CPU state note #${qemuNotes} has no matching NT_PRSTATUS`, 'type', note.offset);
       cpu.qemu = decodeQemuCpuState(note.desc, littleEndian).registers;
       Object.assign(cpu.registers, cpu.qemu);
     }

@@ -3,18 +3,24 @@
  * reads for headers, skips, and bounded sub-streams for bulk data, without ever holding more than one
  * chunk beyond what the caller asked for.
  */
-import { VmpmError } from '../util/errors';
+import { FormatError } from './errors';
 
 export class ByteSource {
   private readonly iterator: AsyncIterator<Buffer>;
   private pending: Buffer = Buffer.alloc(0);
   private ended = false;
   private pos = 0;
-  private readonly what: string;
+  private readonly format: string;
+  private readonly truncationHint: string;
 
-  constructor(source: AsyncIterable<Buffer>, what: string) {
+  /**
+   * `format` names the stream in errors ("dump-guest-memory ELF stream"); `truncationHint` is appended
+   * to the truncation error, for the likely cause the caller knows ("did QEMU stop writing?").
+   */
+  constructor(source: AsyncIterable<Buffer>, format: string, truncationHint?: string) {
     this.iterator = source[Symbol.asyncIterator]();
-    this.what = what;
+    this.format = format;
+    this.truncationHint = truncationHint === undefined ? '' : `; ${truncationHint}`;
   }
 
   /** Bytes consumed so far (the file offset of the next byte). */
@@ -33,10 +39,13 @@ export class ByteSource {
     return true;
   }
 
-  private truncated(wanted: number): VmpmError {
-    return new VmpmError(
-      `${this.what} ended early at byte ${this.pos + this.pending.length} (needed ${wanted} more bytes; did QEMU stop writing?)`,
-    );
+  private truncated(wanted: number): FormatError {
+    const at = this.pos + this.pending.length;
+    return new FormatError({
+      format: this.format,
+      offset: at,
+      problem: `ended early at byte ${at} (needed ${wanted} more bytes${this.truncationHint})`,
+    });
   }
 
   /** Exactly `n` bytes (for headers; callers bound `n`). */
