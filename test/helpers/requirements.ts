@@ -27,6 +27,9 @@ const PACKAGE_OF: Record<string, string> = {
   nasm: 'nasm',
   zstd: 'zstd',
   chromium: 'chromium',
+  age: 'age',
+  'age-keygen': 'age',
+  'ssh-keygen': 'openssh-client',
 };
 
 /**

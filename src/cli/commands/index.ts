@@ -15,6 +15,7 @@ import { register as registerEvents } from './events';
 import { register as registerDiff } from './diff';
 import { register as registerReport } from './report';
 import { register as registerSection } from './section';
+import { register as registerSeal } from './seal';
 
 /**
  * Every vmpm subcommand registers itself through one function. Keep this list in the order the
@@ -39,4 +40,5 @@ export const COMMANDS: RegisterCommand[] = [
   registerReport,
   registerSection,
   registerVerify,
+  registerSeal,
 ];
