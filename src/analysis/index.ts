@@ -13,3 +13,7 @@ export { buildDiff, diffPageIndexes, diffCpus, diffMemmap, type DiffModel } from
 export * from './report/index';
 export { humanBytes } from './report/format';
 export { readSection, type SectionContent } from './section';
+export { openKernelView, type KernelView, type KernelViewOptions, type LoadedSymbols } from './kernel';
+export { buildTranslate, translationModel, type TranslateModel } from './translate';
+export { buildSymbol, parseSymbolQuery, type SymbolModel, type SymbolSourceModel } from './symbol';
+export { buildStack, buildGuestStacks, STACK_SCAN_NOTE, type StackModel, type StackCpuModel, type StackFrameModel } from './stack';

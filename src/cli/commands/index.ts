@@ -16,6 +16,9 @@ import { register as registerDiff } from './diff';
 import { register as registerReport } from './report';
 import { register as registerSection } from './section';
 import { register as registerSeal } from './seal';
+import { register as registerTranslate } from './translate';
+import { register as registerSymbol } from './symbol';
+import { register as registerStack } from './stack';
 
 /**
  * Every vmpm subcommand registers itself through one function. Keep this list in the order the
@@ -34,6 +37,9 @@ export const COMMANDS: RegisterCommand[] = [
   registerMemmap,
   registerRead,
   registerSearch,
+  registerTranslate,
+  registerSymbol,
+  registerStack,
   registerErrors,
   registerEvents,
   registerDiff,
