@@ -60,7 +60,8 @@ export interface Manifest {
   host: { hostname: string; platform: string; nodeVersion: string };
   /** How the bundle came to be: a capture of a live QEMU, or a synthetic/hand-built one. */
   origin: 'capture' | 'watch' | 'synthetic';
-  qemu: { version: string; package: string; capabilities: string[] } | null;
+  /** `capabilities` is null when the QMP greeting was not seen (libvirt reads it itself). */
+  qemu: { version: string; package: string; capabilities: string[] | null } | null;
   vm: {
     name: string | null;
     uuid: string | null;

@@ -212,7 +212,7 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
     const manifestInput: Parameters<typeof buildManifest>[0] = {
       createdAt,
       origin: options.origin ?? 'capture',
-      capabilities: client.greeting.capabilities,
+      capabilities: client.greeting.capabilities ?? null,
       identity,
       cpuCount: cpus.cpus.length,
       ramSize,

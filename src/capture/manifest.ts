@@ -12,7 +12,7 @@ export interface ManifestInput {
   origin: 'capture' | 'watch';
   label?: string;
   trigger?: ErrorRecord;
-  capabilities: string[];
+  capabilities: string[] | null;
   identity: Identity;
   cpuCount: number;
   ramSize: bigint | null;

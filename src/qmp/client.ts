@@ -1,8 +1,6 @@
-import { statSync } from 'node:fs';
-import { createConnection, type Socket } from 'node:net';
 import { describeError } from '../util/errors';
 import { isRecord } from '../util/guards';
-import { formatEndpoint, parseEndpoint, type Endpoint } from './endpoint';
+import { parseEndpoint, type Endpoint } from './endpoint';
 import {
   QmpCommandError,
   QmpConnectError,
@@ -17,20 +15,21 @@ import {
 import { EventHub, type EventListener } from './events';
 import { hmpErrorLine } from './hmp-errors';
 import { parseJson, stringifyJson, type JsonValue } from './json';
-import { LineReader, LineTooLongError } from './line-reader';
-import { parseGreeting } from './messages';
+import { parseGreeting, parseVersion } from './messages';
 import { assertCommandAllowed } from './safety';
+import { SocketTransport } from './socket-transport';
 import { Transcript } from './transcript';
+import type { QmpTransport } from './transport';
 import type { QmpEvent, QmpGreeting, TranscriptEntry } from './types';
 
 export interface ConnectOptions {
-  /** Socket connect + greeting + qmp_capabilities, in total. Default 5000. */
+  /** Transport connect + greeting + qmp_capabilities, in total. Default 5000. */
   connectTimeoutMs?: number;
   /** Default per-call timeout of execute()/hmp(). Default 30000; 0 or Infinity = none. */
   commandTimeoutMs?: number;
   /** Unsafe QMP commands (or HMP command words) the caller explicitly allows. */
   allow?: string[];
-  /** Longest accepted line. Default 64 MiB (query-qmp-schema is ~340 KB). */
+  /** Longest accepted line on a socket. Default 64 MiB (query-qmp-schema is ~340 KB). */
   maxLineBytes?: number;
   /** Events kept for replay. Default 10000, oldest dropped. */
   maxBufferedEvents?: number;
@@ -47,13 +46,35 @@ interface Call {
   timer?: NodeJS.Timeout;
 }
 
+type JsonObject = { [key: string]: JsonValue };
+interface GreetingLine {
+  line: string;
+  msg: JsonObject;
+}
+/** The greeting while it is awaited: read early (before open() asked), or asked for and not read yet. */
+interface PendingGreeting {
+  early?: GreetingLine;
+  waiter?: { resolve: (g: GreetingLine) => void; reject: (e: Error) => void };
+}
+type OpenPhase = 'connect' | 'greeting' | 'negotiation' | 'version';
+
+/**
+ * The session's life, one state instead of flags: opening (with the phase a timeout names, and the
+ * greeting while it is awaited), open, or closed (by us or not, and why).
+ */
+type Life =
+  | { state: 'opening'; phase: OpenPhase; greeting: PendingGreeting | undefined }
+  | { state: 'open' }
+  | { state: 'closed'; byUs: boolean; reason: Error | undefined };
+
 /** Longest raw line kept inside an error object (full lines are in the transcript). */
 const ERROR_LINE_CHARS = 2000;
 
 /**
- * A QMP client for one monitor connection. Replies are matched to calls by a unique `id` (never by
- * order); events are read as soon as they arrive and buffered for late subscribers; every line is
- * kept in a transcript; unsafe commands are refused before they reach the socket.
+ * A QMP session over one transport (a QEMU monitor socket by default; see transport.ts). Replies are
+ * matched to calls by a unique `id` (never by order); events are read as soon as they arrive and
+ * buffered for late subscribers; every message is kept in a transcript; unsafe commands are refused
+ * before they reach the transport.
  *
  * Id-less replies: per qmp-spec.rst, QEMU omits `id` only on an error for a request it could not
  * parse far enough to read the id. vmpm does not enable the `oob` capability, so QEMU handles
@@ -64,8 +85,7 @@ const ERROR_LINE_CHARS = 2000;
  */
 export class QmpClient {
   readonly endpoint: string;
-  private readonly socket: Socket;
-  private readonly reader: LineReader;
+  private readonly transport: QmpTransport;
   private readonly events: EventHub;
   private readonly log: Transcript;
   private readonly allow: ReadonlySet<string>;
@@ -74,42 +94,33 @@ export class QmpClient {
   private readonly inFlight = new Map<string, Call | null>();
   private nextId = 1;
   private greetingValue: QmpGreeting | undefined;
-  private greetingWaiter: { resolve: (line: string, msg: Record<string, JsonValue>) => void; reject: (e: Error) => void } | undefined;
-  /** A greeting read before open() started waiting for it. */
-  private earlyGreeting: { line: string; msg: Record<string, JsonValue> } | undefined;
-  private isClosed = false;
-  private closedByUs = false;
-  private closeReason: Error | undefined;
-  private socketError: Error | undefined;
+  private life: Life;
   private readonly closeListeners = new Set<(err?: Error) => void>();
-  private readonly socketClosed: Promise<void>;
 
-  private constructor(endpoint: Endpoint, options: ConnectOptions) {
-    this.endpoint = formatEndpoint(endpoint);
-    this.reader = new LineReader(options.maxLineBytes ?? 64 * 1024 * 1024);
+  private constructor(transport: QmpTransport, options: ConnectOptions) {
+    this.transport = transport;
+    this.endpoint = transport.endpoint;
     this.events = new EventHub(options.maxBufferedEvents ?? 10_000);
     this.log = new Transcript(options.maxTranscriptEntries ?? 100_000);
     this.allow = new Set(options.allow ?? []);
     this.commandTimeoutMs = options.commandTimeoutMs ?? 30_000;
-    this.socket =
-      endpoint.kind === 'unix' ? createConnection({ path: endpoint.path }) : createConnection({ host: endpoint.host, port: endpoint.port });
-    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    this.socket.on('error', (err) => {
-      this.socketError = err;
-    });
-    this.socketClosed = new Promise((resolve) => {
-      this.socket.on('close', () => {
-        this.handleClose(this.closeReason ?? this.socketError);
-        resolve();
-      });
-    });
+    this.life = { state: 'opening', phase: 'connect', greeting: transport.capabilities.greeting ? {} : undefined };
   }
 
-  /** Connects, reads the greeting (events before it are buffered) and negotiates capabilities. */
+  /** Connects to a QEMU monitor socket, reads the greeting (events before it are buffered) and negotiates capabilities. */
   static async connect(endpoint: string | Endpoint, options: ConnectOptions = {}): Promise<QmpClient> {
     const ep = typeof endpoint === 'string' ? parseEndpoint(endpoint) : endpoint;
-    const client = new QmpClient(ep, options);
-    await client.open(options.connectTimeoutMs ?? 5000, ep);
+    const transport = new SocketTransport(ep, options.maxLineBytes === undefined ? {} : { maxLineBytes: options.maxLineBytes });
+    return QmpClient.over(transport, options);
+  }
+
+  /**
+   * A session over any transport. With a greeting transport: connect, greeting, qmp_capabilities.
+   * Without (libvirt): connect, then `query-version` for the version; capabilities stay unknown.
+   */
+  static async over(transport: QmpTransport, options: ConnectOptions = {}): Promise<QmpClient> {
+    const client = new QmpClient(transport, options);
+    await client.open(options.connectTimeoutMs ?? 5000);
     return client;
   }
 
@@ -119,76 +130,104 @@ export class QmpClient {
   }
 
   get closed(): boolean {
-    return this.isClosed;
+    return this.life.state === 'closed';
   }
 
-  private async open(timeoutMs: number, ep: Endpoint): Promise<void> {
-    let phase: 'connect' | 'greeting' | 'negotiation' = 'connect';
+  /** True when execute() may pass file descriptors (the transport's capability). */
+  get canPassFds(): boolean {
+    return this.transport.capabilities.fdPassing;
+  }
+
+  private timeoutError(phase: OpenPhase, timeoutMs: number): QmpError {
+    if (phase === 'connect') return new QmpConnectError(`could not connect to ${this.endpoint} within ${timeoutMs} ms`, { code: 'ETIMEDOUT' });
+    if (phase === 'greeting') {
+      return new QmpGreetingError(
+        `no QMP greeting from ${this.endpoint} within ${timeoutMs} ms (is another client connected? QEMU serves one client per monitor socket)`,
+        { timedOut: true },
+      );
+    }
+    if (phase === 'version') return new QmpNegotiationError(`query-version on ${this.endpoint} got no reply within ${timeoutMs} ms`);
+    return new QmpNegotiationError(`qmp_capabilities on ${this.endpoint} got no reply within ${timeoutMs} ms`);
+  }
+
+  private async open(timeoutMs: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        if (phase === 'connect') reject(new QmpConnectError(`could not connect to ${this.endpoint} within ${timeoutMs} ms`, { code: 'ETIMEDOUT' }));
-        else if (phase === 'greeting')
-          reject(
-            new QmpGreetingError(
-              `no QMP greeting from ${this.endpoint} within ${timeoutMs} ms (is another client connected? QEMU serves one client per monitor socket)`,
-              { timedOut: true },
-            ),
-          );
-        else reject(new QmpNegotiationError(`qmp_capabilities on ${this.endpoint} got no reply within ${timeoutMs} ms`));
-      }, timeoutMs);
+      timer = setTimeout(() => reject(this.timeoutError(this.life.state === 'opening' ? this.life.phase : 'connect', timeoutMs)), timeoutMs);
     });
-    const step = <T>(p: Promise<T>): Promise<T> => {
-      p.catch(() => undefined); // the loser of the race must not become an unhandled rejection
-      return Promise.race([p, timedOut]);
+    const step = <T>(phase: OpenPhase, p: () => Promise<T>): Promise<T> => {
+      if (this.life.state === 'opening') this.life.phase = phase;
+      const running = p();
+      running.catch(() => undefined); // the loser of the race must not become an unhandled rejection
+      return Promise.race([running, timedOut]);
     };
     try {
-      await step(this.waitConnected(ep));
-      phase = 'greeting';
-      const greetingLine = await step(this.waitGreeting());
-      const greeting = parseGreeting(greetingLine.msg);
-      if (greeting === undefined) {
-        throw new QmpGreetingError(`malformed QMP greeting from ${this.endpoint}`, { received: clip(greetingLine.line) });
+      await step('connect', () =>
+        this.transport.connect({ onMessage: (text) => this.onLine(text), onClose: (reason) => this.handleClose(reason) }),
+      );
+      if (this.transport.capabilities.greeting) {
+        this.greetingValue = await step('greeting', () => this.readGreeting());
+        await step('negotiation', () => this.negotiate());
+      } else {
+        this.greetingValue = await step('version', () => this.queryVersion());
       }
-      this.greetingValue = greeting;
-      phase = 'negotiation';
-      await step(this.call('qmp_capabilities', undefined, Infinity)).catch((err: unknown) => {
-        if (err instanceof QmpCommandError) {
-          throw new QmpNegotiationError(`qmp_capabilities refused by ${this.endpoint}: ${err.errorClass}: ${err.desc}`, {
-            sent: err.sent,
-            received: err.received,
-          });
-        }
-        throw err;
-      });
+      if (this.life.state === 'opening') this.life = { state: 'open' };
     } catch (err) {
-      this.closeReason ??= err instanceof Error ? err : new QmpError(describeError(err));
-      this.socket.destroy();
-      this.handleClose(this.closeReason);
+      this.handleClose(err instanceof Error ? err : new QmpError(describeError(err)));
+      this.transport.destroy();
       throw err;
     } finally {
       clearTimeout(timer);
     }
   }
 
-  private waitConnected(ep: Endpoint): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.socket.once('connect', () => resolve());
-      this.socket.once('error', (err: NodeJS.ErrnoException) => reject(connectError(err, ep, this.endpoint)));
+  private async readGreeting(): Promise<QmpGreeting> {
+    const greetingLine = await this.waitGreeting();
+    if (this.life.state === 'opening') this.life.greeting = undefined; // read: later QMP objects are not greetings
+    const greeting = parseGreeting(greetingLine.msg);
+    if (greeting === undefined) {
+      throw new QmpGreetingError(`malformed QMP greeting from ${this.endpoint}`, { received: clip(greetingLine.line) });
+    }
+    return greeting;
+  }
+
+  private async negotiate(): Promise<void> {
+    await this.call('qmp_capabilities', undefined, Infinity).catch((err: unknown) => {
+      if (err instanceof QmpCommandError) {
+        throw new QmpNegotiationError(`qmp_capabilities refused by ${this.endpoint}: ${err.errorClass}: ${err.desc}`, {
+          sent: err.sent,
+          received: err.received,
+        });
+      }
+      throw err;
     });
   }
 
-  private waitGreeting(): Promise<{ line: string; msg: Record<string, JsonValue> }> {
+  /** Without a greeting (libvirt consumed it) the version comes from query-version; capabilities are unknown. */
+  private async queryVersion(): Promise<QmpGreeting> {
+    const { value, received } = await this.call('query-version', undefined, Infinity);
+    const version = parseVersion(value);
+    if (version === undefined) throw new QmpProtocolError(`query-version on ${this.endpoint} returned an unexpected value`, { received: clip(received) });
+    return { version };
+  }
+
+  private waitGreeting(): Promise<GreetingLine> {
     return new Promise((resolve, reject) => {
-      if (this.isClosed) {
+      const life = this.life;
+      if (life.state === 'closed') {
         reject(new QmpGreetingError(`${this.endpoint} closed the connection before greeting`));
         return;
       }
-      if (this.earlyGreeting !== undefined) {
-        resolve(this.earlyGreeting);
+      const pending = life.state === 'opening' ? life.greeting : undefined;
+      if (pending === undefined) {
+        reject(new QmpGreetingError(`${this.endpoint} does not send a QMP greeting`));
         return;
       }
-      this.greetingWaiter = { resolve: (line, msg) => resolve({ line, msg }), reject };
+      if (pending.early !== undefined) {
+        resolve(pending.early);
+        return;
+      }
+      pending.waiter = { resolve, reject };
     });
   }
 
@@ -197,8 +236,12 @@ export class QmpClient {
    * bigint; bigint arguments are sent exactly. Rejects with QmpUnsafeCommandError (nothing sent),
    * QmpCommandError, QmpTimeoutError or QmpDisconnectedError.
    */
-  async execute<T = unknown>(command: string, args?: Record<string, unknown>, options: { timeoutMs?: number } = {}): Promise<T> {
-    const { value } = await this.call(command, args, options.timeoutMs ?? this.commandTimeoutMs);
+  async execute<T = unknown>(
+    command: string,
+    args?: Record<string, unknown>,
+    options: { timeoutMs?: number; fds?: readonly number[] } = {},
+  ): Promise<T> {
+    const { value } = await this.call(command, args, options.timeoutMs ?? this.commandTimeoutMs, options.fds);
     return value as T;
   }
 
@@ -216,13 +259,23 @@ export class QmpClient {
     return value;
   }
 
-  private call(command: string, args: Record<string, unknown> | undefined, timeoutMs: number): Promise<{ value: unknown; received: string }> {
+  private call(
+    command: string,
+    args: Record<string, unknown> | undefined,
+    timeoutMs: number,
+    fds?: readonly number[],
+  ): Promise<{ value: unknown; received: string }> {
     return new Promise((resolve, reject) => {
-      if (this.isClosed) {
-        reject(new QmpDisconnectedError(`not connected to ${this.endpoint} (connection closed${this.closeReason ? `: ${describeError(this.closeReason)}` : ''})`));
+      if (this.life.state === 'closed') {
+        const reason = this.life.reason;
+        reject(new QmpDisconnectedError(`not connected to ${this.endpoint} (connection closed${reason ? `: ${describeError(reason)}` : ''})`));
         return;
       }
       assertCommandAllowed(command, args, this.allow); // throws inside the executor -> rejection, nothing sent
+      if (fds !== undefined && fds.length > 0 && !this.transport.capabilities.fdPassing) {
+        reject(new QmpError(`${command} needs file descriptors passed, and ${this.endpoint} cannot pass them; nothing sent`));
+        return;
+      }
       const id = `vmpm-${this.nextId++}`;
       let sent: string;
       try {
@@ -241,28 +294,13 @@ export class QmpClient {
       }
       this.inFlight.set(id, entry);
       this.log.record('tx', sent);
-      this.socket.write(`${sent}\n`);
+      this.transport.send(sent, fds);
     });
   }
 
-  private onData(chunk: Buffer): void {
-    let lines: string[];
-    try {
-      lines = this.reader.push(chunk);
-    } catch (err) {
-      if (err instanceof LineTooLongError) {
-        this.fail(new QmpProtocolError(`${this.endpoint} sent a line longer than ${err.limit} bytes; connection closed`));
-        return;
-      }
-      throw err;
-    }
-    for (const line of lines) {
-      if (this.isClosed) return;
-      this.onLine(line);
-    }
-  }
-
+  /** One message from the transport, in order. */
   private onLine(line: string): void {
+    if (this.life.state === 'closed') return;
     const receivedAt = new Date();
     this.log.record('rx', line, receivedAt);
     if (line.trim() === '') return;
@@ -277,14 +315,15 @@ export class QmpClient {
       this.fail(new QmpProtocolError(`${this.endpoint} sent a JSON value that is not an object; connection closed`, { received: clip(line) }));
       return;
     }
+    const greeting = this.life.state === 'opening' ? this.life.greeting : undefined;
     if (typeof msg.event === 'string') {
       this.events.push(toEvent(msg, receivedAt));
-    } else if (this.greetingValue === undefined && this.greetingWaiter === undefined && 'QMP' in msg) {
-      this.earlyGreeting ??= { line, msg };
-    } else if (this.greetingValue === undefined && this.greetingWaiter !== undefined) {
-      const waiter = this.greetingWaiter;
-      this.greetingWaiter = undefined;
-      if ('QMP' in msg) waiter.resolve(line, msg);
+    } else if (greeting !== undefined && greeting.waiter === undefined && 'QMP' in msg) {
+      greeting.early ??= { line, msg };
+    } else if (greeting?.waiter !== undefined) {
+      const waiter = greeting.waiter;
+      greeting.waiter = undefined;
+      if ('QMP' in msg) waiter.resolve({ line, msg });
       else waiter.reject(new QmpGreetingError(`expected a QMP greeting from ${this.endpoint}, got another message`, { received: clip(line) }));
     } else if ('return' in msg || 'error' in msg) {
       this.onReply(msg, line);
@@ -320,16 +359,16 @@ export class QmpClient {
 
   /** Fatal protocol trouble: close at once and fail everything pending with `err`. */
   private fail(err: QmpProtocolError): void {
-    this.closeReason ??= err;
-    this.socket.destroy();
     this.handleClose(err);
+    this.transport.destroy();
   }
 
-  private handleClose(cause: Error | undefined): void {
-    if (this.isClosed) return;
-    this.isClosed = true;
-    this.closeReason ??= cause;
-    const why = this.closedByUs ? 'closed by client' : cause ? describeError(cause) : 'closed by peer';
+  /** The one way into the closed state: fails what is pending and tells the close listeners. */
+  private handleClose(cause: Error | undefined, byUs = false): void {
+    if (this.life.state === 'closed') return;
+    const greeting = this.life.state === 'opening' ? this.life.greeting : undefined;
+    this.life = { state: 'closed', byUs, reason: cause };
+    const why = byUs ? 'closed by client' : cause ? describeError(cause) : 'closed by peer';
     for (const call of this.inFlight.values()) {
       if (!call) continue;
       clearTimeout(call.timer);
@@ -340,12 +379,12 @@ export class QmpClient {
       );
     }
     this.inFlight.clear();
-    if (this.greetingWaiter) {
-      const waiter = this.greetingWaiter;
-      this.greetingWaiter = undefined;
+    if (greeting?.waiter) {
+      const waiter = greeting.waiter;
+      greeting.waiter = undefined;
       waiter.reject(cause instanceof QmpError ? cause : new QmpGreetingError(`${this.endpoint} closed the connection before greeting (${why})`));
     }
-    const reported = this.closedByUs ? undefined : (this.closeReason ?? new QmpDisconnectedError(`${this.endpoint} closed the connection`));
+    const reported = byUs ? undefined : (cause ?? new QmpDisconnectedError(`${this.endpoint} closed the connection`));
     for (const listener of [...this.closeListeners]) {
       try {
         listener(reported);
@@ -406,10 +445,10 @@ export class QmpClient {
     return this.log.snapshot();
   }
 
-  /** Called once when the socket closes: with the reason, or undefined when we closed it. */
+  /** Called once when the session ends: with the reason, or undefined when we closed it. */
   onClose(listener: (err?: Error) => void): () => void {
-    if (this.isClosed) {
-      const reason = this.closedByUs ? undefined : this.closeReason;
+    if (this.life.state === 'closed') {
+      const reason = this.life.byUs ? undefined : this.life.reason;
       queueMicrotask(() => listener(reason));
       return () => undefined;
     }
@@ -421,39 +460,10 @@ export class QmpClient {
 
   /** Closes the connection; pending calls fail with QmpDisconnectedError. Idempotent. */
   async close(): Promise<void> {
-    if (!this.isClosed) {
-      this.closedByUs = true;
-      this.handleClose(undefined);
-      this.socket.end();
-      const timer = setTimeout(() => this.socket.destroy(), 1000);
-      await this.socketClosed;
-      clearTimeout(timer);
+    if (this.life.state !== 'closed') {
+      this.handleClose(undefined, true);
+      await this.transport.close();
     }
-  }
-}
-
-function connectError(err: NodeJS.ErrnoException, ep: Endpoint, endpoint: string): QmpConnectError {
-  const code = err.code;
-  const where = ep.kind === 'unix' ? ep.path : endpoint;
-  const misplaced = code === 'ECONNREFUSED' && ep.kind === 'unix' ? notASocket(ep.path) : undefined;
-  let text: string;
-  if (code === 'ENOENT') text = `no QMP socket at ${where} (is QEMU running with -qmp unix:${where},server=on,wait=off?)`;
-  else if (misplaced !== undefined) text = `${where} is ${misplaced}, not a socket (expected QEMU's -qmp unix:PATH,server=on socket)`;
-  else if (code === 'ECONNREFUSED') text = `connection refused by ${endpoint} (QEMU not running, or a stale socket)`;
-  else if (code === 'EACCES' || code === 'EPERM') text = `permission denied connecting to ${where}`;
-  else if (code === 'ENOTSOCK') text = `${where} is not a socket`;
-  else text = `cannot connect to ${endpoint}: ${err.message}`;
-  return new QmpConnectError(text, { ...(code !== undefined ? { code } : {}), cause: err });
-}
-
-/** Linux refuses a connect() to a regular file or directory with ECONNREFUSED; say what the path really is. */
-function notASocket(path: string): string | undefined {
-  try {
-    const info = statSync(path);
-    if (info.isSocket()) return undefined;
-    return info.isDirectory() ? 'a directory' : info.isFile() ? 'a regular file' : 'not a socket file';
-  } catch {
-    return undefined;
   }
 }
 

@@ -1,5 +1,7 @@
 // QMP protocol client: the only way vmpm talks to QEMU.
 export { QmpClient, type ConnectOptions } from './client';
+export type { QmpTransport, TransportCapabilities, TransportHandlers } from './transport';
+export { SocketTransport } from './socket-transport';
 export { parseEndpoint, formatEndpoint, type Endpoint } from './endpoint';
 export { parseJson, stringifyJson, JsonSyntaxError, type JsonValue } from './json';
 export { assertCommandAllowed, isAlwaysAllowed, hmpCommandName } from './safety';

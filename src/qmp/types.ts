@@ -7,9 +7,14 @@ export interface QmpEvent {
   receivedAt: Date;
 }
 
+/**
+ * What the session knows of the peer: the QMP greeting's fields. `capabilities` is absent when the
+ * transport does not pass the greeting on (libvirt reads it itself); the version then comes from
+ * `query-version`.
+ */
 export interface QmpGreeting {
   version: { qemu: { major: number; minor: number; micro: number }; package: string };
-  capabilities: string[];
+  capabilities?: string[];
 }
 
 export type { TranscriptEntry } from '../util/transcript';
