@@ -90,15 +90,22 @@ export function domainName(tag: string): string {
  * The known-answer boot sector (assets/guests/boot.asm) as a transient libvirt domain, created paused:
  * <panic model='isa'/> (QEMU's pvpanic at 0x505), <vmcoreinfo state='on'/>, <on_crash>preserve</on_crash>.
  */
-export async function createBootSectorDomain(host: LibvirtHost, options: { name?: string; uuid?: string; memoryMiB?: number } = {}): Promise<TestDomain> {
+export async function createBootSectorDomain(
+  host: LibvirtHost,
+  options: { name?: string; uuid?: string; memoryMiB?: number; extraQmp?: boolean } = {},
+): Promise<TestDomain & { qmpPath?: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'vmpm-libvirt-'));
   const disk = join(dir, 'boot.img');
   copyFileSync(BOOT_SECTOR_IMAGE, disk);
   truncateSync(disk, 1024 * 1024);
   const name = options.name ?? domainName('ka');
   const uuid = options.uuid ?? randomUuid();
-  const xml = domainXml({ name, uuid, memoryMiB: options.memoryMiB ?? 64, disk });
-  return createDomain(host, { name, uuid, dir, xml });
+  // The way sites bolt a second monitor onto a libvirt domain (flagged "tainted: custom-argv").
+  const qmpPath = options.extraQmp ? join(dir, 'extra-qmp.sock') : undefined;
+  const commandline = qmpPath ? `\n  <qemu:commandline><qemu:arg value='-qmp'/><qemu:arg value='unix:${qmpPath},server=on,wait=off'/></qemu:commandline>` : '';
+  const xml = domainXml({ name, uuid, memoryMiB: options.memoryMiB ?? 64, disk, commandline });
+  const d = await createDomain(host, { name, uuid, dir, xml });
+  return qmpPath ? { ...d, qmpPath } : d;
 }
 
 export async function createDomain(host: LibvirtHost, d: { name: string; uuid: string; dir: string; xml: string; paused?: boolean }): Promise<TestDomain> {
@@ -121,8 +128,8 @@ export async function createDomain(host: LibvirtHost, d: { name: string; uuid: s
   };
 }
 
-export function domainXml(o: { name: string; uuid: string; memoryMiB: number; disk: string; extraDevices?: string; os?: string }): string {
-  return `<domain type='qemu'>
+export function domainXml(o: { name: string; uuid: string; memoryMiB: number; disk: string; extraDevices?: string; os?: string; commandline?: string }): string {
+  return `<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
   <name>${o.name}</name>
   <uuid>${o.uuid}</uuid>
   <memory unit='MiB'>${o.memoryMiB}</memory>
@@ -141,7 +148,7 @@ export function domainXml(o: { name: string; uuid: string; memoryMiB: number; di
     </disk>
     <panic model='isa'><address type='isa' iobase='0x505'/></panic>
     <memballoon model='none'/>${o.extraDevices ?? ''}
-  </devices>
+  </devices>${o.commandline ?? ''}
 </domain>
 `;
 }

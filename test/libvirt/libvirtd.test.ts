@@ -1,7 +1,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { domainConfig, domainInfo, domainState, LibvirtError, readinessWarnings, Virsh, versions, VirshStream, parseQemuEventLine } from '../../src/libvirt';
+import { readFileSync } from 'node:fs';
+import { launchBootSectorGuest } from '../../src/guest';
+import { parseEndpoint } from '../../src/qmp';
+import { domainConfig, domainInfo, domainState, LibvirtError, readinessWarnings, Virsh, versions, VirshStream, parseQemuEventLine, qemuBehindEndpoint, LibvirtMonitor } from '../../src/libvirt';
 import { createBootSectorDomain, requireLibvirt, startLibvirtd, waitForDomState, type LibvirtHost } from '../helpers/libvirtd';
 
 const skip = requireLibvirt();
@@ -67,4 +70,73 @@ test('a domain that does not exist and a libvirtd that is not there: one clear l
   const down = await fail(new Virsh({ uri: 'qemu+unix:///system?socket=/run/vmpm-no-libvirtd/libvirt-sock' }), ['list']);
   assert.equal(down.kind, 'unreachable');
   assert.match(down.message, /^libvirtd is not running \(no daemon at \/run\/vmpm-no-libvirtd\/libvirt-sock/);
+});
+
+test('a plain QMP socket is recognised as belonging to a libvirt-run QEMU; a QEMU vmpm started itself is not', { skip }, async () => {
+  const dom = await createBootSectorDomain(host, { extraQmp: true });
+  const plain = await launchBootSectorGuest({ startPaused: true });
+  try {
+    const lookup = qemuBehindEndpoint(parseEndpoint(dom.qmpPath!));
+    assert.equal(lookup.found, true, JSON.stringify(lookup));
+    if (!lookup.found) return;
+    assert.equal(lookup.owner.guestName, dom.name);
+    assert.equal(lookup.owner.libvirt?.domain, dom.name);
+    assert.match(lookup.owner.libvirt?.evidence ?? '', /guest=/);
+    assert.equal(readFileSync(`/run/libvirt/qemu/${dom.name}.pid`, 'utf8').trim(), String(lookup.owner.pid));
+    const mine = qemuBehindEndpoint(parseEndpoint(plain.endpoint));
+    assert.equal(mine.found, true);
+    if (mine.found) {
+      assert.equal(mine.owner.pid, plain.pid);
+      assert.equal(mine.owner.libvirt, null);
+    }
+    assert.deepEqual(qemuBehindEndpoint(parseEndpoint('/tmp/vmpm-no-such.sock')), { found: false, why: 'no listening socket for it in /proc/net' });
+  } finally {
+    await plain.kill();
+    await dom.destroy();
+  }
+});
+
+test('LibvirtMonitor: QMP lines in, libvirt operations and read-only queries out, events in, closes when the domain stops', { skip }, async () => {
+  const dom = await createBootSectorDomain(host);
+  const exchanges: string[] = [];
+  const monitor = await LibvirtMonitor.open({ domain: dom.name, uri: host.uri }, { record: (e) => exchanges.push(`${e.dir} ${e.line}`) });
+  try {
+    assert.equal(monitor.facts.uuid, dom.uuid);
+    assert.equal(monitor.facts.stateAtOpen.text, 'paused (user)');
+    const lines: Array<Record<string, unknown>> = [];
+    monitor.onLine((l) => lines.push(JSON.parse(l) as Record<string, unknown>));
+    const closed = new Promise<Error | undefined>((resolve) => monitor.onClose(resolve));
+    const reply = async (id: number): Promise<Record<string, unknown>> => {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const r = lines.find((l) => l.id === id);
+        if (r) return r;
+        if (Date.now() > deadline) assert.fail(`no reply ${id}: ${JSON.stringify(lines)}`);
+        await new Promise((res) => setTimeout(res, 20));
+      }
+    };
+    monitor.send('{"execute":"query-status","id":1}');
+    assert.deepEqual((await reply(1)).return, { status: 'paused', running: false, singlestep: false, libvirt: { state: 'paused', reason: 'user' } });
+    monitor.send('{"execute":"system_reset","id":2}');
+    assert.match(JSON.stringify((await reply(2)).error), /does not send system_reset/);
+    monitor.send('{"execute":"human-monitor-command","arguments":{"command-line":"info registers -a"},"id":3}');
+    assert.match(String((await reply(3)).return), /CPU#0\r\nEAX=/);
+    monitor.send('{"execute":"cont","id":4}');
+    await reply(4);
+    await waitForDomState(host, dom.name, 'crashed (panicked)');
+    monitor.send('{"execute":"query-status","id":5}');
+    assert.equal(((await reply(5)).return as { status: string }).status, 'guest-panicked');
+    while (!lines.some((l) => l.event === 'LIBVIRT_LIFECYCLE' && JSON.stringify(l.data) === '{"event":"Crashed","detail":"Panicked"}')) {
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    assert.ok(lines.some((l) => l.event === 'GUEST_PANICKED'));
+    // every call is in the transcript as the command an operator would type, and its reply
+    assert.ok(exchanges.includes(`tx virsh -c qemu:///system resume ${dom.name}`), exchanges.join('\n'));
+    assert.ok(exchanges.includes('rx crashed (panicked)'));
+    await host.virsh.run(['destroy', dom.name]);
+    assert.match((await closed)?.message ?? '', /stopped \(Stopped Destroyed\)/);
+  } finally {
+    await monitor.close();
+    await dom.destroy();
+  }
 });
