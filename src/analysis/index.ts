@@ -17,3 +17,4 @@ export { openKernelView, type KernelView, type KernelViewOptions, type LoadedSym
 export { buildTranslate, translationModel, type TranslateModel } from './translate';
 export { buildSymbol, parseSymbolQuery, type SymbolModel, type SymbolSourceModel } from './symbol';
 export { buildStack, buildGuestStacks, STACK_SCAN_NOTE, type StackModel, type StackCpuModel, type StackFrameModel } from './stack';
+export { buildKlog, klogModel, klogRecord, formatKlogLines, formatTime, parseLevels, LEVEL_NAMES, type KlogModel, type KlogRecord, type KlogOptions } from './klog';

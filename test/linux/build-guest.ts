@@ -20,7 +20,7 @@ export const INIT_SCRIPT = join(__dirname, '..', '..', '..', 'assets', 'guests',
 /** Modules the /init loads, in load order (pvpanic-mmio needs pvpanic). */
 const MODULES = ['pvpanic', 'pvpanic-mmio', 'qemu_fw_cfg'];
 /** busybox applets /init calls by name (symlinks in /bin). */
-const APPLETS = ['sh', 'mount', 'insmod', 'cat', 'echo', 'poweroff'];
+const APPLETS = ['sh', 'mount', 'insmod', 'cat', 'echo', 'poweroff', 'sleep'];
 const XZ_MAGIC = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]);
 const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
 
@@ -36,6 +36,8 @@ export interface LinuxGuest {
   kernelPackage: KernelPackage;
   /** The file for QEMU's -kernel. */
   kernel: string;
+  /** The packaged bzImage (vmlinuz): booted through SeaBIOS with KASLR, unlike the PVH vmlinux. */
+  bzImage: string;
   /** 'pvh-vmlinux': uncompressed ELF booted through PVH (fixed addresses); 'bzImage': the packaged vmlinuz. */
   kernelFormat: 'pvh-vmlinux' | 'bzImage';
   /** The file for QEMU's -initrd. */
@@ -129,6 +131,7 @@ export async function buildLinuxGuest(options: { cacheDir?: string; log?: (line:
   const inputs = [readFileSync(INIT_SCRIPT), readFileSync(busybox), ...MODULES.map((m) => readFileSync(join(modulesDir, `${m}.ko`)))];
   const digest = createHash('sha256');
   for (const b of inputs) digest.update(createHash('sha256').update(b).digest());
+  digest.update(APPLETS.join(','));
   const initrd = join(dir, `initramfs-${digest.digest('hex').slice(0, 12)}.cpio.gz`);
   if (!existsSync(initrd)) {
     reused = false;
@@ -141,6 +144,7 @@ export async function buildLinuxGuest(options: { cacheDir?: string; log?: (line:
     dir,
     kernelPackage,
     kernel: pvh ? vmlinux : vmlinuz,
+    bzImage: vmlinuz,
     kernelFormat: pvh ? 'pvh-vmlinux' : 'bzImage',
     initrd,
     reused,

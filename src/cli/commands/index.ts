@@ -19,6 +19,7 @@ import { register as registerSeal } from './seal';
 import { register as registerTranslate } from './translate';
 import { register as registerSymbol } from './symbol';
 import { register as registerStack } from './stack';
+import { register as registerKlog } from './klog';
 
 /**
  * Every vmpm subcommand registers itself through one function. Keep this list in the order the
@@ -41,6 +42,7 @@ export const COMMANDS: RegisterCommand[] = [
   registerSymbol,
   registerStack,
   registerErrors,
+  registerKlog,
   registerEvents,
   registerDiff,
   registerReport,
