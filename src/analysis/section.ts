@@ -1,3 +1,4 @@
+import { jsonLimitProblem } from '../bundle/validate';
 import { VmpmError } from '../util/errors';
 import type { AnalysisBundle, SectionInfo } from './source';
 
@@ -20,8 +21,9 @@ export async function readSection(bundle: AnalysisBundle, name: string): Promise
     throw new VmpmError(`${bundle.path} has no section ${JSON.stringify(name)} (it has: ${names || 'none'})`);
   }
   if (info.type === 'json') {
-    const value = await bundle.json<unknown>(name);
-    return { info, data: Buffer.from(`${JSON.stringify(value, null, 2)}\n`, 'utf8'), text: true };
+    // Not schema-checked: `section` is how an analyst looks at exactly what a (possibly forged) bundle holds.
+    const data = await bundle.raw(name);
+    return { info, data: prettyJson(data), text: true };
   }
   const data = await bundle.raw(name);
   return { info, data, text: isText(data) };
@@ -32,4 +34,14 @@ function isText(data: Buffer): boolean {
   // eslint-disable-next-line no-control-regex
   if (/[\x00-\x08\x0b\x0e-\x1f\x7f]/.test(data.toString('latin1'))) return false;
   return Buffer.from(data.toString('utf8'), 'utf8').equals(data);
+}
+
+/** Indented JSON when the bytes parse within the reader's limits; otherwise the bytes as they are. */
+function prettyJson(data: Buffer): Buffer {
+  if (jsonLimitProblem(data) !== undefined) return data;
+  try {
+    return Buffer.from(`${JSON.stringify(JSON.parse(data.toString('utf8')), null, 2)}\n`, 'utf8');
+  } catch {
+    return data;
+  }
 }

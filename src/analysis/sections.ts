@@ -8,6 +8,7 @@ import {
   type Manifest,
   type MemmapSection,
 } from '../bundle/schema';
+import { readJsonSection, type SectionTypes } from '../bundle/validate';
 import type { AnalysisBundle } from './source';
 import type { AddrRange, RegionSpan } from './ranges';
 import { mergeRuns } from './ranges';
@@ -24,18 +25,19 @@ export interface BundleSections {
   events: EventsSection | null;
 }
 
-async function optional<T>(bundle: AnalysisBundle, name: string): Promise<T | null> {
+/** A known section, schema-checked (a forged one is one line naming the field), or null when absent. */
+async function optional<K extends keyof SectionTypes>(bundle: AnalysisBundle, name: K): Promise<SectionTypes[K] | null> {
   if (!bundle.has(name)) return null;
-  return bundle.json<T>(name);
+  return readJsonSection(bundle, name);
 }
 
 export async function loadSections(bundle: AnalysisBundle): Promise<BundleSections> {
   return {
-    manifest: await optional<Manifest>(bundle, SECTION.manifest),
-    cpus: await optional<CpusSection>(bundle, SECTION.cpus),
-    memmap: await optional<MemmapSection>(bundle, SECTION.memmap),
-    errors: await optional<ErrorsSection>(bundle, SECTION.errors),
-    events: await optional<EventsSection>(bundle, SECTION.events),
+    manifest: await optional(bundle, SECTION.manifest),
+    cpus: await optional(bundle, SECTION.cpus),
+    memmap: await optional(bundle, SECTION.memmap),
+    errors: await optional(bundle, SECTION.errors),
+    events: await optional(bundle, SECTION.events),
   };
 }
 

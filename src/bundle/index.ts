@@ -5,3 +5,4 @@ export { BundleFormatError, CodecError } from './errors';
 export { PAGE_SIZE, FORMAT_MAJOR, FORMAT_MINOR } from './format';
 export { ZERO_PAGE_DIGEST } from './pages';
 export * from './schema';
+export { readJsonSection, type SectionTypes, MAX_JSON_SECTION_BYTES, MAX_JSON_VALUES, MAX_JSON_DEPTH } from './validate';

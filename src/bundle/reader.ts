@@ -14,6 +14,7 @@ import { fsErrorText } from './fs-errors';
 import { type Footer, FOOTER_SIZE, type FrameEntry, HEADER_SIZE, PAGE_SIZE, type RangeEntry, SECTION_TYPE_JSON, type SectionEntry, ZERO_SLOT } from './format';
 import { Lru } from './lru';
 import { sha256, ZERO_PAGE, ZERO_PAGE_DIGEST } from './pages';
+import { jsonLimitProblem, MAX_JSON_SECTION_BYTES } from './validate/limits';
 import { parseFooter, parseHeader, parseTrailer, type Structure } from './structure';
 
 /** Decompressed frames kept in memory (4 MiB each at most). */
@@ -151,15 +152,27 @@ export class BundleReader {
     return data;
   }
 
+  /**
+   * A JSON section, parsed within the limits of validate/limits.ts (any JSON: this is the container
+   * layer). Readers of the sections vmpm knows go through readJsonSection() (validate/read.ts), which
+   * also checks the schema.
+   */
   async json<T>(name: string): Promise<T> {
     const e = this.section(name);
     if (e.type !== SECTION_TYPE_JSON) throw new VmpmError(`${this.path}: section "${name}" is raw, not JSON`);
+    const refuse = (why: string): BundleFormatError => new BundleFormatError(`${this.path}: bundle section "${name}" ${why}`);
+    // Checked before reading: a section may be up to 2 GiB on disk.
+    if (e.length > MAX_JSON_SECTION_BYTES) throw refuse(`is ${e.length} bytes, over the ${MAX_JSON_SECTION_BYTES}-byte (64 MiB) limit for JSON sections`);
     const data = await this.raw(name);
+    const problem = jsonLimitProblem(data);
+    if (problem !== undefined) throw refuse(problem);
+    let value: unknown;
     try {
-      return JSON.parse(data.toString('utf8')) as T;
+      value = JSON.parse(data.toString('utf8'));
     } catch (err) {
       throw new BundleFormatError(`${this.path}: section "${name}" is not valid JSON: ${describeError(err)}`);
     }
+    return value as T;
   }
 
   ranges(): RangeInfo[] {

@@ -2,14 +2,14 @@
  * The capture summary rebuilt from a finished bundle (its manifest and page index), so `vmpm demo`
  * can show the committed sample exactly the way it shows a fresh capture.
  */
-import type { BundleReader } from '../bundle';
-import { SECTION, type CpusSection, type ErrorsSection, type Manifest } from '../bundle/schema';
+import { readJsonSection, type BundleReader } from '../bundle';
+import { SECTION } from '../bundle/schema';
 import type { CaptureSummary } from './summary';
 
 export async function summaryFromBundle(reader: BundleReader): Promise<CaptureSummary> {
-  const manifest = await reader.json<Manifest>(SECTION.manifest);
-  const cpus = reader.has(SECTION.cpus) ? await reader.json<CpusSection>(SECTION.cpus) : undefined;
-  const errors = reader.has(SECTION.errors) ? await reader.json<ErrorsSection>(SECTION.errors) : undefined;
+  const manifest = await readJsonSection(reader, 'manifest');
+  const cpus = reader.has(SECTION.cpus) ? await readJsonSection(reader, 'cpus') : undefined;
+  const errors = reader.has(SECTION.errors) ? await readJsonSection(reader, 'errors') : undefined;
   const ranges = reader.ranges();
   const stats = reader.stats();
   const stop = manifest.actions.find((a) => a.action === 'stop' && a.result === 'ok');

@@ -18,8 +18,8 @@
  */
 import { access, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BundleReader } from '../bundle';
-import type { CpusSection, Manifest } from '../bundle/schema';
+import { BundleReader, readJsonSection } from '../bundle';
+import type { Manifest } from '../bundle/schema';
 import { QmpClient, QmpDisconnectedError, QmpTimeoutError } from '../qmp';
 import { VmpmError, describeError } from '../util/errors';
 import { destructiveEffect } from './event-effects';
@@ -161,7 +161,7 @@ async function bundlesOf(dir: string, vm: VmIdentity): Promise<Candidate[]> {
     let reader: BundleReader | undefined;
     try {
       reader = await BundleReader.open(path);
-      const manifest = await reader.json<Manifest>('manifest');
+      const manifest = await readJsonSection(reader, 'manifest');
       const uuid = manifest.vm.uuid && manifest.vm.uuid !== NIL_UUID ? manifest.vm.uuid : null;
       if (uuid === vm.uuid && manifest.vm.name === vm.name) {
         found.push({ path, manifest, reader });
@@ -181,7 +181,7 @@ async function bundlesOf(dir: string, vm: VmIdentity): Promise<Candidate[]> {
 async function registersCheck(client: QmpClient, reader: BundleReader): Promise<FailoverCheck> {
   const check = 'registers unchanged';
   if (!reader.has('cpus')) return { check, ok: false, detail: 'bundle has no cpus section to compare with' };
-  const cpus = await reader.json<CpusSection>('cpus');
+  const cpus = await readJsonSection(reader, 'cpus');
   const then = cpus.cpus.slice().sort((a, b) => a.index - b.index).map((c) => normaliseRegisters(c.raw)).join('\n');
   const now = normaliseRegisters(await client.hmp('info registers -a'));
   if (then === now) return { check, ok: true, detail: `all ${cpus.cpus.length} vCPU(s) identical to the bundle (no instruction executed since)` };
