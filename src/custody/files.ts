@@ -39,7 +39,7 @@ export async function* readChunks(path: string, start = 0, end?: number): AsyncG
  * Writes everything `source` yields to `target` via a temporary file, renamed into place only after
  * the source ended without error. An existing target is refused unless `force`.
  */
-export async function writeAtomically(target: string, source: AsyncIterable<Buffer>, force: boolean, signal?: AbortSignal): Promise<number> {
+export async function writeAtomically(target: string, source: AsyncIterable<Buffer> | Iterable<Buffer>, force: boolean, signal?: AbortSignal): Promise<number> {
   const sink = await FileSink.create(target, force);
   let bytes = 0;
   try {

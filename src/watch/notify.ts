@@ -27,6 +27,8 @@ export interface IncidentNotification {
   bundle: string | null;
   sha256: string | null;
   size: number | null;
+  /** The bundle's SSHSIG signature file (watch --sign-key); null if signing failed; absent without --sign-key. */
+  signature?: string | null;
   /** Milliseconds from the event's arrival to the finished bundle. */
   captureMs: number | null;
   /** Stopped, captured, and nothing QEMU did on its own destroyed the evidence. */
@@ -53,6 +55,7 @@ export function hookEnvironment(n: IncidentNotification): Record<string, string>
     VMPM_STOP_MS: n.stopMs === null ? '' : n.stopMs.toFixed(3),
     VMPM_BUNDLE: n.bundle ?? '',
     VMPM_SHA256: n.sha256 ?? '',
+    VMPM_SIGNATURE: n.signature ?? '',
     VMPM_FAILOVER_SAFE: n.failoverSafe ? '1' : '0',
     VMPM_ERROR: n.error ?? '',
     VMPM_NOTIFICATION: notificationLine(n),

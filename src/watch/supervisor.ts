@@ -3,6 +3,7 @@
  * on stdout and then handed to the --exec hook, and an orderly shutdown on SIGTERM/SIGINT (finish the
  * capture in flight within a grace period, or abandon it cleanly; a second signal abandons at once).
  */
+import { describeError } from '../util/errors';
 import type { MemoryMethod } from '../bundle/schema';
 import type { BackoffOptions } from './backoff';
 import type { JournalLimits } from './journal';
@@ -27,6 +28,8 @@ export interface WatchOptions {
   /** How long a capture in flight may take to finish after SIGTERM (default 30 s). */
   termGraceMs?: number;
   catchUp?: boolean;
+  /** Signs each finished bundle (watch --sign-key) and returns the signature's path; the notification carries it. */
+  signBundle?: (bundle: string) => Promise<string>;
 }
 
 export class Watch {
@@ -92,6 +95,15 @@ export class Watch {
 
   /** stdout first, synchronously, so a hook that hangs or crashes can never cost the notification. */
   private async notify(n: IncidentNotification): Promise<void> {
+    if (this.options.signBundle && n.bundle) {
+      // Signed before the line goes out, so HA software and the hook get the signature's path with the bundle.
+      try {
+        n.signature = await this.options.signBundle(n.bundle);
+      } catch (err) {
+        n.signature = null;
+        this.options.log.log('error', n.vm.endpoint, `could not sign ${n.bundle}: ${describeError(err)}`);
+      }
+    }
     const line = `${notificationLine(n)}\n`;
     if (this.options.writeNotification) this.options.writeNotification(line);
     else process.stdout.write(line);

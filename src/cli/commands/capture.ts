@@ -8,6 +8,7 @@ import { createProgressBar } from '../progress';
 import { abortOnSignals } from '../signals';
 import { checkOutputPath } from '../output/write';
 import { parseSmallInt } from '../output/args';
+import { loadSigningKey, signFile } from '../../custody';
 
 interface CaptureCommandOptions {
   qmp: string;
@@ -22,6 +23,7 @@ interface CaptureCommandOptions {
   keepPartial?: boolean;
   level?: string;
   json?: boolean;
+  signKey?: string;
 }
 
 export function quiescePolicyFrom(o: { keepStopped?: boolean; stop: boolean }): QuiescePolicy {
@@ -67,6 +69,7 @@ export function register(program: Command): void {
     .option('--keep-partial', 'on failure keep what was captured as <name>.partial.vmpm')
     .option('--level <n>', 'zstd level 1..9 for guest memory (default 3; 1 is faster, a little larger)')
     .option('--json', 'print the summary as JSON')
+    .option('--sign-key <file>', 'sign the bundle as soon as it is written (SSHSIG, FILE.sig) with this OpenSSH Ed25519 key')
     .addHelpText(
       'after',
       `
@@ -86,6 +89,9 @@ Examples:
       const output = resolve(o.output);
       // Checked before connecting (the bundle writer checks again, atomically): no guest is stopped for nothing.
       checkOutputPath(output, o.force === true);
+      // The key is loaded (and a bad one refused) before the guest is touched.
+      const signKey = o.signKey === undefined ? undefined : await loadSigningKey(o.signKey);
+      if (signKey) checkOutputPath(`${output}.sig`, o.force === true, '--sign-key');
       // `cont` is allowed only when this policy may need it; nothing else state-changing ever is.
       const client = await QmpClient.connect(endpoint, { allow: quiesce === 'stop-and-restore' ? ['cont'] : [] });
       const progress = o.json ? undefined : createProgressBar();
@@ -105,10 +111,12 @@ Examples:
         if (progress) options.onProgress = (p) => progress.update(p);
         const result = await capture(client, options);
         progress?.done();
-        if (o.json) process.stdout.write(`${JSON.stringify(result.summary, null, 2)}\n`);
+        const signed = signKey ? await signFile(result.path, signKey, { force: o.force === true }) : undefined;
+        if (o.json) process.stdout.write(`${JSON.stringify(signed ? { ...result.summary, signature: signed.signature } : result.summary, null, 2)}\n`);
         else {
           for (const w of result.summary.warnings) process.stderr.write(`vmpm: warning: ${w}\n`);
           process.stdout.write(`${formatSummaryLine(result.summary)}\n`);
+          if (signed) process.stdout.write(`signed with ${signed.fingerprint} -> ${signed.signature}\n`);
         }
       } finally {
         progress?.done();

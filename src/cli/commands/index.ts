@@ -20,6 +20,7 @@ import { register as registerTranslate } from './translate';
 import { register as registerSymbol } from './symbol';
 import { register as registerStack } from './stack';
 import { register as registerKlog } from './klog';
+import { register as registerSign } from './sign';
 
 /**
  * Every vmpm subcommand registers itself through one function. Keep this list in the order the
@@ -49,4 +50,5 @@ export const COMMANDS: RegisterCommand[] = [
   registerSection,
   registerVerify,
   registerSeal,
+  registerSign,
 ];

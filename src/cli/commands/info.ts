@@ -3,6 +3,7 @@ import { withBundle, buildInfo, humanBytes, type InfoModel } from '../../analysi
 import { printJson } from '../output/json';
 import { palette, type Palette } from '../output/color';
 import { renderKeyValues } from '../output/table';
+import { signatureBeside, type SignatureCheck } from '../../custody';
 
 /** `vmpm info FILE`: identity, run state, capture, CPUs, memory, errors, size, SHA-256, integrity. */
 export function register(program: Command): void {
@@ -14,14 +15,16 @@ export function register(program: Command): void {
     .option('--no-verify', 'skip checking every section and frame digest (faster on big bundles)')
     .action(async (file: string, options: { json?: boolean; verify: boolean }) => {
       const model = await withBundle(file, (b) => buildInfo(b, { verify: options.verify }));
-      if (options.json) printJson(model);
-      else process.stdout.write(`${formatInfo(model, palette())}\n`);
+      // FILE.sig beside the bundle (vmpm sign, capture --sign-key): who signed, and whether it holds.
+      const signature = await signatureBeside(file);
+      if (options.json) printJson({ ...model, signature });
+      else process.stdout.write(`${formatInfo(model, palette(), signature)}\n`);
       // An integrity failure is reported in the output (not as a crash) and makes the exit status 1.
       if (model.integrity.status === 'failed') process.exitCode = 1;
     });
 }
 
-export function formatInfo(m: InfoModel, p: Palette): string {
+export function formatInfo(m: InfoModel, p: Palette, signature: SignatureCheck | null = null): string {
   const state = (s: InfoModel['runState']['after']): string => (s ? `${s.status}${s.reason ? ` (${s.reason})` : ''}` : 'not recorded');
   const integrity =
     m.integrity.status === 'ok' ? p.green('ok (all digests verified)') : m.integrity.status === 'failed' ? p.red(`FAILED: ${m.integrity.problems.length} problem(s), listed below`) : p.yellow('not checked (--no-verify)');
@@ -34,6 +37,7 @@ export function formatInfo(m: InfoModel, p: Palette): string {
     ['Bundle', `${m.file} (${humanBytes(m.fileSize)}, format ${m.format.major}.${m.format.minor})`],
     ['SHA-256', m.sha256 ?? 'not computed'],
     ['Integrity', integrity],
+    ['Signature', signatureText(signature, p)],
     ['VM', `${m.vm.name ?? '(unnamed)'}${m.vm.uuid ? ` (${m.vm.uuid})` : ''}, ${m.vm.arch ?? 'arch unknown'}, ${m.vm.cpuCount ?? '?'} vCPU(s)${m.vm.ramSize ? `, ${humanBytes(m.vm.ramSize)} RAM` : ''}${m.vm.kvm === null ? '' : m.vm.kvm ? ', KVM' : ', TCG'}`],
     ['QEMU', m.qemu ? `${m.qemu.version}${m.qemu.package ? ` ${m.qemu.package}` : ''}` : 'not recorded'],
     ['Run state', `${p.bold(state(m.runState.after))}${m.runState.before && m.runState.before.status !== m.runState.after?.status ? `, before capture: ${state(m.runState.before)}` : ''}`],
@@ -50,4 +54,10 @@ export function formatInfo(m: InfoModel, p: Palette): string {
   for (const w of m.capture.warnings) pairs.push(['Warning', p.yellow(w)]);
   for (const problem of m.integrity.problems) pairs.push(['Problem', p.red(problem)]);
   return renderKeyValues(pairs.map(([k, v]) => [p.bold(k), v] as [string, string]));
+}
+
+function signatureText(s: SignatureCheck | null, p: Palette): string {
+  if (!s) return 'none (no FILE.sig beside the bundle; see vmpm sign)';
+  if (s.problem !== null) return p.red(`${s.signature}: DOES NOT HOLD: ${s.problem}`);
+  return `${p.green('holds')}: ${s.signature} by ${s.signedBy} (check the key: vmpm verify FILE --signer KEY)`;
 }

@@ -3,6 +3,8 @@ import { BundleReader } from '../../bundle';
 import { toHex } from '../../util/hex';
 import { palette } from '../output/color';
 import { printJson } from '../output/json';
+import { checkSignature, type SignatureCheck } from '../../custody';
+import { UsageError } from '../../util/errors';
 
 /**
  * `vmpm verify FILE`: checks a bundle's structure and every digest (whole file, trailer, sections,
@@ -14,14 +16,22 @@ export function register(program: Command): void {
     .description('check a bundle\'s structure and every digest; print its SHA-256 (exit 0 only if intact)')
     .argument('<file>', 'bundle file (*.vmpm)')
     .option('--json', 'print the result as JSON')
+    .option('--signature <file>', 'also check this SSHSIG signature of the file (default with --signer: FILE.sig)')
+    .option('--signer <key>', 'the trusted signer: an ssh-ed25519 public key line, or a file of authorized_keys / allowed_signers lines')
     .addHelpText(
       'after',
       `
 Examples:
   vmpm verify crash-2024-05-01.vmpm
-  vmpm verify --json crash.vmpm | jq .sha256`,
+  vmpm verify --json crash.vmpm | jq .sha256
+  vmpm verify crash.vmpm --signature crash.vmpm.sig --signer /etc/ssh/ssh_host_ed25519_key.pub`,
     )
-    .action(async (file: string, options: { json?: boolean }) => {
+    .action(async (file: string, options: { json?: boolean; signature?: string; signer?: string }) => {
+      if (options.signature !== undefined && options.signer === undefined) {
+        throw new UsageError('--signature needs --signer (the public key you trust): anyone can sign a file with a key of their own');
+      }
+      // Checked first: a signature that does not hold is the answer even if the bundle is also damaged.
+      const signature = options.signer === undefined ? undefined : await checkSignature(file, options.signature ?? `${file}.sig`, options.signer);
       const showProgress = !options.json && process.stderr.isTTY === true;
       let lastPct = -1;
       const result = await BundleReader.verifyFile(file, (done, total) => {
@@ -47,6 +57,7 @@ Examples:
             ranges: (reader?.ranges() ?? []).map((r) => ({ start: toHex(r.start), length: toHex(r.length), name: r.name ?? null, pages: r.pages, zeroPages: r.zeroPages })),
             stats: stats ? { ...stats, capturedBytes: toHex(stats.capturedBytes) } : null,
             problems: result.problems,
+            ...(signature ? { signature } : {}),
           });
         } else {
           const p = palette();
@@ -62,6 +73,7 @@ Examples:
               `memory    ${reader.ranges().length} range(s), ${stats.capturedBytes} bytes: ${stats.pages} pages (${stats.zeroPages} zero, ${stats.dataPages} data, ${stats.uniquePages} unique stored) in ${stats.frames} frame(s), ${stats.compressedBytes} bytes compressed`,
             );
           }
+          if (signature) lines.push(`signature ${signatureLine(signature, p)}`);
           if (result.ok) lines.push(`result    ${p.green('OK')}: structure and every digest verified`);
           else {
             lines.push(`result    ${p.red('FAILED')}: ${result.problems.length} problem(s)`);
@@ -72,6 +84,13 @@ Examples:
       } finally {
         await reader?.close();
       }
-      if (!result.ok) process.exitCode = 1;
+      if (!result.ok || (signature && signature.problem !== null)) process.exitCode = 1;
     });
+}
+
+/** One line: who signed, and whether the signature holds (and is by the signer given). */
+export function signatureLine(s: SignatureCheck, p: ReturnType<typeof palette>): string {
+  const who = `${s.signedBy ?? s.keyType}${s.signer ? ` (${s.signer})` : ''}`;
+  if (s.problem === null) return `${p.green('OK')}: ${s.signature} by ${who}${s.trusted ? ', the signer given' : ''}, holds for this file`;
+  return `${p.red('FAILED')}: ${s.signature}: ${s.problem}`;
 }

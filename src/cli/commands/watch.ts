@@ -5,6 +5,7 @@ import { parseEndpoint, formatEndpoint } from '../../qmp';
 import { UsageError } from '../../util/errors';
 import { parseMilliseconds, parseSmallInt } from '../output/args';
 import { memoryMethodFrom } from './capture';
+import { loadSigningKey, signFile } from '../../custody';
 import { Watch, defaultPolicy, describeRule, loadPolicyFile, stderrLogger } from '../../watch';
 
 interface WatchCommandOptions {
@@ -21,6 +22,7 @@ interface WatchCommandOptions {
   catchUp: boolean;
   printPolicy?: boolean;
   json?: boolean;
+  signKey?: string;
 }
 
 /**
@@ -44,13 +46,14 @@ export function register(program: Command): void {
     .option('--no-catch-up', 'do not capture a VM found already panicked or in io-error when connecting')
     .option('--print-policy', 'print the effective policy rules and exit')
     .option('--json', 'log on stderr as JSON lines (notifications on stdout are always JSON)')
+    .option('--sign-key <file>', 'sign each bundle (SSHSIG, BUNDLE.sig) with this OpenSSH Ed25519 key; the notification carries the .sig path')
     .addHelpText(
       'after',
       `
 stdout: one JSON line per incident: {"type":"incident","vm":{...},"trigger":{...},"stoppedBy":"vmpm",
   "stopMs":0.9,"bundle":"/var/lib/vmpm/vm1-...-guest_panicked.vmpm","sha256":"...","failoverSafe":true,...}
 Hook environment: VMPM_EVENT VMPM_EVENT_TIME VMPM_TRIGGER_SOURCE VMPM_VM_ENDPOINT VMPM_VM_NAME VMPM_VM_UUID VMPM_STOPPED_BY
-  VMPM_STOP_MS VMPM_BUNDLE VMPM_SHA256 VMPM_FAILOVER_SAFE (1/0) VMPM_ERROR VMPM_NOTIFICATION (the JSON line)
+  VMPM_STOP_MS VMPM_BUNDLE VMPM_SHA256 VMPM_SIGNATURE VMPM_FAILOVER_SAFE (1/0) VMPM_ERROR VMPM_NOTIFICATION (the JSON line)
 
 Examples:
   vmpm watch --qmp unix:/run/vm1.qmp --qmp unix:/run/vm2.qmp --out-dir /var/lib/vmpm
@@ -73,6 +76,8 @@ Examples:
       const settleMs = parseMilliseconds(options.settle, '--settle', { allowZero: true });
       const termGraceMs = parseMilliseconds(options.termGrace, '--term-grace', { allowZero: true });
       const journalEvents = parseSmallInt(options.journalEvents, '--journal-events', 1);
+      // Loaded before watching: a bad key is a startup error, not a failure at the first incident.
+      const signKey = options.signKey === undefined ? undefined : await loadSigningKey(options.signKey);
       const log = stderrLogger({ json: options.json === true });
       const watch = new Watch({
         endpoints,
@@ -85,6 +90,7 @@ Examples:
         termGraceMs,
         journal: { maxEvents: journalEvents },
         catchUp: options.catchUp,
+        ...(signKey ? { signBundle: async (bundle: string) => (await signFile(bundle, signKey)).signature } : {}),
       });
       log.log('info', undefined, `watching ${endpoints.join(', ')}; bundles into ${outDir}; memory ${memory}; policy ${policy.source}`);
       const removeHandlers = watch.handleSignals();
