@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { VmpmError, describeError } from '../util/errors';
 import { VMPM_VERSION } from '../version';
 import { COMMANDS } from './commands/index';
+import { installPipeGuard } from './pipes';
 
 /** Builds the commander program with every subcommand registered. Exported for tests. */
 export function buildProgram(): Command {
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
  * with the stack only under --debug.
  */
 export async function main(argv: string[]): Promise<number> {
+  installPipeGuard();
   const program = buildProgram();
   const debug = argv.includes('--debug');
   try {

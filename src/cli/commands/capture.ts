@@ -3,9 +3,9 @@ import { basename, resolve } from 'node:path';
 import { capture, formatSummaryLine, type CaptureOptions } from '../../capture';
 import type { MemoryMethod, QuiescePolicy } from '../../bundle/schema';
 import { QmpClient, parseEndpoint } from '../../qmp';
-import { UsageError } from '../../util/errors';
+import { UsageError, VmpmError } from '../../util/errors';
 import { createProgressBar } from '../progress';
-import { abortOnSignals } from '../signals';
+import { abortOnSignals, exitCodeForSignal } from '../signals';
 import { checkOutputPath } from '../output/write';
 import { parseSmallInt } from '../output/args';
 import { loadSigningKey, signFile } from '../../custody';
@@ -109,7 +109,11 @@ Examples:
         if (o.label !== undefined) options.label = o.label;
         if (level !== undefined) options.level = level;
         if (progress) options.onProgress = (p) => progress.update(p);
-        const result = await capture(client, options);
+        const result = await capture(client, options).catch((err: unknown) => {
+          // Stopped by Ctrl-C/SIGTERM/SIGHUP: the shell's 128 + N, like every other interrupted command.
+          if (signals.signal.aborted && err instanceof VmpmError) throw new VmpmError(err.message, { exitCode: exitCodeForSignal(String(signals.signal.reason)), cause: err });
+          throw err;
+        });
         progress?.done();
         const signed = signKey ? await signFile(result.path, signKey, { force: o.force === true }) : undefined;
         if (o.json) process.stdout.write(`${JSON.stringify(signed ? { ...result.summary, signature: signed.signature } : result.summary, null, 2)}\n`);

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { whenStdoutGone } from '../pipes';
 import { accessSync, constants, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseEndpoint, formatEndpoint } from '../../qmp';
@@ -94,10 +95,16 @@ Examples:
       });
       log.log('info', undefined, `watching ${endpoints.join(', ')}; bundles into ${outDir}; memory ${memory}; policy ${policy.source}`);
       const removeHandlers = watch.handleSignals();
+      // The HA reader of the notifications went away: stop as on SIGTERM (a capture in flight may finish).
+      const restorePipe = whenStdoutGone(() => {
+        log.log('warn', undefined, 'standard output was closed (its reader went away): stopping');
+        void watch.stop();
+      });
       try {
         await watch.run();
       } finally {
         removeHandlers();
+        restorePipe();
       }
       const s = watch.watchers.reduce((a, w) => ({ events: a.events + w.stats.events, incidents: a.incidents + w.stats.incidents }), { events: 0, incidents: 0 });
       log.log('info', undefined, `stopped: ${s.events} event(s) seen, ${s.incidents} incident(s)`);
