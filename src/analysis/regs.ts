@@ -18,6 +18,8 @@ export interface RegsCpu {
   /** Display order (from src/arch); names not in any group land in "other". */
   groups: Array<{ title: string; names: string[] }>;
   flags: Array<{ register: string; value: string; set: string[]; text: string }>;
+  /** Kernel symbols of code addresses (rip / pc), e.g. {"rip":"sysrq_handle_crash+0x16"}, when the bundle has them. */
+  symbols?: Record<string, string>;
 }
 
 export function buildRegs(cpus: CpusSection | null, cpuIndex?: number): RegsModel {

@@ -1,15 +1,17 @@
 import type { Command } from 'commander';
-import { withBundle, readMemory } from '../../analysis';
+import { withBundle, readMemory, openKernelView, planVirtualBundleRead, readVirtualRuns } from '../../analysis';
 import { UsageError, VmpmError } from '../../util/errors';
 import { toHex } from '../../util/hex';
-import { parseAddress, parseCount } from '../output/args';
+import { parseAddress, parseCount, parseSmallInt } from '../output/args';
 import { hexdump } from '../output/hexdump';
 import { formatJson } from '../output/json';
 import { checkOutputPath, closeOutput, discardOutput, openOutput, writeChunk } from '../output/write';
 import { abortOnSignals, exitCodeForSignal } from '../signals';
 
 interface ReadOptions {
-  phys: string;
+  phys?: string;
+  virt?: string;
+  cpu?: string;
   length: string;
   raw?: boolean;
   json?: boolean;
@@ -25,26 +27,38 @@ const JSON_MAX = 16n << 20n;
 export function register(program: Command): void {
   program
     .command('read')
-    .description('hexdump (or write raw) guest-physical memory from a bundle')
+    .description('hexdump (or write raw) guest-physical or guest-virtual memory from a bundle')
     .argument('<file>', 'bundle (.vmpm)')
-    .requiredOption('--phys <addr>', 'guest-physical start address, e.g. 0x7c00')
+    .option('--phys <addr>', 'guest-physical start address, e.g. 0x7c00')
+    .option('--virt <addr>', "guest-virtual start address, translated through a vCPU's page tables")
+    .option('--cpu <n>', 'with --virt: use this vCPU\'s page tables (default: the first vCPU)')
     .option('--length <n>', 'bytes to read (K/M/G suffixes allowed)', '256')
     .option('--raw', 'write raw bytes instead of a hexdump (needs -o or a pipe)')
     .option('--json', 'print {"address","length","hex"} as JSON (at most 16 MiB)')
     .option('-o, --output <file>', 'write to this file instead of stdout')
     .option('--force', 'overwrite the -o file if it exists')
     .option('--zero-fill', 'read uncaptured addresses as zeros instead of failing')
-    .addHelpText('after', '\nExamples:\n  vmpm read crash.vmpm --phys 0x7c00 --length 64\n  vmpm read crash.vmpm --phys 0 --length 64M --raw -o low.bin')
+    .addHelpText('after', '\nExamples:\n  vmpm read crash.vmpm --phys 0x7c00 --length 64\n  vmpm read crash.vmpm --phys 0 --length 64M --raw -o low.bin\n  vmpm read crash.vmpm --virt 0xffffffff81000000 --length 64')
     .action(async (file: string, o: ReadOptions) => {
-      const addr = parseAddress(o.phys, '--phys');
+      if ((o.phys === undefined) === (o.virt === undefined)) throw new UsageError('give exactly one of --phys ADDR or --virt ADDR');
+      if (o.virt !== undefined && o.zeroFill) throw new UsageError('--zero-fill applies to --phys only: --virt names the page that is not mapped or not captured instead');
+      if (o.phys !== undefined && o.cpu !== undefined) throw new UsageError('--cpu applies to --virt only');
+      const addr = o.phys !== undefined ? parseAddress(o.phys, '--phys') : parseAddress(o.virt!, '--virt');
+      const cpu = o.cpu === undefined ? undefined : parseSmallInt(o.cpu, '--cpu');
       const length = parseCount(o.length, '--length');
       if (o.raw && o.json) throw new UsageError('--raw and --json cannot be combined');
       if (o.json && length > JSON_MAX) throw new UsageError(`--json reads at most 16 MiB; use --raw -o FILE for ${length} bytes`);
       if (o.raw && !o.output && process.stdout.isTTY) throw new UsageError('refusing to write raw binary to a terminal; use -o FILE or pipe the output');
       if (o.output) checkOutputPath(o.output, o.force === true);
       await withBundle(file, async (bundle) => {
-        // Checks for holes before creating -o, so a failed read leaves no file behind.
-        const chunks = readMemory(bundle, addr, length, { zeroFill: o.zeroFill === true });
+        // Checks for holes (or unmapped pages) before creating -o, so a failed read leaves no file behind.
+        const chunks =
+          o.virt !== undefined
+            ? await (async () => {
+                const view = await openKernelView(bundle);
+                return readVirtualRuns(view, await planVirtualBundleRead(view, addr, length, cpu));
+              })()
+            : readMemory(bundle, addr, length, { zeroFill: o.zeroFill === true });
         const first = await chunks.next();
         if (!o.output) {
           await writeChunks(process.stdout, first, chunks, addr, o);

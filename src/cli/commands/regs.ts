@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { withBundle, loadSections, buildRegs, type RegsCpu } from '../../analysis';
+import { withBundle, loadSections, buildRegs, addRegisterSymbols, type RegsCpu } from '../../analysis';
 import { printJson } from '../output/json';
 import { palette, type Palette } from '../output/color';
 import { parseSmallInt } from '../output/args';
@@ -14,7 +14,7 @@ export function register(program: Command): void {
     .option('--json', 'print registers as JSON')
     .action(async (file: string, options: { cpu?: string; json?: boolean }) => {
       const cpu = options.cpu === undefined ? undefined : parseSmallInt(options.cpu, '--cpu');
-      const model = await withBundle(file, async (b) => buildRegs((await loadSections(b)).cpus, cpu));
+      const model = await withBundle(file, async (b) => addRegisterSymbols(b, buildRegs((await loadSections(b)).cpus, cpu)));
       if (options.json) printJson(model);
       else process.stdout.write(model.cpus.length === 0 ? 'no vCPU registers recorded in this bundle\n' : `${model.cpus.map((c) => formatCpu(c, palette())).join('\n\n')}\n`);
     });
@@ -27,9 +27,11 @@ export function formatCpu(c: RegsCpu, p: Palette): string {
   const lines = [p.bold(head.join('  '))];
   for (const g of c.groups) {
     lines.push(p.cyan(`${g.title}:`));
-    const cells = g.names.map((n) => `${n.padStart(Math.min(12, maxLen(g.names)))}=${c.registers[n]}`);
+    const plain = g.names.map((n) => `${n.padStart(Math.min(12, maxLen(g.names)))}=${c.registers[n]}`);
+    // A code address gets its kernel symbol after it; the column width stays that of the plain cells.
+    const cells = plain.map((cell, i) => (c.symbols?.[g.names[i]!] ? `${cell} <${c.symbols[g.names[i]!]}>` : cell));
     // Wide values (xmm, st) one per line; 64-bit ones several per line.
-    const width = Math.max(...cells.map((s) => s.length));
+    const width = Math.max(...plain.map((s) => s.length));
     const perLine = Math.max(1, Math.floor(100 / (width + 2)));
     for (let i = 0; i < cells.length; i += perLine) lines.push(`  ${cells.slice(i, i + perLine).map((s) => s.padEnd(width)).join('  ').trimEnd()}`);
   }

@@ -1,0 +1,208 @@
+/**
+ * Virtual addresses, kernel symbols and stack scans on a real Debian Linux guest that panicked with
+ * sysrq-c, once booted through PVH (no KASLR) and once as the packaged bzImage (KASLR). The oracles
+ * are independent of vmpm's own walker: VMCOREINFO's kernel-image mapping (phys_base), the vmlinux ELF
+ * file's bytes (up to KASLR relocations), the busybox binary the initramfs holds, and the direct map's
+ * 1:1 layout.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { StackModel, SymbolModel, TranslateModel } from '../../src/analysis';
+import { Vmcoreinfo } from '../../src/guestos';
+import { runCli } from '../helpers/cli';
+import { requireTools } from '../helpers/requirements';
+import { guestBuildSkipReason } from './build-guest';
+import { captureLinuxPanic, type CapturedLinux } from './vaddr-guest';
+
+const skip = requireTools('qemu-system-x86_64', 'dpkg-deb', 'xz') || guestBuildSkipReason();
+const START_KERNEL_MAP = 0xffffffff80000000n;
+
+async function cli(args: string[]): Promise<string> {
+  const r = await runCli(args, { timeoutMs: 60_000 });
+  assert.equal(r.code, 0, `vmpm ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+const json = async <T>(args: string[]): Promise<T> => JSON.parse(await cli([...args, '--json'])) as T;
+const hex = (v: bigint) => `0x${v.toString(16)}`;
+
+async function readHex(bundle: string, args: string[]): Promise<Buffer> {
+  return Buffer.from((await json<{ hex: string }>(['read', bundle, ...args])).hex, 'hex');
+}
+
+/** Bytes of an ELF64 little-endian file at a virtual address, from its PT_LOAD program headers. */
+function elfBytesAt(file: Buffer, vaddr: bigint, length: number): Buffer {
+  const phoff = Number(file.readBigUInt64LE(0x20));
+  const phentsize = file.readUInt16LE(0x36);
+  const phnum = file.readUInt16LE(0x38);
+  for (let i = 0; i < phnum; i++) {
+    const ph = phoff + i * phentsize;
+    if (file.readUInt32LE(ph) !== 1) continue; // PT_LOAD
+    const offset = file.readBigUInt64LE(ph + 8);
+    const va = file.readBigUInt64LE(ph + 16);
+    const filesz = file.readBigUInt64LE(ph + 32);
+    if (vaddr >= va && vaddr + BigInt(length) <= va + filesz) return file.subarray(Number(offset + vaddr - va), Number(offset + vaddr - va) + length);
+  }
+  throw new Error(`no PT_LOAD holds ${hex(vaddr)}`);
+}
+
+/**
+ * Memory equals the file except where KASLR relocated a 32-bit absolute address: there the
+ * little-endian u32 in memory is the file's plus the KASLR offset (mod 2^32).
+ */
+function sameUpToRelocation(mem: Buffer, file: Buffer, kaslr: bigint): { ok: boolean; relocations: number; at?: number } {
+  const delta = Number(kaslr & 0xffffffffn);
+  let relocations = 0;
+  for (let i = 0; i < mem.length; i++) {
+    if (mem[i] === file[i]) continue;
+    if (delta === 0) return { ok: false, relocations, at: i };
+    let fixed = false;
+    for (let j = Math.max(0, i - 3); j <= i && j + 4 <= mem.length; j++) {
+      if (mem.readUInt32LE(j) === ((file.readUInt32LE(j) + delta) >>> 0)) {
+        relocations++;
+        i = j + 3;
+        fixed = true;
+        break;
+      }
+    }
+    if (!fixed) return { ok: false, relocations, at: i };
+  }
+  return { ok: true, relocations };
+}
+
+for (const kernel of ['pvh', 'bzImage'] as const) {
+  describe(`virtual addresses and symbols on a real Linux guest (${kernel === 'pvh' ? 'PVH vmlinux, no KASLR' : 'bzImage, KASLR'})`, { skip }, () => {
+    let captured: CapturedLinux;
+    let bundle: string;
+    let info: Vmcoreinfo;
+    let stacks: StackModel;
+    before(async () => {
+      captured = await captureLinuxPanic({ kernel });
+      bundle = captured.bundle;
+      info = Vmcoreinfo.parse(await cli(['section', bundle, 'vmcoreinfo']));
+      stacks = await json<StackModel>(['stack', bundle]);
+    }, { timeout: 180_000 });
+    after(() => captured?.cleanup());
+
+    it('KASLR is what the boot path says: off for PVH, on for the bzImage', () => {
+      const offset = info.kernelOffset ?? 0n;
+      if (kernel === 'pvh') assert.equal(offset, 0n);
+      else assert.notEqual(offset, 0n, 'the bzImage boot randomized the kernel (KERNELOFFSET != 0)');
+    });
+
+    it('symbol decodes kallsyms from memory, KASLR included, and names the 6.1 encoding', async () => {
+      const stext = await json<SymbolModel>(['symbol', bundle, '_stext']);
+      assert.equal(stext.matches?.[0]?.address, hex(info.symbol('_stext')));
+      assert.match(stext.symbols.encoding?.names ?? '', /ULEB128/);
+      assert.match(stext.symbols.encoding?.addresses ?? '', /absolute per-cpu/);
+      assert.ok(stext.symbols.count > 50_000, `${stext.symbols.count} symbols`);
+      // Every kernel symbol VMCOREINFO names resolves back to itself by address.
+      for (const name of ['prb', 'printk_rb_static', 'init_uts_ns', 'swapper_pg_dir', 'node_data']) {
+        const addr = info.symbol(name);
+        const m = await json<SymbolModel>(['symbol', bundle, hex(addr)]);
+        assert.equal(m.symbol?.start, hex(addr), `${name}: ${JSON.stringify(m.symbol)}`);
+        assert.equal(m.symbol?.offset, '0x0');
+      }
+    });
+
+    it('symbol sysrq_handle_crash gives an address that, translated, holds the kernel image bytes of that function', async () => {
+      const m = await json<SymbolModel>(['symbol', bundle, 'sysrq_handle_crash']);
+      const match = m.matches?.[0];
+      assert.ok(match && match.size, JSON.stringify(m));
+      const addr = BigInt(match.address);
+      const size = Number(BigInt(match.size));
+      const t = await json<TranslateModel>(['translate', bundle, hex(addr)]);
+      assert.equal(t.mapped, true);
+      // VMCOREINFO's kernel-image map: virt - __START_KERNEL_map + phys_base.
+      assert.equal(t.physical, hex(addr - START_KERNEL_MAP + info.number('phys_base')));
+      assert.equal(t.permissions?.noExecute, false, 'kernel text is executable');
+      assert.equal(t.permissions?.user, false, 'kernel text is not user-accessible');
+      const viaVirt = await readHex(bundle, ['--virt', hex(addr), '--length', String(size)]);
+      const viaPhys = await readHex(bundle, ['--phys', t.physical!, '--length', String(size)]);
+      assert.deepEqual(viaVirt, viaPhys);
+      const vmlinux = readFileSync(join(captured.guest.dir, 'vmlinux'));
+      const linkAddr = addr - (info.kernelOffset ?? 0n);
+      const file = elfBytesAt(vmlinux, linkAddr, size);
+      // ftrace_init() turns each function's 5-byte `call __fentry__` into the 5-byte NOP 0f 1f 44 00 00 at boot.
+      const entry = viaVirt.subarray(0, 4).equals(Buffer.from('f30f1efa', 'hex')) ? 4 : 0;
+      const ftraced = file[entry] === 0xe8 && viaVirt.subarray(entry, entry + 5).equals(Buffer.from('0f1f440000', 'hex'));
+      const from = ftraced ? entry + 5 : 0;
+      const same = sameUpToRelocation(viaVirt.subarray(from), file.subarray(from), info.kernelOffset ?? 0n);
+      assert.ok(same.ok, `memory differs from vmlinux at +${from + (same.at ?? 0)}: ${viaVirt.toString('hex')} vs ${file.toString('hex')}`);
+      if (kernel === 'bzImage') assert.ok(same.relocations > 0, 'the KASLR kernel relocated the absolute address in sysrq_handle_crash');
+    });
+
+    it('stack: the panicking vCPU shows the sysrq -> panic path; every RIP is symbolized or explained', async () => {
+      assert.match(stacks.note, /scan, not an unwinder/);
+      const panicking = stacks.cpus.find((c) => c.frames.some((f) => f.symbol?.startsWith('panic+')));
+      assert.ok(panicking, `a vCPU's scan shows panic(): ${JSON.stringify(stacks.cpus.map((c) => c.frames.map((f) => f.text)))}`);
+      const names = panicking.frames.map((f) => f.symbol?.split('+')[0]);
+      const order = ['panic', 'sysrq_handle_crash', 'write_sysrq_trigger', 'ksys_write'].map((n) => names.indexOf(n));
+      assert.ok(order.every((i) => i >= 0) && order.every((v, i) => i === 0 || v > order[i - 1]!), `frames in call order: ${names.join(' ')}`);
+      for (const f of panicking.frames) assert.match(f.text, /^\? (\S+\+0x[0-9a-f]+\/0x[0-9a-f]+|0x[0-9a-f]+ \[module\])$/);
+      // Its RIP: pvpanic's module code (the pvpanic write paused the vCPU) or a function on the panic path.
+      const rip = await json<SymbolModel>(['symbol', bundle, panicking.ip!]);
+      if (rip.symbol) assert.match(rip.symbol.name, /panic|sysrq|nmi|crash|notifier|pvpanic/);
+      else assert.match(rip.note ?? '', /module area/);
+      for (const c of stacks.cpus) assert.ok(c.ipSymbol !== undefined || /module area/.test(c.ipNote ?? ''), `vCPU ${c.index} rip ${c.ip}: ${c.ipSymbol ?? c.ipNote}`);
+      const regs = await cli(['regs', bundle]);
+      for (const c of stacks.cpus.filter((x) => x.ipSymbol)) assert.ok(regs.includes(`rip=${c.ip} <${c.ipSymbol!.replace(/\/0x[0-9a-f]+$/, '')}>`), `regs shows rip=${c.ip} <${c.ipSymbol}>`);
+    });
+
+    it('translate: a direct-map address and the kernel text it aliases read the same bytes', async () => {
+      // mem_section is a direct-map pointer (memblock memory); page_offset_base = virt - phys is 1 GiB aligned.
+      const memSection = info.symbol('mem_section');
+      const t = await json<TranslateModel>(['translate', bundle, hex(memSection)]);
+      assert.equal(t.mapped, true);
+      const pageOffset = memSection - BigInt(t.physical!);
+      assert.equal(pageOffset & ((1n << 30n) - 1n), 0n, `page_offset_base ${hex(pageOffset)} is 1 GiB aligned`);
+      assert.ok(pageOffset >= 0xff00000000000000n && pageOffset < START_KERNEL_MAP);
+      // The first pointer in mem_section's root is another direct-map allocation: same offset.
+      const root0 = (await readHex(bundle, ['--virt', hex(memSection), '--length', '8'])).readBigUInt64LE(0);
+      const t2 = await json<TranslateModel>(['translate', bundle, hex(root0)]);
+      assert.equal(BigInt(t2.physical!), root0 - pageOffset);
+      // The direct-map alias of sysrq_handle_crash's physical page holds the same code.
+      const fn = BigInt((await json<SymbolModel>(['symbol', bundle, 'sysrq_handle_crash'])).matches![0]!.address);
+      const alias = pageOffset + (fn - START_KERNEL_MAP + info.number('phys_base'));
+      assert.deepEqual(await readHex(bundle, ['--virt', hex(alias), '--length', '32']), await readHex(bundle, ['--virt', hex(fn), '--length', '32']));
+      const ta = await json<TranslateModel>(['translate', bundle, hex(alias)]);
+      assert.equal(ta.permissions?.noExecute, true, 'the direct map is not executable');
+    });
+
+    it("translate: a user-space address of init holds the busybox binary; read --virt equals read --phys", async () => {
+      const panicking = stacks.cpus.find((c) => c.frames.some((f) => f.symbol?.startsWith('sysrq_handle_crash+')))!;
+      // /init is PID 1 (busybox sh) and wrote to /proc/sysrq-trigger itself: the panicking vCPU runs in its mm.
+      const busybox = readFileSync(join(captured.guest.dir, 'busybox'));
+      const firstLoad = (() => {
+        const phoff = Number(busybox.readBigUInt64LE(0x20));
+        for (let i = 0; i < busybox.readUInt16LE(0x38); i++) {
+          const ph = phoff + i * busybox.readUInt16LE(0x36);
+          if (busybox.readUInt32LE(ph) === 1 && busybox.readBigUInt64LE(ph + 8) === 0n) return busybox.readBigUInt64LE(ph + 16);
+        }
+        throw new Error('busybox has no PT_LOAD at offset 0');
+      })();
+      assert.equal(busybox.readUInt16LE(0x10), 2, 'busybox-static is ET_EXEC (loaded at its link address)');
+      const t = await json<TranslateModel>(['translate', bundle, hex(firstLoad), '--cpu', String(panicking.index)]);
+      assert.equal(t.mapped, true, JSON.stringify(t));
+      assert.equal(t.permissions?.user, true);
+      assert.equal(t.levels.length, 4);
+      const viaVirt = await readHex(bundle, ['--virt', hex(firstLoad), '--length', '4096', '--cpu', String(panicking.index)]);
+      assert.deepEqual(viaVirt.subarray(0, 64), busybox.subarray(0, 64));
+      assert.deepEqual(viaVirt, await readHex(bundle, ['--phys', t.physical!, '--length', '4096']));
+      // A read that crosses from this page into the next maps each page on its own.
+      const cross = await readHex(bundle, ['--virt', hex(firstLoad + 4096n - 8n), '--length', '16', '--cpu', String(panicking.index)]);
+      const next = await json<TranslateModel>(['translate', bundle, hex(firstLoad + 4096n), '--cpu', String(panicking.index)]);
+      if (next.mapped) assert.deepEqual(cross.subarray(8), await readHex(bundle, ['--phys', next.physical!, '--length', '8']));
+    });
+
+    it('an unmapped address is one line naming the level that is not present', async () => {
+      const r = await runCli(['read', bundle, '--virt', '0x10', '--length', '16']);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^vmpm: virtual address 0x10 is not mapped: the (pgd|pud|pmd|pte) entry at physical 0x[0-9a-f]+ is not present \(0x[0-9a-f]+\)\n$/);
+      const t = await json<TranslateModel>(['translate', bundle, '0x10']);
+      assert.equal(t.mapped, false);
+      assert.ok(t.notPresent);
+    });
+  });
+}
