@@ -23,3 +23,5 @@ export { VirshStream, type StreamEnd } from './stream';
 export { LibvirtMonitor, libvirtEndpoint, type LibvirtTarget, type LibvirtFacts, type LibvirtMonitorOptions } from './monitor';
 export { runCommand, CommandRefused } from './commands';
 export { qemuBehindEndpoint, guestNameOf, libvirtEvidence, type QemuOwner, type OwnerLookup } from './ownership';
+export { LibvirtTransport, connectLibvirt } from './transport';
+export { LibvirtOwnedGuard, connectQmpGuarded, type GuardedSession } from './guard';

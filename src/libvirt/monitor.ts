@@ -10,6 +10,13 @@
  * The monitor closes when the domain stops (lifecycle Stopped), when libvirtd goes away (a stream
  * ends), or on close(); like QEMU closing its socket, that tells a watcher to reconnect.
  *
+ * Transcript: every virsh call and its output travel with the reply to the QMP request they carried
+ * out, as a `virsh` member ({"return":{},"id":"vmpm-3","virsh":[{"at","dir":"tx","line":"virsh -c
+ * qemu:///system suspend web1"},{"at","dir":"rx","line":"Domain 'web1' suspended"}]}); an event
+ * carries the virsh line it came from. The QMP session ignores the member and records the whole
+ * message, so the bundle's transcript holds both the QMP exchange and how libvirt carried it out.
+ * Calls made while opening (dominfo, domstate, version, dumpxml) travel with the first reply.
+ *
  * Window: libvirt registers an event callback some milliseconds after virsh starts. The streams are
  * started first and the facts read after them, so events from then on are seen; what happened
  * before shows in the run state (watch's catch-up covers a panic that came earlier).
@@ -61,6 +68,8 @@ export class LibvirtMonitor {
   private queue: Promise<void> = Promise.resolve();
   private closedWith: { err: Error | undefined } | undefined;
   private factsValue: LibvirtFacts | undefined;
+  /** virsh exchanges not yet attached to a reply. */
+  private pending: VirshExchange[] = [];
 
   private constructor(
     readonly target: LibvirtTarget,
@@ -72,8 +81,13 @@ export class LibvirtMonitor {
 
   /** Starts the event streams, then reads the domain's facts; a domain that is not running is an error. */
   static async open(target: LibvirtTarget, options: LibvirtMonitorOptions = {}): Promise<LibvirtMonitor> {
-    const virsh = new Virsh({ ...(target.uri !== undefined ? { uri: target.uri } : {}), ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}), ...(options.record ? { record: options.record } : {}) });
-    const m = new LibvirtMonitor(target, virsh, options.record);
+    let m: LibvirtMonitor | undefined;
+    const record = (e: VirshExchange): void => {
+      m?.pending.push(e);
+      options.record?.(e);
+    };
+    const virsh = new Virsh({ ...(target.uri !== undefined ? { uri: target.uri } : {}), ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}), record });
+    m = new LibvirtMonitor(target, virsh, options.record);
     try {
       m.startStreams();
       const info = await domainInfo(virsh, target.domain);
@@ -142,6 +156,8 @@ export class LibvirtMonitor {
       reply = err instanceof CommandRefused ? { error: { class: err.errorClass, desc: err.desc } } : { error: { class: 'GenericError', desc: describeError(err) } };
     }
     if (id !== undefined) reply.id = id;
+    const virsh = this.pending.splice(0);
+    if (virsh.length > 0) reply.virsh = virsh.map((e) => ({ at: e.at, dir: e.dir, line: e.line }));
     this.emit(stringifyJson(reply));
   }
 
@@ -168,7 +184,9 @@ export class LibvirtMonitor {
     const libvirt = new VirshStream(this.virsh, ['event', domain, '--all', '--loop'], (line) => this.onStreamLine(line, 'libvirt'));
     for (const s of [qemu, libvirt]) {
       this.streams.push(s);
-      this.record?.({ at: new Date().toISOString(), dir: 'tx', line: `${s.command} &` });
+      const started: VirshExchange = { at: new Date().toISOString(), dir: 'tx', line: `${s.command} &` };
+      this.pending.push(started);
+      this.record?.(started);
       void s.ended.then((end) => {
         if (!end.byUs) void this.shutdown(new LibvirtError(`libvirt event stream ended: ${end.reason}`, 'unreachable', end.reason));
       });
@@ -182,6 +200,7 @@ export class LibvirtMonitor {
       if (!e || e.domain !== this.target.domain) return;
       const msg: Record<string, unknown> = { event: e.event, timestamp: { seconds: e.seconds, microseconds: e.microseconds } };
       if (e.data !== undefined) msg.data = e.data;
+      msg.virsh = line;
       this.emit(stringifyJson(msg));
       return;
     }
@@ -190,7 +209,7 @@ export class LibvirtMonitor {
     const now = Date.now();
     const data = e.kind === 'lifecycle' ? splitLifecycle(e.detail) : { detail: e.detail };
     const name = `LIBVIRT_${e.kind.toUpperCase().replace(/[^A-Z0-9]+/g, '_')}`;
-    this.emit(stringifyJson({ event: name, data, timestamp: { seconds: Math.floor(now / 1000), microseconds: (now % 1000) * 1000 } }));
+    this.emit(stringifyJson({ event: name, data, timestamp: { seconds: Math.floor(now / 1000), microseconds: (now % 1000) * 1000 }, virsh: line }));
     if (e.kind === 'lifecycle' && splitLifecycle(e.detail).event === 'Stopped') {
       void this.shutdown(new LibvirtError(`libvirt domain ${this.target.domain} stopped (${e.detail})`, 'not-running', e.detail));
     }
