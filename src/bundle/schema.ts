@@ -34,6 +34,19 @@ export interface RunState {
   reason?: string;
   /** When it was observed (ISO). */
   at: string;
+  /** libvirt's domain state and reason as virsh prints them ("crashed (panicked)"), when reached through libvirt. */
+  libvirt?: string;
+}
+
+/** How vmpm reached QEMU: its own monitor socket, or libvirt (virsh). */
+export interface ManifestTransport {
+  kind: 'qmp' | 'libvirt';
+  /** "unix:/run/vm1.qmp", "libvirt:web1" or "libvirt:web1@qemu+ssh://host/system". */
+  endpoint: string;
+  /** The libvirt domain and the versions libvirt reported (kind libvirt). */
+  libvirt?: { domain: string; uuid: string; uri: string | null; libvirtVersion: string | null; qemuVersion: string | null };
+  /** Set when a plain QMP socket led to a QEMU that libvirt runs: the evidence (no dump-guest-memory was sent). */
+  libvirtOwned?: string;
 }
 
 export type QuiescePolicy = 'stop-and-restore' | 'keep-stopped' | 'no-stop';
@@ -90,6 +103,8 @@ export interface Manifest {
    * Present exactly when that section is (bundles without it, or written before 0.1 added this, lack it).
    */
   elfNotes?: ElfNotesInfo;
+  /** How vmpm reached QEMU (bundles written before libvirt support lack it: a QMP socket). */
+  transport?: ManifestTransport;
 }
 
 /** The ELF identity of the dump an `elf-notes` section was cut from (NT_PRSTATUS layout depends on it). */

@@ -15,6 +15,7 @@ import {
   type QuiescePolicy,
   type RunState,
   type Manifest,
+  type ManifestTransport,
 } from '../bundle/schema';
 import type { QmpClient } from '../qmp';
 import { VmpmError, describeError } from '../util/errors';
@@ -27,7 +28,7 @@ import { buildManifest, partialManifest } from './manifest';
 import { captureWithDump } from './memory-dump';
 import type { MemoryCaptureContext, MemoryCaptureResult } from './memory-common';
 import { captureWithPmemsave } from './memory-pmemsave';
-import { collectBlock, collectCpus, collectIdentity, collectMemoryInfo, hexOrNull, queryStatus } from './metadata';
+import { collectBlock, collectCpus, collectIdentity, collectMemoryInfo, hexOrNull, queryStatus, queryStatusDetailed, type LibvirtStatus } from './metadata';
 import { openOutput, readAttachments, sealPartial } from './output';
 import { parseElfNotes, vmcoreinfoFromNotes } from '../formats/elf';
 import { describeRegions, planCaptureRanges } from './plan';
@@ -59,6 +60,12 @@ export interface CaptureOptions {
   fifoIdleTimeoutMs?: number;
   /** zstd level for memory frames (default: the bundle writer's, 3). */
   level?: number;
+  /**
+   * Set when the QMP socket belongs to a QEMU that libvirt runs (the evidence, from src/libvirt):
+   * `dump` then becomes `pmemsave`, because QEMU's dump-guest-memory behind libvirt's back crashed
+   * libvirtd 9.0 (issue 15). The session's guard refuses the command as well.
+   */
+  libvirtOwned?: string;
 }
 
 export interface CaptureResult {
@@ -87,7 +94,11 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
   const actions = new ActionLog(options.priorActions ?? []);
   const createdAt = new Date().toISOString();
   const policy = options.quiesce;
-  const method = options.memory;
+  let method = options.memory;
+  if (options.libvirtOwned !== undefined && method === 'dump') {
+    method = 'pmemsave';
+    warnings.push(`QEMU is run by libvirt (${options.libvirtOwned}): memory via pmemsave; vmpm never sends it dump-guest-memory (it crashed libvirtd 9.0). --libvirt DOMAIN uses libvirt's own dump`);
+  }
   const signal = options.signal;
   const checkAbort = (): void => {
     if (signal?.aborted) throw new VmpmError('capture interrupted');
@@ -103,11 +114,14 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
   let stopAt: number | undefined;
   let before: RunState | undefined;
   let resumedAt: number | undefined;
+  let transport: ManifestTransport | undefined;
   try {
     checkAbort();
     phase('quiesce');
     const tStop = performance.now();
-    before = await queryStatus(client);
+    const beforeDetailed = await queryStatusDetailed(client);
+    before = beforeDetailed.state;
+    transport = transportOf(client.endpoint, beforeDetailed.libvirt, options.libvirtOwned);
     // QEMU started with -S and never continued: nothing to stop or resume, but the reader should know
     // the guest never ran (RAM holds only what QEMU and its loaders put there).
     if (before.status === 'prelaunch') warnings.push('the guest has not started yet (QEMU -S, run state prelaunch): this is its state before its first instruction');
@@ -145,6 +159,7 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
         onProgress: (done, total) => phase('memory', done, total),
       };
       if (signal) ctx.signal = signal;
+      if (transport?.kind === 'libvirt') ctx.viaLibvirt = true;
       if (options.fifoOpenTimeoutMs !== undefined) ctx.fifoOpenTimeoutMs = options.fifoOpenTimeoutMs;
       if (options.fifoIdleTimeoutMs !== undefined) ctx.fifoIdleTimeoutMs = options.fifoIdleTimeoutMs;
       if (policy === 'no-stop' && before.running && method === 'dump') {
@@ -227,6 +242,7 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
     if (options.label !== undefined) manifestInput.label = options.label;
     if (options.trigger) manifestInput.trigger = options.trigger;
     if (memory.elfNotes) manifestInput.elfNotes = memory.elfNotes.info;
+    if (transport) manifestInput.transport = transport;
     const manifest: Manifest = buildManifest(manifestInput);
     await writer.addJsonSection(SECTION.manifest, manifest);
     const finished = await writer.finish();
@@ -319,4 +335,15 @@ async function restoreAfterFailure(
     warnings.push(`could not restore the run state: ${describeError(err)}`);
     return why;
   }
+}
+
+/** How the session reached QEMU, for the manifest: libvirt (with its facts from query-status) or a QMP socket. */
+function transportOf(endpoint: string, libvirt: LibvirtStatus | undefined, libvirtOwned: string | undefined): ManifestTransport {
+  if (libvirt !== undefined) {
+    const { domain, uuid, uri, libvirtVersion, qemuVersion } = libvirt;
+    return { kind: 'libvirt', endpoint, libvirt: { domain, uuid, uri, libvirtVersion, qemuVersion } };
+  }
+  const t: ManifestTransport = { kind: 'qmp', endpoint };
+  if (libvirtOwned !== undefined) t.libvirtOwned = libvirtOwned;
+  return t;
 }

@@ -1,7 +1,7 @@
 /** Builds the manifest section: identity, provenance, run states, policy, actions, timings, warnings. */
 import { hostname } from 'node:os';
 import { FORMAT_MAJOR, FORMAT_MINOR } from '../bundle';
-import type { CaptureAction, ElfNotesInfo, ErrorRecord, Manifest, MemoryMethod, QuiescePolicy, RunState } from '../bundle/schema';
+import type { CaptureAction, ElfNotesInfo, ErrorRecord, Manifest, ManifestTransport, MemoryMethod, QuiescePolicy, RunState } from '../bundle/schema';
 import { VMPM_VERSION } from '../version';
 import type { Identity } from './metadata';
 import { hexOrNull } from './metadata';
@@ -25,6 +25,7 @@ export interface ManifestInput {
   warnings: string[];
   /** Set when the bundle has an `elf-notes` section. */
   elfNotes?: ElfNotesInfo;
+  transport?: ManifestTransport;
 }
 
 function common(createdAt: string, origin: 'capture' | 'watch') {
@@ -59,6 +60,7 @@ export function buildManifest(m: ManifestInput): Manifest {
   if (m.label !== undefined) manifest.label = m.label;
   if (m.trigger) manifest.policy.trigger = m.trigger;
   if (m.elfNotes) manifest.elfNotes = m.elfNotes;
+  if (m.transport) manifest.transport = m.transport;
   return manifest;
 }
 

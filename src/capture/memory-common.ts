@@ -18,6 +18,8 @@ export interface MemoryCaptureContext {
   signal?: AbortSignal;
   /** Bytes of guest RAM received so far, of `total`. */
   onProgress?: (done: number, total: number) => void;
+  /** The session runs over libvirt (src/libvirt): said in the action's detail. */
+  viaLibvirt?: boolean;
   /** Bound on the wait for QEMU to open a FIFO. */
   fifoOpenTimeoutMs?: number;
   /** Bound on QEMU's silence while a FIFO is open (a stopped or wedged QEMU). */

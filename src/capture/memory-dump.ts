@@ -102,7 +102,9 @@ export async function captureWithDump(ctx: MemoryCaptureContext): Promise<Memory
   parsing.catch(() => undefined); // observed below
 
   try {
-    await ctx.actions.run('dump-guest-memory', `ELF, paging off, detached, into a FIFO (${toHex(planned)} bytes of RAM planned)`, () =>
+    // Over libvirt the transport turns this into `virsh dump --memory-only`: libvirt runs the dump in its own job.
+    const how = ctx.viaLibvirt ? 'through libvirt (virsh dump --memory-only --format elf)' : 'ELF, paging off, detached';
+    await ctx.actions.run('dump-guest-memory', `${how}, into a FIFO (${toHex(planned)} bytes of RAM planned)`, () =>
       ctx.client.execute('dump-guest-memory', { paging: false, protocol: `file:${fifo}`, detach: true }, { timeoutMs: streamingTimeoutMs(planned) }),
     );
   } catch (err) {

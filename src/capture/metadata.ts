@@ -42,10 +42,29 @@ async function optional<T>(client: QmpClient, command: string, warnings: string[
   }
 }
 
+/** What the libvirt transport adds to query-status (src/libvirt/commands.ts): libvirt's words and facts. */
+export interface LibvirtStatus {
+  state: string;
+  reason: string;
+  domain: string;
+  uuid: string;
+  uri: string | null;
+  libvirtVersion: string | null;
+  qemuVersion: string | null;
+}
+
 export async function queryStatus(client: QmpClient): Promise<RunState> {
+  return (await queryStatusDetailed(client)).state;
+}
+
+/** query-status, with libvirt's view when the session runs over libvirt. */
+export async function queryStatusDetailed(client: QmpClient): Promise<{ state: RunState; libvirt?: LibvirtStatus }> {
   const at = new Date().toISOString();
-  const s = await client.execute<QueryStatus>('query-status');
-  return { status: s.status, running: s.running, at };
+  const s = await client.execute<QueryStatus & { libvirt?: LibvirtStatus }>('query-status');
+  const state: RunState = { status: s.status, running: s.running, at };
+  if (s.libvirt === undefined || typeof s.libvirt.state !== 'string') return { state };
+  state.libvirt = `${s.libvirt.state} (${s.libvirt.reason})`;
+  return { state, libvirt: s.libvirt };
 }
 
 export async function collectIdentity(client: QmpClient, warnings: string[]): Promise<Identity> {

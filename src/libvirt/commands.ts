@@ -39,6 +39,8 @@ export interface CommandContext {
   name: string;
   uuid: string;
   arch: string | null;
+  /** Reported with every query-status, for the bundle's manifest (transport.libvirt). */
+  facts: { uri: string | null; libvirtVersion: string | null; qemuVersion: string | null };
   /** Called when libvirt says the domain is gone (shut off, undefined): the monitor closes. */
   gone: (err: LibvirtError) => void;
 }
@@ -90,8 +92,13 @@ async function queryStatus(ctx: CommandContext): Promise<JsonValue> {
     ctx.gone(err);
     throw new CommandRefused('DeviceNotActive', err.message);
   }
-  // `libvirt` is not a QMP field: it keeps libvirt's own words for the manifest and the transcript.
-  return { status: mapped.status, running: mapped.running, singlestep: false, libvirt: { state: state.state, reason: state.reason } };
+  // `libvirt` is not a QMP field: libvirt's own words and facts, for the manifest and the transcript.
+  return {
+    status: mapped.status,
+    running: mapped.running,
+    singlestep: false,
+    libvirt: { state: state.state, reason: state.reason, domain: ctx.domain, uuid: ctx.uuid, ...ctx.facts },
+  };
 }
 
 /** A libvirt operation; its failure becomes the command's error (and a vanished domain closes the monitor). */

@@ -169,6 +169,7 @@ export class LibvirtMonitor {
       name: f.name,
       uuid: f.uuid,
       arch: f.config.arch,
+      facts: { uri: f.uri, libvirtVersion: f.libvirtVersion, qemuVersion: f.qemuVersion },
       gone: (err) => void this.shutdown(err),
     };
   }

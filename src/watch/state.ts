@@ -72,10 +72,15 @@ const STATUS_REASON: Record<string, string> = {
 };
 
 /** Connects, checks, disconnects. An unreachable monitor is a verdict (exit 12), not an error. */
-export async function queryState(endpoint: string, options: { outDir?: string; connectTimeoutMs?: number; verify?: boolean } = {}): Promise<FailoverState> {
+export async function queryState(
+  endpoint: string,
+  options: { outDir?: string; connectTimeoutMs?: number; verify?: boolean; connect?: (o: { connectTimeoutMs: number }) => Promise<QmpClient> } = {},
+): Promise<FailoverState> {
   let client: QmpClient;
   try {
-    client = await QmpClient.connect(endpoint, { connectTimeoutMs: options.connectTimeoutMs ?? 3000 });
+    // `connect` opens other transports (libvirt); by default `endpoint` is a QMP socket.
+    const connectTimeoutMs = options.connectTimeoutMs ?? 3000;
+    client = options.connect ? await options.connect({ connectTimeoutMs }) : await QmpClient.connect(endpoint, { connectTimeoutMs });
   } catch (err) {
     return {
       endpoint, verdict: 'unreachable', exitCode: STATE_EXIT.unreachable, failoverSafe: false, status: null, running: null,

@@ -6,7 +6,14 @@
 import { SECTION } from '../schema';
 import { any, array, bool, hex, nullable, num, object, oneOf, record, type Shape, str, uint } from './shape';
 
-const runState = object({ status: str, running: bool, 'reason?': str, at: str });
+const runState = object({ status: str, running: bool, 'reason?': str, at: str, 'libvirt?': str });
+
+const transport = object({
+  kind: str,
+  endpoint: str,
+  'libvirt?': object({ domain: str, uuid: str, uri: nullable(str), libvirtVersion: nullable(str), qemuVersion: nullable(str) }),
+  'libvirtOwned?': str,
+});
 
 export const errorRecord = object({
   time: str,
@@ -25,7 +32,8 @@ const manifest = object({
   'label?': str,
   host: object({ hostname: str, platform: str, nodeVersion: str }),
   origin: str,
-  qemu: nullable(object({ version: str, package: str, capabilities: array(str) })),
+  // capabilities: null when no QMP greeting was seen (libvirt reads it itself)
+  qemu: nullable(object({ version: str, package: str, capabilities: nullable(array(str)) })),
   vm: object({
     name: nullable(str),
     uuid: nullable(str),
@@ -40,6 +48,7 @@ const manifest = object({
   actions: array(object({ at: str, action: str, 'detail?': str, durationMs: num, result: str, 'error?': str })),
   timings: record(num),
   warnings: array(str),
+  'transport?': transport,
 });
 
 const cpu = object({

@@ -2,16 +2,15 @@ import type { Command } from 'commander';
 import { basename, resolve } from 'node:path';
 import { capture, formatSummaryLine, type CaptureOptions } from '../../capture';
 import type { MemoryMethod, QuiescePolicy } from '../../bundle/schema';
-import { QmpClient, parseEndpoint } from '../../qmp';
 import { UsageError, VmpmError } from '../../util/errors';
 import { createProgressBar } from '../progress';
 import { abortOnSignals, exitCodeForSignal } from '../signals';
 import { checkOutputPath } from '../output/write';
 import { parseSmallInt } from '../output/args';
 import { loadSigningKey, signFile } from '../../custody';
+import { addTargetOptions, openSession, targetFrom, type TargetOptions } from './target';
 
-interface CaptureCommandOptions {
-  qmp: string;
+interface CaptureCommandOptions extends TargetOptions {
   output: string;
   keepStopped?: boolean;
   stop: boolean;
@@ -54,15 +53,15 @@ export function levelFrom(text: string | undefined): number | undefined {
 }
 
 export function register(program: Command): void {
-  program
+  const command = program
     .command('capture')
-    .description('quiesce a QEMU guest and capture registers, memory map, RAM and error records into a bundle')
-    .requiredOption('--qmp <endpoint>', 'QMP monitor: unix:PATH, a socket path, or tcp:HOST:PORT')
+    .description('quiesce a QEMU guest and capture registers, memory map, RAM and error records into a bundle');
+  addTargetOptions(command)
     .requiredOption('-o, --output <file>', 'bundle to write (e.g. case.vmpm)')
     .option('--keep-stopped', 'leave the guest stopped afterwards (the failover-safe state)')
     .option('--no-stop', 'do not stop a running guest (memory and registers may disagree; marked inconsistent)')
     .option('--no-memory', 'metadata only: no RAM contents (fast, small)')
-    .option('--memory-method <method>', 'dump (dump-guest-memory ELF) or pmemsave', 'dump')
+    .option('--memory-method <method>', 'dump (dump-guest-memory ELF; with --libvirt: virsh dump --memory-only) or pmemsave', 'dump')
     .option('--attach <file>', 'attach a file, e.g. the serial log (repeatable)', (v: string, prev: string[]) => [...prev, v], [])
     .option('--label <text>', 'free-text label stored in the manifest')
     .option('--force', 'overwrite an existing output file')
@@ -79,13 +78,15 @@ paused, panicked or in io-error is left exactly as it was. vmpm never resets or 
 Examples:
   vmpm capture --qmp unix:/run/vm1.qmp -o vm1.vmpm
   vmpm capture --qmp /run/vm1.qmp -o vm1.vmpm --keep-stopped --attach /var/log/vm1-serial.log
-  vmpm capture --qmp tcp:127.0.0.1:4444 -o meta.vmpm --no-memory --json`,
+  vmpm capture --qmp tcp:127.0.0.1:4444 -o meta.vmpm --no-memory --json
+  vmpm capture --libvirt web1 -o web1.vmpm --keep-stopped
+  vmpm capture --libvirt web1 --connect qemu+ssh://root@host1/system -o web1.vmpm --no-memory`,
     )
     .action(async (o: CaptureCommandOptions, cmd: Command) => {
       const quiesce = quiescePolicyFrom(o);
       const memory = memoryMethodFrom(o, cmd.getOptionValueSource('memoryMethod') === 'cli');
       const level = levelFrom(o.level);
-      const endpoint = parseEndpoint(o.qmp);
+      const target = targetFrom(o);
       const output = resolve(o.output);
       // Checked before connecting (the bundle writer checks again, atomically): no guest is stopped for nothing.
       checkOutputPath(output, o.force === true);
@@ -93,7 +94,7 @@ Examples:
       const signKey = o.signKey === undefined ? undefined : await loadSigningKey(o.signKey);
       if (signKey) checkOutputPath(`${output}.sig`, o.force === true, '--sign-key');
       // `cont` is allowed only when this policy may need it; nothing else state-changing ever is.
-      const client = await QmpClient.connect(endpoint, { allow: quiesce === 'stop-and-restore' ? ['cont'] : [] });
+      const { client, libvirtOwned } = await openSession(target, { allow: quiesce === 'stop-and-restore' ? ['cont'] : [] });
       const progress = o.json ? undefined : createProgressBar();
       const signals = abortOnSignals();
       try {
@@ -107,6 +108,7 @@ Examples:
           signal: signals.signal,
         };
         if (o.label !== undefined) options.label = o.label;
+        if (libvirtOwned !== undefined) options.libvirtOwned = libvirtOwned;
         if (level !== undefined) options.level = level;
         if (progress) options.onProgress = (p) => progress.update(p);
         const result = await capture(client, options).catch((err: unknown) => {

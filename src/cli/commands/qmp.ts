@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../util/errors';
-import { QmpClient, parseEndpoint, parseJson, stringifyJson } from '../../qmp';
+import { parseJson, stringifyJson } from '../../qmp';
 import { parseMilliseconds } from '../output/args';
+import { addTargetOptions, openSession, targetFrom, type TargetOptions } from './target';
 
-interface QmpCommandOptions {
-  qmp: string;
+interface QmpCommandOptions extends TargetOptions {
   allow: string[];
   timeout?: string;
   hmp?: boolean;
@@ -15,10 +15,10 @@ interface QmpCommandOptions {
  * stdout as pretty JSON with exact 64-bit integers. Same safety rules as every vmpm command.
  */
 export function register(program: Command): void {
-  program
+  const command = program
     .command('qmp')
-    .description('run one QMP command (or HMP command line with --hmp) and print the reply as JSON')
-    .requiredOption('--qmp <endpoint>', 'QMP monitor: unix:PATH, a socket path, or tcp:HOST:PORT')
+    .description('run one QMP command (or HMP command line with --hmp) and print the reply as JSON');
+  addTargetOptions(command)
     .argument('<command>', 'QMP command name, e.g. query-status (with --hmp: the HMP command line)')
     .argument('[args...]', "arguments as one JSON object, e.g. '{\"val\":0,\"size\":16,\"filename\":\"/tmp/m\"}' (with --hmp: rest of the HMP line)")
     .option('--allow <command>', 'allow a state-changing command (repeatable, or comma-separated), e.g. --allow cont', collect, [])
@@ -31,13 +31,14 @@ Examples:
   vmpm qmp --qmp unix:/run/vm/qmp.sock query-status
   vmpm qmp --qmp /run/vm/qmp.sock memsave '{"val":-140737488224256,"size":4096,"filename":"/tmp/page"}'
   vmpm qmp --qmp tcp:127.0.0.1:4444 --hmp info registers -a
-  vmpm qmp --qmp unix:/run/vm/qmp.sock --allow cont cont`,
+  vmpm qmp --qmp unix:/run/vm/qmp.sock --allow cont cont
+  vmpm qmp --libvirt web1 query-block          (read-only queries go through virsh qemu-monitor-command)`,
     )
     .action(async (command: string, rest: string[], options: QmpCommandOptions) => {
-      const endpoint = parseEndpoint(options.qmp);
+      const target = targetFrom(options);
       const timeoutMs = options.timeout === undefined ? undefined : parseMilliseconds(options.timeout, '--timeout');
       const args = options.hmp ? undefined : parseArgs(command, rest);
-      const client = await QmpClient.connect(endpoint, {
+      const { client } = await openSession(target, {
         allow: options.allow,
         ...(timeoutMs !== undefined ? { commandTimeoutMs: timeoutMs } : {}),
       });

@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
-import { parseEndpoint, formatEndpoint } from '../../qmp';
 import { parseMilliseconds } from '../output/args';
 import { queryState, STATE_EXIT, type FailoverState } from '../../watch';
+import { addTargetOptions, openSession, targetFrom, targetLabel, type TargetOptions } from './target';
 
-interface StateCommandOptions {
-  qmp: string;
+/** libvirt's connect runs several virsh calls (domain facts) before the first query: a longer default. */
+const LIBVIRT_DEFAULT_TIMEOUT_MS = 15_000;
+
+interface StateCommandOptions extends TargetOptions {
   outDir?: string;
   json?: boolean;
   verify: boolean;
@@ -16,13 +18,13 @@ interface StateCommandOptions {
  * 0 running, 10 failover-safe, 11 stopped but not captured, 12 monitor unreachable, 2 usage, 1 error.
  */
 export function register(program: Command): void {
-  program
+  const command = program
     .command('state')
-    .description('run state of a VM and whether it is failover-safe (stopped, with a verified bundle of this stop)')
-    .requiredOption('--qmp <endpoint>', 'QMP monitor: unix:PATH, a socket path, or tcp:HOST:PORT')
+    .description('run state of a VM and whether it is failover-safe (stopped, with a verified bundle of this stop)');
+  addTargetOptions(command)
     .option('--out-dir <dir>', 'where vmpm watch writes bundles (without it a stopped VM is never failover-safe)')
     .option('--no-verify', 'skip re-hashing the bundle (faster for large bundles; structure is still checked)')
-    .option('--timeout <ms>', 'connect timeout', '3000')
+    .option('--timeout <ms>', 'connect timeout (default 3000; 15000 with --libvirt)', '3000')
     .option('--json', 'print the result as one JSON object')
     .addHelpText(
       'after',
@@ -33,15 +35,18 @@ the same run state, exactly the vCPU registers the VM has now (so it was not res
 taken after QEMU itself reset the guest, and verifies.
 
 Example:
-  vmpm state --qmp unix:/run/vm1.qmp --out-dir /var/lib/vmpm; echo $?`,
+  vmpm state --qmp unix:/run/vm1.qmp --out-dir /var/lib/vmpm; echo $?
+  vmpm state --libvirt web1 --out-dir /var/lib/vmpm; echo $?`,
     )
-    .action(async (options: StateCommandOptions) => {
-      const endpoint = formatEndpoint(parseEndpoint(options.qmp));
-      const timeout = parseMilliseconds(options.timeout, '--timeout');
-      const state = await queryState(endpoint, {
+    .action(async (options: StateCommandOptions, cmd: Command) => {
+      const target = targetFrom(options);
+      const given = cmd.getOptionValueSource('timeout') === 'cli';
+      const timeout = target.kind === 'libvirt' && !given ? LIBVIRT_DEFAULT_TIMEOUT_MS : parseMilliseconds(options.timeout, '--timeout');
+      const state = await queryState(targetLabel(target), {
         ...(options.outDir !== undefined ? { outDir: options.outDir } : {}),
         verify: options.verify,
         connectTimeoutMs: timeout,
+        ...(target.kind === 'libvirt' ? { connect: async (o: { connectTimeoutMs: number }) => (await openSession(target, o)).client } : {}),
       });
       process.stdout.write(options.json ? `${JSON.stringify(state)}\n` : humanState(state));
       process.exitCode = state.exitCode;
