@@ -25,3 +25,4 @@ export { runCommand, CommandRefused } from './commands';
 export { qemuBehindEndpoint, guestNameOf, libvirtEvidence, type QemuOwner, type OwnerLookup } from './ownership';
 export { LibvirtTransport, connectLibvirt } from './transport';
 export { LibvirtOwnedGuard, connectQmpGuarded, type GuardedSession } from './guard';
+export { DomainDiscovery } from './discovery';

@@ -57,6 +57,8 @@ export interface IncidentContext {
   /** Aborted when the watcher gives up on the capture (SIGTERM grace expired). */
   signal: AbortSignal;
   log: (message: string) => void;
+  /** Set when a plain QMP socket leads to a QEMU that libvirt runs (capture then uses pmemsave). */
+  libvirtOwned?: string;
 }
 
 export class Incident {
@@ -119,6 +121,7 @@ export class Incident {
         priorActions,
         signal: ctx.signal,
         label: `vmpm watch: ${this.trigger.summary}`,
+        ...(ctx.libvirtOwned !== undefined ? { libvirtOwned: ctx.libvirtOwned } : {}),
       });
       this.bundle = result.path;
       n.bundle = result.path;

@@ -5,15 +5,21 @@
  */
 import { describeError } from '../util/errors';
 import type { MemoryMethod } from '../bundle/schema';
+import { DomainDiscovery, connectLibvirt, libvirtEndpoint, type LibvirtTarget } from '../libvirt';
 import type { BackoffOptions } from './backoff';
 import type { JournalLimits } from './journal';
 import type { WatchLogger } from './log';
 import { describeHookResult, hookEnvironment, notificationLine, runHook, type IncidentNotification } from './notify';
 import type { Policy } from './policy';
-import { VmWatcher } from './vm-watcher';
+import { VmWatcher, type VmWatcherOptions } from './vm-watcher';
 
 export interface WatchOptions {
+  /** QMP sockets to watch. */
   endpoints: string[];
+  /** libvirt domains to watch (through virsh). */
+  libvirt?: LibvirtTarget[];
+  /** Every running domain of this libvirt connection, and each one started later (`uri` undefined: virsh's default). */
+  libvirtAll?: { uri?: string };
   outDir: string;
   policy: Policy;
   memory: MemoryMethod;
@@ -33,36 +39,75 @@ export interface WatchOptions {
 }
 
 export class Watch {
-  readonly watchers: VmWatcher[];
+  readonly watchers: VmWatcher[] = [];
   private stopping: Promise<void> | undefined;
   private readonly hooks = new Set<Promise<void>>();
+  /** run() of every watcher started so far (watchers added by --libvirt-all join while running). */
+  private readonly running: Array<Promise<void>> = [];
+  private started = false;
+  private discovery: DomainDiscovery | undefined;
+  private discovered: (() => void) | undefined;
 
   constructor(private readonly options: WatchOptions) {
-    this.watchers = options.endpoints.map(
-      (endpoint) =>
-        new VmWatcher(endpoint, {
-          outDir: options.outDir,
-          policy: options.policy,
-          memory: options.memory,
-          log: options.log,
-          onIncident: (n) => this.notify(n),
-          ...(options.journal ? { journal: options.journal } : {}),
-          ...(options.settleMs !== undefined ? { settleMs: options.settleMs } : {}),
-          ...(options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
-          ...(options.backoff ? { backoff: options.backoff } : {}),
-          ...(options.catchUp !== undefined ? { catchUp: options.catchUp } : {}),
-        }),
-    );
+    for (const endpoint of options.endpoints) this.add(endpoint);
+    for (const target of options.libvirt ?? []) this.addLibvirt(target);
+  }
+
+  /** Watches one more VM; when the watch already runs, at once. Endpoints already watched are ignored. */
+  add(endpoint: string, connect?: VmWatcherOptions['connect']): void {
+    if (this.stopping || this.watchers.some((w) => w.endpoint === endpoint)) return;
+    const o = this.options;
+    const watcher = new VmWatcher(endpoint, {
+      outDir: o.outDir,
+      policy: o.policy,
+      memory: o.memory,
+      log: o.log,
+      onIncident: (n) => this.notify(n),
+      ...(o.journal ? { journal: o.journal } : {}),
+      ...(o.settleMs !== undefined ? { settleMs: o.settleMs } : {}),
+      ...(o.connectTimeoutMs !== undefined ? { connectTimeoutMs: o.connectTimeoutMs } : {}),
+      ...(o.backoff ? { backoff: o.backoff } : {}),
+      ...(o.catchUp !== undefined ? { catchUp: o.catchUp } : {}),
+      ...(connect ? { connect } : {}),
+    });
+    this.watchers.push(watcher);
+    if (this.started) this.running.push(watcher.run());
+  }
+
+  addLibvirt(target: LibvirtTarget): void {
+    this.add(libvirtEndpoint(target), async (co) => ({ client: (await connectLibvirt(target, { ...co, connectTimeoutMs: Math.max(co.connectTimeoutMs ?? 0, 15_000) })).client }));
   }
 
   /** Runs until stop(); resolves once every watcher has finished and every hook has returned. */
   async run(): Promise<void> {
-    await Promise.all(this.watchers.map((w) => w.run()));
+    this.started = true;
+    this.running.push(...this.watchers.map((w) => w.run()));
+    const all = this.options.libvirtAll;
+    if (all) {
+      // --libvirt-all: keeps the watch alive with no domain yet, until stop().
+      this.running.push(new Promise<void>((resolve) => (this.discovered = resolve)));
+      this.discovery = new DomainDiscovery(
+        all.uri,
+        (domain) => {
+          this.options.log.log('info', domain, `libvirt domain ${domain} is running: watching it`);
+          this.addLibvirt(all.uri === undefined ? { domain } : { domain, uri: all.uri });
+        },
+        (level, message) => this.options.log.log(level, undefined, message),
+      );
+      await this.discovery.start();
+    }
+    // Watchers may be added while waiting: wait until no new run() appeared.
+    for (let n = 0; n !== this.running.length; ) {
+      n = this.running.length;
+      await Promise.all(this.running);
+    }
     await this.stopping;
   }
 
   stop(graceMs = this.options.termGraceMs ?? 30_000): Promise<void> {
     this.stopping ??= (async () => {
+      await this.discovery?.stop();
+      this.discovered?.();
       await Promise.all(this.watchers.map((w) => w.stop(graceMs)));
       await Promise.all([...this.hooks]);
     })();

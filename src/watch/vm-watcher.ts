@@ -6,7 +6,8 @@
  */
 import type { MemoryMethod } from '../bundle/schema';
 import { errorRecordsFromStatus } from '../capture/errors';
-import { QmpClient, type QmpEvent } from '../qmp';
+import { connectQmpGuarded } from '../libvirt';
+import type { ConnectOptions, QmpClient, QmpEvent } from '../qmp';
 import { describeError } from '../util/errors';
 import { Backoff, sleep, type BackoffOptions } from './backoff';
 import { qemuPausedOnEvent } from './event-effects';
@@ -31,6 +32,11 @@ export interface VmWatcherOptions {
   backoff?: BackoffOptions;
   /** On connect, capture a VM found already panicked / in io-error with no bundle for that stop (default true). */
   catchUp?: boolean;
+  /**
+   * Opens the session (a libvirt domain, src/libvirt). Default: the QMP socket at `endpoint`, guarded
+   * when libvirt runs the QEMU behind it (no dump-guest-memory; captures use pmemsave).
+   */
+  connect?: (options: ConnectOptions) => Promise<{ client: QmpClient; libvirtOwned?: string }>;
 }
 
 /** Run states QEMU enters by itself on a serious event, and the event a catch-up is graded as. */
@@ -50,6 +56,8 @@ export class VmWatcher {
   private captureAbort = new AbortController();
   private readonly loopAbort = new AbortController();
   private client: QmpClient | undefined;
+  /** Evidence that libvirt runs the QEMU behind a plain socket, from the current connection. */
+  private libvirtOwned: string | undefined;
   /** Events graded serious, incidents opened: for tests and the exit log line. */
   readonly stats = { connects: 0, events: 0, incidents: 0 };
 
@@ -67,12 +75,16 @@ export class VmWatcher {
     while (!signal.aborted) {
       let client: QmpClient;
       try {
-        client = await QmpClient.connect(this.endpoint, {
+        const connectOptions: ConnectOptions = {
           connectTimeoutMs: this.options.connectTimeoutMs ?? 5000,
           // A watcher's connection lives for days: keep the client's own buffers near the journal's size.
           maxBufferedEvents: this.options.journal?.maxEvents ?? 2000,
           maxTranscriptEntries: 20_000,
-        });
+        };
+        const opened = this.options.connect ? await this.options.connect(connectOptions) : await connectQmpGuarded(this.endpoint, connectOptions);
+        client = opened.client;
+        this.libvirtOwned = opened.libvirtOwned;
+        if (opened.libvirtOwned !== undefined) this.log('warn', `QEMU is run by libvirt (${opened.libvirtOwned}): captures use pmemsave, never dump-guest-memory; --libvirt DOMAIN is the better way in`);
       } catch (err) {
         const delay = backoff.next();
         // Log the first failure and then every tenth, so a VM that is down for days does not flood the log.
@@ -198,6 +210,7 @@ export class VmWatcher {
         settleMs: this.options.settleMs ?? 100,
         signal: this.captureAbort.signal,
         log: (m) => this.log('info', m),
+        ...(this.libvirtOwned !== undefined ? { libvirtOwned: this.libvirtOwned } : {}),
       })
       .then(async (n) => {
         if (n.error) this.log('error', n.error);

@@ -4,6 +4,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseEndpoint, formatEndpoint } from '../../qmp';
 import { UsageError } from '../../util/errors';
+import { libvirtEndpoint } from '../../libvirt';
 import { parseMilliseconds, parseSmallInt } from '../output/args';
 import { memoryMethodFrom } from './capture';
 import { loadSigningKey, signFile } from '../../custody';
@@ -11,6 +12,9 @@ import { Watch, defaultPolicy, describeRule, loadPolicyFile, stderrLogger } from
 
 interface WatchCommandOptions {
   qmp: string[];
+  libvirt: string[];
+  libvirtAll?: boolean;
+  connect?: string;
   outDir?: string;
   policy?: string;
   exec?: string;
@@ -35,6 +39,9 @@ export function register(program: Command): void {
     .command('watch')
     .description('on a serious QEMU event: stop the VM at once, capture it into --out-dir, keep it stopped, notify')
     .option('--qmp <endpoint>', 'QMP monitor to watch (repeatable): unix:PATH, a socket path, or tcp:HOST:PORT', collect, [])
+    .option('--libvirt <domain>', 'libvirt domain to watch, through virsh (repeatable)', collect, [])
+    .option('--libvirt-all', 'every running domain of the libvirt connection, and each one started later')
+    .option('--connect <uri>', 'libvirt connection URI for --libvirt / --libvirt-all (default: virsh\'s)')
     .option('--out-dir <dir>', 'directory the incident bundles are written to (must exist)')
     .option('--policy <file>', 'JSON policy file: add, drop or re-grade events (format: samples/policies/README.md)')
     .option('--exec <command>', 'run this shell command per incident, with VMPM_* environment variables')
@@ -58,7 +65,9 @@ Hook environment: VMPM_EVENT VMPM_EVENT_TIME VMPM_TRIGGER_SOURCE VMPM_VM_ENDPOIN
 
 Examples:
   vmpm watch --qmp unix:/run/vm1.qmp --qmp unix:/run/vm2.qmp --out-dir /var/lib/vmpm
-  vmpm watch --qmp /run/vm1.qmp --out-dir /var/lib/vmpm --policy site.json --exec '/usr/local/bin/ha-notify'`,
+  vmpm watch --qmp /run/vm1.qmp --out-dir /var/lib/vmpm --policy site.json --exec '/usr/local/bin/ha-notify'
+  vmpm watch --libvirt web1 --libvirt db1 --out-dir /var/lib/vmpm
+  vmpm watch --libvirt-all --connect qemu:///system --out-dir /var/lib/vmpm --exec /usr/local/bin/ha-notify`,
     )
     .action(async (options: WatchCommandOptions, cmd: Command) => {
       const policy = options.policy ? loadPolicyFile(options.policy) : defaultPolicy();
@@ -66,7 +75,12 @@ Examples:
         process.stdout.write(`policy: ${policy.source}\n${policy.rules.map((r) => `  ${describeRule(r)}`).join('\n')}\n`);
         return;
       }
-      if (options.qmp.length === 0) throw new UsageError('watch: at least one --qmp ENDPOINT is required');
+      if (options.qmp.length === 0 && options.libvirt.length === 0 && !options.libvirtAll) {
+        throw new UsageError('watch: at least one --qmp ENDPOINT, --libvirt DOMAIN or --libvirt-all is required');
+      }
+      if (options.connect !== undefined && options.libvirt.length === 0 && !options.libvirtAll) throw new UsageError('--connect URI goes with --libvirt or --libvirt-all');
+      const uri = options.connect;
+      const libvirt = [...new Set(options.libvirt)].map((domain) => (uri === undefined ? { domain } : { domain, uri }));
       if (!options.outDir) throw new UsageError('watch: --out-dir DIR is required');
       const outDir = resolve(options.outDir);
       checkOutDir(outDir);
@@ -82,6 +96,8 @@ Examples:
       const log = stderrLogger({ json: options.json === true });
       const watch = new Watch({
         endpoints,
+        libvirt,
+        ...(options.libvirtAll ? { libvirtAll: uri === undefined ? {} : { uri } } : {}),
         outDir,
         policy,
         memory,
@@ -93,7 +109,8 @@ Examples:
         catchUp: options.catchUp,
         ...(signKey ? { signBundle: async (bundle: string) => (await signFile(bundle, signKey)).signature } : {}),
       });
-      log.log('info', undefined, `watching ${endpoints.join(', ')}; bundles into ${outDir}; memory ${memory}; policy ${policy.source}`);
+      const watched = [...endpoints, ...libvirt.map((t) => libvirtEndpoint(t)), ...(options.libvirtAll ? [`every libvirt domain${uri ? ` of ${uri}` : ''}`] : [])];
+      log.log('info', undefined, `watching ${watched.join(', ')}; bundles into ${outDir}; memory ${memory}; policy ${policy.source}`);
       const removeHandlers = watch.handleSignals();
       // The HA reader of the notifications went away: stop as on SIGTERM (a capture in flight may finish).
       const restorePipe = whenStdoutGone(() => {
