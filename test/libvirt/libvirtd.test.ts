@@ -116,7 +116,12 @@ test('LibvirtMonitor: QMP lines in, libvirt operations and read-only queries out
       }
     };
     monitor.send('{"execute":"query-status","id":1}');
-    assert.deepEqual((await reply(1)).return, { status: 'paused', running: false, singlestep: false, libvirt: { state: 'paused', reason: 'user' } });
+    assert.deepEqual((await reply(1)).return, {
+      status: 'paused',
+      running: false,
+      singlestep: false,
+      libvirt: { state: 'paused', reason: 'user', domain: dom.name, uuid: dom.uuid, uri: host.uri, libvirtVersion: monitor.facts.libvirtVersion, qemuVersion: monitor.facts.qemuVersion },
+    });
     monitor.send('{"execute":"system_reset","id":2}');
     assert.match(JSON.stringify((await reply(2)).error), /does not send system_reset/);
     monitor.send('{"execute":"human-monitor-command","arguments":{"command-line":"info registers -a"},"id":3}');
