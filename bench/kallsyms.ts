@@ -1,20 +1,21 @@
 /**
  * Kernel symbol decode time on a real Linux bundle: `node dist/bench/kallsyms.js [BUNDLE]`. Without
- * BUNDLE it boots the Debian test guest (test/linux/vaddr-guest.ts, KASLR bzImage), panics and
+ * BUNDLE it boots the Debian test guest (test/linux/scenario.ts, KASLR bzImage), panics and
  * captures it first. Prints the first decode (which also decompresses the bundle frames holding the
  * tables) and the warm decode (tables already decompressed: the decoder's own cost), median of 10.
  */
+import { rmSync } from 'node:fs';
 import { openBundle, openKernelView } from '../src/analysis';
 import { decodeKallsyms } from '../src/guestos/linux/kallsyms';
-import { captureLinuxPanic } from '../test/linux/vaddr-guest';
+import { runScenario } from '../test/linux/scenario';
 
 async function main(): Promise<void> {
   let path = process.argv[2];
   let cleanup = (): void => undefined;
   if (path === undefined) {
-    const c = await captureLinuxPanic({ kernel: 'bzImage' });
+    const c = await runScenario({ trigger: 'sysrq', kernel: 'bzImage' });
     path = c.bundle;
-    cleanup = c.cleanup;
+    cleanup = () => rmSync(c.dir, { recursive: true, force: true });
   }
   try {
     const bundle = await openBundle(path);

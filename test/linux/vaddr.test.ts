@@ -5,7 +5,7 @@
  * file's bytes (up to KASLR relocations), the busybox binary the initramfs holds, and the direct map's
  * 1:1 layout.
  */
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ import { Vmcoreinfo } from '../../src/guestos';
 import { runCli } from '../helpers/cli';
 import { requireTools } from '../helpers/requirements';
 import { guestBuildSkipReason } from './build-guest';
-import { captureLinuxPanic, type CapturedLinux } from './vaddr-guest';
+import { scenario, type Scenario } from './scenario';
 
 const skip = requireTools('qemu-system-x86_64', 'dpkg-deb', 'xz') || guestBuildSkipReason();
 const START_KERNEL_MAP = 0xffffffff80000000n;
@@ -73,17 +73,16 @@ function sameUpToRelocation(mem: Buffer, file: Buffer, kaslr: bigint): { ok: boo
 
 for (const kernel of ['pvh', 'bzImage'] as const) {
   describe(`virtual addresses and symbols on a real Linux guest (${kernel === 'pvh' ? 'PVH vmlinux, no KASLR' : 'bzImage, KASLR'})`, { skip }, () => {
-    let captured: CapturedLinux;
+    let captured: Scenario;
     let bundle: string;
     let info: Vmcoreinfo;
     let stacks: StackModel;
     before(async () => {
-      captured = await captureLinuxPanic({ kernel });
+      captured = await scenario({ trigger: 'sysrq', kernel });
       bundle = captured.bundle;
       info = Vmcoreinfo.parse(await cli(['section', bundle, 'vmcoreinfo']));
       stacks = await json<StackModel>(['stack', bundle]);
     }, { timeout: 180_000 });
-    after(() => captured?.cleanup());
 
     it('KASLR is what the boot path says: off for PVH, on for the bzImage', () => {
       const offset = info.kernelOffset ?? 0n;
@@ -206,3 +205,46 @@ for (const kernel of ['pvh', 'bzImage'] as const) {
     });
   });
 }
+
+describe('an NMI panic (unknown_nmi_panic + QMP inject-nmi): the scan shows the NMI path on the NMI stack', { skip }, () => {
+  it('the panicking vCPU: exc_nmi -> unknown_nmi_error -> panic, and its RIP is on the panic path or in pvpanic', { timeout: 180_000 }, async () => {
+    const s = await scenario({ trigger: 'nmi' });
+    const stacks = await json<StackModel>(['stack', s.bundle]);
+    const panicking = stacks.cpus.find((c) => c.frames.some((f) => f.symbol?.startsWith('panic+')));
+    assert.ok(panicking, JSON.stringify(stacks.cpus.map((c) => [c.ipSymbol ?? c.ipNote, c.frames.map((f) => f.text)])));
+    const names = panicking.frames.map((f) => f.symbol?.split('+')[0]);
+    const order = ['panic', 'unknown_nmi_error.cold', 'exc_nmi'].map((n) => names.indexOf(n));
+    assert.ok(order.every((i) => i >= 0) && order[0]! < order[1]! && order[1]! < order[2]!, `NMI path in call order: ${names.join(' ')}`);
+    // The NMI runs on its own IST stack in the cpu_entry_area, not on the task stack.
+    assert.ok(BigInt(panicking.sp!) >= 0xfffffe0000000000n, `NMI stack at ${panicking.sp}`);
+    const rip = await json<SymbolModel>(['symbol', s.bundle, panicking.ip!]);
+    if (rip.symbol) assert.match(rip.symbol.name, /panic|nmi|notifier|pvpanic/);
+    else assert.match(rip.note ?? '', /module area/);
+  });
+});
+
+describe('a guest with 5 GiB of RAM: the direct map above the PCI hole', { skip }, () => {
+  it('direct-map addresses above 4 GiB translate to RAM above the hole and read the same through --virt and --phys; the hole is not mapped', { timeout: 240_000 }, async () => {
+    const s = await scenario({ trigger: 'sysrq', memory: '5G' });
+    const info = Vmcoreinfo.parse(await cli(['section', s.bundle, 'vmcoreinfo']));
+    // memblock allocates top-down: mem_section's root lands in the RAM QEMU puts above 4 GiB.
+    const memSection = info.symbol('mem_section');
+    const t = await json<TranslateModel>(['translate', s.bundle, hex(memSection)]);
+    const phys = BigInt(t.physical!);
+    assert.ok(phys >= 1n << 32n, `mem_section at physical ${t.physical}`);
+    assert.equal(t.captured, true);
+    const pageOffset = memSection - phys;
+    assert.equal(pageOffset & ((1n << 30n) - 1n), 0n);
+    assert.deepEqual(
+      await readHex(s.bundle, ['--virt', hex(memSection), '--length', '4096']),
+      await readHex(s.bundle, ['--phys', t.physical!, '--length', '4096']),
+    );
+    // The last page of RAM (6 GiB - 4 KiB physical: 3 GiB low + 2 GiB high) is mapped 1:1...
+    const top = await json<TranslateModel>(['translate', s.bundle, hex(pageOffset + 0x1_7fff_f000n)]);
+    assert.equal(top.physical, '0x17ffff000');
+    // ...and the PCI hole (3-4 GiB physical) is not RAM: the direct map has no entry for it.
+    const hole = await runCli(['read', s.bundle, '--virt', hex(pageOffset + 0xd000_0000n), '--length', '16']);
+    assert.equal(hole.code, 1);
+    assert.match(hole.stderr, /^vmpm: virtual address 0x[0-9a-f]+ is not mapped: the (pud|pmd|pte) entry at physical 0x[0-9a-f]+ is not present/);
+  });
+});

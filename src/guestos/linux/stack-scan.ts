@@ -68,7 +68,10 @@ export async function scanKernelStack(
       let value = chunk.readBigUInt64LE(off);
       if (arch === 'aarch64' && options.pacMask !== undefined && ((value >> 55n) & 1n) === 1n) value |= options.pacMask;
       const slot = at + BigInt(off);
-      const symbol = symbols.isText(value) ? symbols.lookup(value) : undefined;
+      // Like the kernel's %pB: look up value - 1, so a call that is the last instruction of a
+      // function (a noreturn call) is named after its caller, not the next symbol.
+      const before = symbols.isText(value - 1n) ? symbols.lookup(value - 1n) : undefined;
+      const symbol = before === undefined ? undefined : { ...before, offset: before.offset + 1n };
       const module = symbol === undefined && arch === 'x86_64' && value >= X86_MODULES.start && value < X86_MODULES.end;
       if (symbol === undefined && !module) continue;
       if (!(await code.followsCall(arch, value))) {
