@@ -1,5 +1,6 @@
 import { toHex, type Hex } from '../util/hex';
 import type { CpuState, ErrorRecord, JournalEvent, MemRegion } from '../bundle/schema';
+import { REDACTION_SECTION } from '../bundle/custody-schema';
 import type { AnalysisBundle } from './source';
 import { loadSections, regionSpans, type BundleSections } from './sections';
 import { attributeRanges, PageCoalescer, PAGE, type AttributedRange, type RegionSpan } from './ranges';
@@ -12,6 +13,10 @@ export interface DiffSide {
   arch: string | null;
   createdAt: string | null;
   status: string | null;
+  /** Slim: page digests without contents (pages compare by digest; no bytes to show). */
+  slim: boolean;
+  /** Bytes were erased by vmpm redact (they read as zeros and differ from the original's). */
+  redacted: boolean;
 }
 
 export interface JsonRange {
@@ -130,6 +135,8 @@ function side(bundle: AnalysisBundle, s: BundleSections): DiffSide {
     arch: s.manifest?.vm.arch ?? s.cpus?.arch ?? null,
     createdAt: s.manifest?.createdAt ?? null,
     status: s.manifest?.runState.after.status ?? null,
+    slim: bundle.digestsOnly === true,
+    redacted: bundle.has(REDACTION_SECTION),
   };
 }
 
@@ -263,6 +270,6 @@ export async function buildDiff(
     errors: { new: newErrors(sa.errors?.records ?? [], sb.errors?.records ?? []) },
     events: { new: newEvents(sa.events?.events ?? [], sb.events?.events ?? []) },
   };
-  if (options.showBytes) model.bytes = await byteRows(a, b, raw.changed, options.bytePages ?? 4);
+  if (options.showBytes && !model.a.slim && !model.b.slim) model.bytes = await byteRows(a, b, raw.changed, options.bytePages ?? 4);
   return model;
 }

@@ -20,3 +20,4 @@ export { buildStack, buildGuestStacks, STACK_SCAN_NOTE, type StackModel, type St
 export { buildKlog, klogModel, klogRecord, formatKlogLines, formatTime, parseLevels, LEVEL_NAMES, type KlogModel, type KlogRecord, type KlogOptions } from './klog';
 export { addRegisterSymbols } from './regs-symbols';
 export { planVirtualBundleRead, readVirtualRuns, VIRT_READ_MAX } from './read-virt';
+export { custodyStatus, type CustodyStatus } from './custody';

@@ -3,6 +3,7 @@ import { describeError } from '../util/errors';
 import type { Manifest, RunState } from '../bundle/schema';
 import type { AnalysisBundle } from './source';
 import { loadSections, type BundleSections } from './sections';
+import { custodyStatus, type CustodyStatus } from './custody';
 
 /** `vmpm info --json`: one object answering "what happened and what do I have". */
 export interface InfoModel {
@@ -46,6 +47,8 @@ export interface InfoModel {
   errors: { total: number; byKind: Record<string, number>; bySeverity: Record<string, number>; sourcesByKind: Record<string, string[]> };
   events: { total: number; dropped: number };
   sections: Array<{ name: string; type: string; length: number }>;
+  /** Slim (no memory contents) or redacted (bytes erased): what, by whom, from which bundle. */
+  custody: CustodyStatus;
 }
 
 /** The instruction pointer of a vCPU, whatever the architecture calls it. */
@@ -143,5 +146,6 @@ export async function buildInfo(
     errors: { total: records.length, byKind, bySeverity, sourcesByKind },
     events: { total: s.events?.events.length ?? 0, dropped: s.events?.dropped ?? 0 },
     sections: bundle.sections().map((x) => ({ name: x.name, type: x.type, length: x.length })),
+    custody: await custodyStatus(bundle),
   };
 }

@@ -19,6 +19,8 @@ export interface AnalysisBundle {
   readonly path: string;
   readonly fileSize: number;
   readonly version: { major: number; minor: number };
+  /** A slim bundle (format 1.1): page digests without contents. */
+  readonly digestsOnly?: boolean;
   sections(): SectionInfo[];
   has(name: string): boolean;
   json<T>(name: string): Promise<T>;

@@ -27,18 +27,27 @@ export const MAX_SLOTS = 0xffffffff;
 
 export const SECTION_TYPE_JSON = 1;
 export const SECTION_TYPE_RAW = 2;
+/**
+ * Format 1.1 (slim bundles): a section holding the memory tables (ranges, page index, page digests)
+ * without the pages themselves. 1.0 readers skip the unknown type and see a bundle without memory.
+ */
+export const SECTION_TYPE_MEMORY_INDEX = 3;
+export const MEMORY_INDEX_SECTION = 'memory-index';
+/** Header flag (format 1.1): memory contents are absent; the memory-index section describes the pages. */
+export const FLAG_DIGESTS_ONLY = 1;
+export const FORMAT_MINOR_DIGESTS_ONLY = 1;
 
 /** Limits a reader enforces before allocating (documented in docs/bundle-format.md). */
 export const MAX_NAME_BYTES = 1024;
 export const MAX_TRAILER_BYTES = 2 ** 31 - 1;
 export const MAX_SECTION_BYTES = 2 ** 31 - 1;
 
-export function encodeHeader(): Buffer {
+export function encodeHeader(version: { minor: number; flags: number } = { minor: FORMAT_MINOR, flags: 0 }): Buffer {
   const b = Buffer.alloc(HEADER_SIZE);
   HEADER_MAGIC.copy(b, 0);
   b.writeUInt16LE(FORMAT_MAJOR, 8);
-  b.writeUInt16LE(FORMAT_MINOR, 10);
-  b.writeUInt32LE(0, 12);
+  b.writeUInt16LE(version.minor, 10);
+  b.writeUInt32LE(version.flags, 12);
   b.writeUInt32LE(HEADER_SIZE, 16);
   b.writeUInt32LE(PAGE_SIZE, 20);
   b.writeBigUInt64LE(0n, 24);
@@ -55,14 +64,14 @@ export interface Footer {
   reserved: number;
 }
 
-export function encodeFooter(f: Omit<Footer, 'major' | 'minor' | 'reserved'>): Buffer {
+export function encodeFooter(f: Omit<Footer, 'major' | 'minor' | 'reserved'>, minor = FORMAT_MINOR): Buffer {
   const b = Buffer.alloc(FOOTER_SIZE);
   b.writeBigUInt64LE(f.trailerOffset, 0);
   b.writeBigUInt64LE(f.trailerLength, 8);
   f.trailerSha256.copy(b, 16);
   f.fileSha256.copy(b, 48);
   b.writeUInt16LE(FORMAT_MAJOR, 80);
-  b.writeUInt16LE(FORMAT_MINOR, 82);
+  b.writeUInt16LE(minor, 82);
   b.writeUInt32LE(0, 84);
   FOOTER_MAGIC.copy(b, 88);
   return b;

@@ -11,11 +11,12 @@ import { toHex } from '../util/hex';
 import { decompressFrame } from './codec';
 import { BundleFormatError, CodecError } from './errors';
 import { fsErrorText } from './fs-errors';
-import { type Footer, FOOTER_SIZE, type FrameEntry, HEADER_SIZE, PAGE_SIZE, type RangeEntry, SECTION_TYPE_JSON, type SectionEntry, ZERO_SLOT } from './format';
+import { FLAG_DIGESTS_ONLY, type Footer, FOOTER_SIZE, type FrameEntry, HEADER_SIZE, PAGE_SIZE, type RangeEntry, SECTION_TYPE_JSON, type SectionEntry, ZERO_SLOT } from './format';
 import { Lru } from './lru';
 import { sha256, ZERO_PAGE, ZERO_PAGE_DIGEST } from './pages';
 import { jsonLimitProblem, MAX_JSON_SECTION_BYTES } from './validate/limits';
 import { parseFooter, parseHeader, parseTrailer, type Structure } from './structure';
+import { type MemoryTables, withMemoryIndex } from './memory-index';
 
 /** Decompressed frames kept in memory (4 MiB each at most). */
 const FRAME_CACHE = 8;
@@ -69,6 +70,8 @@ export class BundleReader {
     private readonly s: Structure,
     version: { major: number; minor: number },
     private readonly headerFlags: number,
+    /** A slim bundle: every page has its digest, no page has its contents (vmpm slim). */
+    readonly digestsOnly = false,
   ) {
     this.version = version;
     this.byAddress = s.ranges.filter((r) => r.pages > 0).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
@@ -99,8 +102,10 @@ export class BundleReader {
           `${path}: trailer (offset ${trailerOffset}, ${trailer.length} bytes) SHA-256 mismatch: footer says ${footer.trailerSha256.toString('hex')}, data hashes to ${digest.toString('hex')}`,
         );
       }
-      const structure = parseTrailer(path, trailer, header.headerSize, trailerOffset);
-      return new BundleReader(path, size, fh, footer, structure, { major: header.major, minor: header.minor }, header.flags);
+      const parsed = parseTrailer(path, trailer, header.headerSize, trailerOffset);
+      // A slim bundle (format 1.1): its memory tables come from the memory-index section.
+      const { structure, digestsOnly } = await withMemoryIndex(path, parsed, header.headerSize, trailerOffset, (o, n) => readAt(fh, o, n));
+      return new BundleReader(path, size, fh, footer, structure, { major: header.major, minor: header.minor }, header.flags, digestsOnly);
     } catch (err) {
       await fh.close().catch(() => undefined);
       // readAt() does not know the path (a file that shrank between stat and read).
@@ -191,6 +196,7 @@ export class BundleReader {
     if (!Number.isInteger(length) || length < 0 || length > MAX_READ) {
       throw new VmpmError(`read length ${length} is not supported (expected 0..${MAX_READ} bytes)`);
     }
+    this.requireContents();
     if (addr < 0n || addr + BigInt(length) > 1n << 64n) throw new VmpmError(`read of ${length} bytes at ${toHex(addr < 0n ? 0n : addr)} runs outside the 64-bit address space`);
     const out = Buffer.alloc(length);
     let done = 0;
@@ -218,6 +224,11 @@ export class BundleReader {
       done += n;
     }
     return out;
+  }
+
+  /** The memory tables (ranges in page-index order, page index, slot digests): what a slim bundle keeps. */
+  memoryTables(): MemoryTables {
+    return { ranges: this.s.ranges, pageIndex: this.s.pageIndex, digests: this.s.digests, slotCount: this.s.slotCount };
   }
 
   /** SHA-256 of the 4 KiB page containing `addr` (zero pages: sha256 of 4096 zero bytes); undefined if not captured. */
@@ -322,6 +333,9 @@ export class BundleReader {
     }
     await this.hashRange(whole, footerAt, this.fileSize, step);
     if (this.headerFlags !== 0 && this.version.minor === 0) problems.push(`header flags are 0x${this.headerFlags.toString(16)}, expected 0 in format 1.0`);
+    if (((this.headerFlags & FLAG_DIGESTS_ONLY) !== 0) !== this.digestsOnly) {
+      problems.push(`header flag digests-only is ${this.headerFlags & FLAG_DIGESTS_ONLY ? 'set' : 'clear'} but the bundle ${this.digestsOnly ? 'has' : 'has no'} memory-index section`);
+    }
     for (const e of [...this.s.sections, ...this.s.unknownSections]) {
       const h = createHash('sha256');
       await this.hashRange(h, e.offset, e.offset + e.length, step);
@@ -361,6 +375,12 @@ export class BundleReader {
     return e;
   }
 
+  private requireContents(): void {
+    if (this.digestsOnly) {
+      throw new VmpmError(`${this.path} is a slim bundle: it has every page's digest but no memory contents (made by vmpm slim); read the full bundle`);
+    }
+  }
+
   private slotDigest(slot: number): Buffer {
     return this.s.digests.subarray(slot * 32, slot * 32 + 32);
   }
@@ -381,6 +401,7 @@ export class BundleReader {
 
   /** The 4 KiB of page `pageNo` of `range` (zero-padded past a partial end), digest-checked. */
   private async pageData(range: RangeEntry, pageNo: number): Promise<Buffer> {
+    this.requireContents();
     const slot = this.s.pageIndex[range.firstPage + pageNo]!;
     if (slot === ZERO_SLOT) return ZERO_PAGE;
     const frameNo = this.frameOfSlot(slot);

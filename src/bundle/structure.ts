@@ -104,9 +104,14 @@ export interface Structure {
   unknownSections: SectionEntry[];
 }
 
-/** Decodes the trailer (already digest-checked) and validates every entry against `bodyEnd` (= trailer offset). */
-export function parseTrailer(where: string, t: Buffer, headerSize: number, bodyEnd: number): Structure {
-  const at = (what: string): string => `${where}: trailer ${what}`;
+/**
+ * Decodes the trailer (already digest-checked) and validates every entry against `bodyEnd` (= trailer offset).
+ * `memoryIndex`: `t` is a slim bundle's memory-index section (trailer layout, no sections, no frames:
+ * its slots have digests but no stored content).
+ */
+export function parseTrailer(where: string, t: Buffer, headerSize: number, bodyEnd: number, options: { memoryIndex?: boolean } = {}): Structure {
+  const at = (what: string): string => `${where}: ${options.memoryIndex ? 'memory-index section' : 'trailer'} ${what}`;
+  if (t.length < TRAILER_HEADER_SIZE) throw new BundleFormatError(at(`is ${t.length} bytes, shorter than its ${TRAILER_HEADER_SIZE}-byte header`));
   const sectionCount = t.readUInt32LE(0);
   const rangeCount = t.readUInt32LE(4);
   const frameCount = t.readUInt32LE(8);
@@ -114,6 +119,9 @@ export function parseTrailer(where: string, t: Buffer, headerSize: number, bodyE
   const pageCountBig = t.readBigUInt64LE(16);
   const stringsLength = t.readUInt32LE(24);
   if (slotCount === ZERO_SLOT) throw new BundleFormatError(at(`slot count ${slotCount} is reserved`));
+  if (options.memoryIndex && (sectionCount !== 0 || frameCount !== 0)) {
+    throw new BundleFormatError(at(`declares ${sectionCount} sections and ${frameCount} frames; a memory index has neither`));
+  }
   if (pageCountBig > BigInt(Math.floor(t.length / PAGE_ENTRY_SIZE))) {
     throw new BundleFormatError(at(`page count ${pageCountBig} does not fit a ${t.length}-byte trailer`));
   }
@@ -231,7 +239,7 @@ export function parseTrailer(where: string, t: Buffer, headerSize: number, bodyE
     if (nextSlot > slotCount) throw new BundleFormatError(at(`${label} runs past the ${slotCount} slots`));
     frames.push({ offset: Number(offset), compressedLength, uncompressedLength, firstSlot, slotCount: slots, sha256: Buffer.from(t.subarray(o + 24, o + 56)) });
   }
-  if (nextSlot !== slotCount) throw new BundleFormatError(at(`frames hold ${nextSlot} slots, but the digest table has ${slotCount}`));
+  if (nextSlot !== slotCount && !options.memoryIndex) throw new BundleFormatError(at(`frames hold ${nextSlot} slots, but the digest table has ${slotCount}`));
 
   const digests = t.subarray(layout.digests, layout.digests + slotCount * DIGEST_SIZE);
   return { sections, ranges, frames, pageIndex, digests, slotCount, unknownSections };

@@ -20,6 +20,10 @@ import {
   encodeFooter,
   DIGEST_SIZE,
   encodeHeader,
+  FLAG_DIGESTS_ONLY,
+  FORMAT_MINOR_DIGESTS_ONLY,
+  MEMORY_INDEX_SECTION,
+  SECTION_TYPE_MEMORY_INDEX,
   FRAME_ENTRY_SIZE,
   type FrameEntry,
   MAX_NAME_BYTES,
@@ -48,6 +52,11 @@ export interface WriterOptions {
   /** Compression worker threads, default min(2, cpus); 0 compresses on the calling thread. */
   workers?: number;
   onProgress?: (p: { memoryBytesIn: number }) => void;
+  /**
+   * A slim bundle (format 1.1, header flag FLAG_DIGESTS_ONLY): no memory ranges; the memory tables
+   * of another bundle go in with addMemoryIndex().
+   */
+  digestsOnly?: boolean;
 }
 
 export interface MemoryRangeStats {
@@ -123,7 +132,8 @@ export class BundleWriter {
     this.workers = workers;
     // Start the workers now so their codecs initialise while the caller writes metadata.
     if (workers > 0) this.pool = new CompressPool(workers, level);
-    this.enqueue(() => this.emit(encodeHeader()));
+    const header = options.digestsOnly ? encodeHeader({ minor: FORMAT_MINOR_DIGESTS_ONLY, flags: FLAG_DIGESTS_ONLY }) : encodeHeader();
+    this.enqueue(() => this.emit(header));
   }
 
   /** Writes to `path` through a temporary file in the same directory (mode 0600), renamed on finish. */
@@ -155,6 +165,17 @@ export class BundleWriter {
 
   async addRawSection(name: string, data: Buffer): Promise<void> {
     await this.addSection(name, SECTION_TYPE_RAW, data);
+  }
+
+  /** Copies a section byte for byte from another bundle (slim, redact): its digest stays the same. */
+  async copySection(name: string, type: 'json' | 'raw', data: Buffer): Promise<void> {
+    await this.addSection(name, type === 'json' ? SECTION_TYPE_JSON : SECTION_TYPE_RAW, data);
+  }
+
+  /** Slim bundles only: the memory tables (encodeMemoryIndex) whose pages this bundle does not hold. */
+  async addMemoryIndex(payload: Buffer): Promise<void> {
+    if (!this.options.digestsOnly) throw new VmpmError('a memory index goes only into a digests-only (slim) bundle');
+    await this.addSection(MEMORY_INDEX_SECTION, SECTION_TYPE_MEMORY_INDEX, payload);
   }
 
   private async addSection(name: string, type: number, data: Buffer): Promise<void> {
@@ -191,6 +212,7 @@ export class BundleWriter {
   /** Page-by-page alternative to addMemoryRange: write() any chunk sizes, then end(). */
   beginMemoryRange(start: bigint, options: { name?: string } = {}): MemoryRangeWriter & { end(expectedLength?: bigint): Promise<MemoryRangeStats> } {
     this.requireState('open', `begin a memory range at ${toHex(start)}`);
+    if (this.options.digestsOnly) throw new VmpmError('a digests-only (slim) bundle holds no memory ranges');
     if (start < 0n || start >= MAX_ADDRESS || start % BigInt(PAGE_SIZE) !== 0n) {
       throw new VmpmError(`memory range start ${start < 0n ? start : toHex(start)} is not a page-aligned 64-bit address`);
     }
@@ -386,7 +408,7 @@ export class BundleWriter {
         trailerLength: BigInt(trailer.length),
         trailerSha256: sha256(trailer),
         fileSha256: beforeFooter,
-      });
+      }, this.options.digestsOnly ? FORMAT_MINOR_DIGESTS_ONLY : undefined);
       await this.sink.write(footer);
       this.hash.update(footer);
       this.offset += footer.length;

@@ -1,3 +1,4 @@
 // Chain of custody for bundles: seal/unseal (age), sign/verify (SSHSIG), slim and redact.
 export { sealFile, unsealFile, type SealResult, type UnsealResult } from './seal';
 export { checkSignature, loadSigningKey, signatureBeside, signFile, SIGNATURE_NAMESPACE, type SignatureCheck, type SignResult } from './sign';
+export { slimBundle, type SlimOptions, type SlimResult } from './slim';

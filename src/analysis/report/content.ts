@@ -67,11 +67,13 @@ function cpuBlocks(cpus: RegsCpu[]): Block[] {
 
 export function bundleDoc(r: BundleReport): ReportDoc {
   const info = r.info;
-  const title = `vmpm report: ${info.vm.name ?? 'unnamed VM'}, ${stateText(info)}`;
+  // A slim or redacted bundle says so on the report's first line.
+  const title = `vmpm report${info.custody.tag ? ` of a ${info.custody.tag} bundle` : ''}: ${info.vm.name ?? 'unnamed VM'}, ${stateText(info)}`;
   const sev = r.errors.bySeverity;
   const sevText = (['critical', 'error', 'warning', 'info'] as const).filter((k) => sev[k] > 0).map((k) => `${sev[k]} ${k}`).join(', ');
   const blocks: Block[] = [
     { type: 'heading', level: 1, text: title },
+    ...(info.custody.headline ? [{ type: 'para', parts: [strong(info.custody.headline)] } as Block] : []),
     { type: 'heading', level: 2, text: 'Summary', id: 'summary' },
     {
       type: 'para',

@@ -28,6 +28,10 @@ export function formatDiff(d: DiffModel): string {
   out.push(p.bold(`A: ${d.a.file}  (${d.a.name ?? 'unnamed'}, ${d.a.status ?? 'state unknown'}, ${d.a.createdAt ?? 'time unknown'})`));
   out.push(p.bold(`B: ${d.b.file}  (${d.b.name ?? 'unnamed'}, ${d.b.status ?? 'state unknown'}, ${d.b.createdAt ?? 'time unknown'})`));
   if (d.identity.sameVm === false) out.push(p.yellow('note: the bundles come from different VMs'));
+  for (const [k, side] of [['A', d.a], ['B', d.b]] as const) {
+    if (side.slim) out.push(p.yellow(`note: ${k} is slim: it has no memory contents, only page digests (pages compare by digest; no bytes to show)`));
+    if (side.redacted) out.push(p.yellow(`note: ${k} is redacted: erased bytes read as zeros, so those pages differ from the original's (vmpm info --json ${side.file} lists them)`));
+  }
   out.push('', p.cyan('Identity and run state:'));
   out.push(d.identity.changes.length === 0 ? '  no differences' : renderTable(['Field', 'A', 'B'], d.identity.changes.map((c) => [c.field, c.a ?? '-', c.b ?? '-'])));
   out.push('', p.cyan('Registers:'));

@@ -21,6 +21,7 @@ import { register as registerSymbol } from './symbol';
 import { register as registerStack } from './stack';
 import { register as registerKlog } from './klog';
 import { register as registerSign } from './sign';
+import { register as registerSlim } from './slim';
 
 /**
  * Every vmpm subcommand registers itself through one function. Keep this list in the order the
@@ -51,4 +52,5 @@ export const COMMANDS: RegisterCommand[] = [
   registerVerify,
   registerSeal,
   registerSign,
+  registerSlim,
 ];

@@ -34,6 +34,8 @@ export function formatInfo(m: InfoModel, p: Palette, signature: SignatureCheck |
   const cpus = m.cpus.map((c) => `#${c.index} ${c.mode}${c.exceptionLevel !== null ? ` EL${c.exceptionLevel}` : ''}${c.pc ? ` ip=${c.pc}` : ''}${c.halted ? ' halted' : ''}`).join('; ');
   const mem = m.memory;
   const pairs: Array<[string, string]> = [
+    // Slim or redacted comes first: it changes how everything below must be read.
+    ...(m.custody.headline ? [['Custody', p.yellow(m.custody.headline)] as [string, string]] : []),
     ['Bundle', `${m.file} (${humanBytes(m.fileSize)}, format ${m.format.major}.${m.format.minor})`],
     ['SHA-256', m.sha256 ?? 'not computed'],
     ['Integrity', integrity],

@@ -3,6 +3,7 @@ import { BundleReader } from '../../bundle';
 import { toHex } from '../../util/hex';
 import { palette } from '../output/color';
 import { printJson } from '../output/json';
+import { custodyStatus } from '../../analysis';
 import { checkSignature, type SignatureCheck } from '../../custody';
 import { UsageError } from '../../util/errors';
 
@@ -44,6 +45,8 @@ Examples:
       if (showProgress) process.stderr.write('\r\x1b[K');
       const reader = result.reader;
       try {
+        // Slim or redacted is said first: verify OK means "as written by slim/redact", not "as captured".
+        const custody = reader ? await custodyStatus(reader).catch(() => null) : null;
         const sections = reader?.sections() ?? [];
         const stats = reader?.stats();
         if (options.json) {
@@ -57,11 +60,13 @@ Examples:
             ranges: (reader?.ranges() ?? []).map((r) => ({ start: toHex(r.start), length: toHex(r.length), name: r.name ?? null, pages: r.pages, zeroPages: r.zeroPages })),
             stats: stats ? { ...stats, capturedBytes: toHex(stats.capturedBytes) } : null,
             problems: result.problems,
+            custody: custody ? { slim: custody.slim !== null || reader?.digestsOnly === true, redacted: custody.redaction !== null, headline: custody.headline } : null,
             ...(signature ? { signature } : {}),
           });
         } else {
           const p = palette();
           const lines: string[] = [];
+          if (custody?.headline) lines.push(p.yellow(custody.headline));
           lines.push(`bundle    ${file}`);
           if (reader) {
             lines.push(`format    ${reader.version.major}.${reader.version.minor}, ${reader.fileSize} bytes`);
