@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface CliResult {
@@ -16,13 +17,14 @@ export const VMPM_BIN = join(__dirname, '..', '..', '..', 'bin', 'vmpm');
  */
 export function runCli(
   args: string[],
-  options: { timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {},
+  options: { timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string; input?: string; /** Run as this user (the test must be root), e.g. "nobody". */ asUser?: string } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [VMPM_BIN, ...args], {
       cwd: options.cwd,
       env: { ...process.env, NO_COLOR: '1', ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
+      ...(options.asUser !== undefined ? userIds(options.asUser) : {}),
     });
     let stdout = '';
     let stderr = '';
@@ -36,4 +38,11 @@ export function runCli(
     });
     child.stdin.end(options.input ?? '');
   });
+}
+
+function userIds(user: string): { uid: number; gid: number } {
+  const entry = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${user}:`));
+  const f = entry?.split(':');
+  if (!f || f.length < 4) throw new Error(`no user ${user} in /etc/passwd`);
+  return { uid: Number(f[2]), gid: Number(f[3]) };
 }

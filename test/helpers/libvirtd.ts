@@ -5,7 +5,7 @@
  * destroyed by the test that created them.
  */
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -39,21 +39,40 @@ export interface LibvirtHost {
   stop(): Promise<void>;
 }
 
+/**
+ * Test files may run in parallel: each registers itself under USERS before starting, and the last
+ * one to finish stops the daemons any of them started (recorded in STARTED), so no file stops a
+ * libvirtd another file is still using.
+ */
+const USERS = '/run/vmpm-test-libvirtd';
+const STARTED = join(USERS, 'started');
+
 export async function startLibvirtd(): Promise<LibvirtHost> {
+  mkdirSync(USERS, { recursive: true });
+  const me = join(USERS, `user-${process.pid}`);
+  writeFileSync(me, '');
   const { stdout } = await run(SCRIPT, ['start'], { timeout: 60_000 });
   const started = [...stdout.matchAll(/^started (\S+) (\d+)$/gm)].map((m) => ({ name: m[1]!, pid: Number(m[2]) }));
+  for (const d of started) appendFileSync(STARTED, `${d.name} ${d.pid}\n`);
   return {
     uri: TEST_URI,
     virsh: new Virsh({ uri: TEST_URI }),
     started,
     libvirtdPid: () => Number(readFileSync('/run/libvirtd.pid', 'utf8').trim()),
     stop: async () => {
-      // libvirtd first (it talks to virtlogd), newest first.
-      for (const d of [...started].reverse()) await stopPid(d.pid);
+      rmSync(me, { force: true });
+      const others = readdirSync(USERS).filter((n) => n.startsWith('user-') && alive(Number(n.slice(5))));
+      if (others.length > 0) return;
+      const all = existsSync(STARTED) ? readFileSync(STARTED, 'utf8') : '';
+      rmSync(STARTED, { force: true });
+      // libvirtd first (it talks to virtlogd), newest first; only processes that still are those daemons.
+      const daemons = [...all.matchAll(/^(\S+) (\d+)$/gm)].map((m) => ({ name: m[1]!, pid: Number(m[2]) })).reverse();
+      for (const d of daemons) if (commOf(d.pid) === d.name) await stopPid(d.pid);
     },
   };
 }
 
+/** libvirtd -d forks: it is not our child, so poll for its end. */
 async function stopPid(pid: number): Promise<void> {
   try {
     process.kill(pid, 'SIGTERM');
@@ -62,13 +81,26 @@ async function stopPid(pid: number): Promise<void> {
   }
   for (let i = 0; i < 100; i++) {
     await new Promise((r) => setTimeout(r, 50));
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return;
-    }
+    if (!alive(pid)) return;
   }
   process.kill(pid, 'SIGKILL');
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function commOf(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
 }
 
 export interface TestDomain {
@@ -92,11 +124,12 @@ export function domainName(tag: string): string {
  */
 export async function createBootSectorDomain(
   host: LibvirtHost,
-  options: { name?: string; uuid?: string; memoryMiB?: number; extraQmp?: boolean } = {},
+  options: { name?: string; uuid?: string; memoryMiB?: number; extraQmp?: boolean; /** An all-zero disk: SeaBIOS finds nothing to boot and the guest keeps running. */ blank?: boolean } = {},
 ): Promise<TestDomain & { qmpPath?: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'vmpm-libvirt-'));
   const disk = join(dir, 'boot.img');
-  copyFileSync(BOOT_SECTOR_IMAGE, disk);
+  if (options.blank) writeFileSync(disk, '');
+  else copyFileSync(BOOT_SECTOR_IMAGE, disk);
   truncateSync(disk, 1024 * 1024);
   const name = options.name ?? domainName('ka');
   const uuid = options.uuid ?? randomUuid();
