@@ -21,3 +21,4 @@ export { buildKlog, klogModel, klogRecord, formatKlogLines, formatTime, parseLev
 export { addRegisterSymbols } from './regs-symbols';
 export { planVirtualBundleRead, readVirtualRuns, VIRT_READ_MAX } from './read-virt';
 export { custodyStatus, type CustodyStatus } from './custody';
+export { buildKlog, buildKlogScan, SCAN_NOTE, type KlogScanModel, openBundleKernel, klogModel, klogRecord, formatKlogLines, formatTime, parseLevels, LEVEL_NAMES, type KlogModel, type KlogRecord, type KlogOptions } from './klog';

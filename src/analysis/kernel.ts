@@ -8,7 +8,7 @@ import { VmpmError, describeError } from '../util/errors';
 import { toHex } from '../util/hex';
 import type { CpuState, CpusSection } from '../bundle/schema';
 import { SECTION } from '../bundle/schema';
-import { bundlePhysicalMemory, vmcoreinfoFromBundle, type PhysicalMemory, type Vmcoreinfo } from '../guestos';
+import { bundlePhysicalMemory, findVmcoreinfo, NoLinuxKernelError, type PhysicalMemory, type Vmcoreinfo } from '../guestos';
 import { kernelImagePhys, vcpuAddressSpace } from '../guestos/linux/address-space';
 import { decodeKallsyms, type KallsymsInfo } from '../guestos/linux/kallsyms';
 import type { SymbolTable } from '../guestos/linux/symbols';
@@ -47,7 +47,11 @@ export interface KernelViewOptions {
 
 export async function openKernelView(bundle: AnalysisBundle, options: KernelViewOptions = {}): Promise<KernelView> {
   const memory = bundlePhysicalMemory({ path: bundle.path, ranges: () => bundle.ranges(), read: (a, n) => bundle.read(a, n) });
-  const vmcoreinfo = await vmcoreinfoFromBundle(bundle);
+  // The bundle's section, else the kernel's own copy in RAM (validated against the image); none for a non-Linux guest.
+  const vmcoreinfo = await findVmcoreinfo(bundle, memory).catch((err: unknown) => {
+    if (err instanceof NoLinuxKernelError) return undefined;
+    throw err;
+  });
   const cpus = bundle.has(SECTION.cpus) ? ((await bundle.json<CpusSection>(SECTION.cpus)).cpus ?? []) : [];
   const spaces = new Map<number, AddressSpace>();
   let kernelSpace: Promise<AddressSpace> | undefined;

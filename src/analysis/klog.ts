@@ -5,7 +5,12 @@
  */
 import { UsageError } from '../util/errors';
 import { toHex, type Hex } from '../util/hex';
-import { describeVmcoreinfoSource, LOG_CONT, LOG_NEWLINE, openGuestKernel, readKernelLog, type KernelBundle, type PrintkLog, type PrintkRecord } from '../guestos';
+import { describeVmcoreinfoSource, LOG_CONT, LOG_NEWLINE, openGuestKernel, readKernelLog, type GuestKernel, type KernelMemory, type PhysicalMemory, type PrintkLog, type PrintkRecord, type Vmcoreinfo } from '../guestos';
+import { vcpuAddressSpace } from '../guestos/linux/address-space';
+import { scanForLogText } from '../guestos/linux/printk-scan';
+import { readVirtual } from '../guestos/linux/vmem';
+import { SECTION, type CpusSection } from '../bundle/schema';
+import type { AnalysisBundle } from './source';
 
 export const LEVEL_NAMES = ['emerg', 'alert', 'crit', 'err', 'warn', 'notice', 'info', 'debug'] as const;
 
@@ -84,8 +89,31 @@ export function formatTime(ns: bigint): string {
   return `${ns / 1_000_000_000n}.${((ns % 1_000_000_000n) / 1000n).toString().padStart(6, '0')}`;
 }
 
-export async function buildKlog(bundle: KernelBundle, options: KlogOptions = {}): Promise<KlogModel> {
-  const kernel = await openGuestKernel(bundle);
+/**
+ * The bundle's guest kernel, with the captured vCPUs' page tables as the fallback for addresses the
+ * kernel-image map does not cover (a log_buf_len= buffer in the x86_64 direct map).
+ */
+export async function openBundleKernel(bundle: AnalysisBundle): Promise<GuestKernel> {
+  const cpus = bundle.has(SECTION.cpus) ? ((await bundle.json<CpusSection>(SECTION.cpus)).cpus ?? []) : [];
+  const pageTables = async (physical: PhysicalMemory, info: Vmcoreinfo): Promise<KernelMemory | undefined> => {
+    for (const cpu of cpus) {
+      try {
+        const space = vcpuAddressSpace(physical, cpu, info);
+        const stext = info.symbolIfAny('_stext');
+        if (stext !== undefined && (await space.translate(stext)).phys === undefined) continue;
+        const arch = cpu.arch === 'aarch64' ? 'aarch64' : 'x86_64';
+        return { arch, how: `page tables of ${space.description}`, read: (virt, length) => readVirtual(physical, space, virt, length) };
+      } catch {
+        // this vCPU has no usable tables (real mode, garbage CR3): try the next
+      }
+    }
+    return undefined;
+  };
+  return openGuestKernel(bundle, { pageTables });
+}
+
+export async function buildKlog(bundle: AnalysisBundle, options: KlogOptions = {}): Promise<KlogModel> {
+  const kernel = await openBundleKernel(bundle);
   const log = await readKernelLog(kernel);
   return klogModel(kernel.info.osRelease, describeVmcoreinfoSource(kernel.info.source), kernel.info.source.kind, log, options);
 }
@@ -121,4 +149,30 @@ export function formatKlogLines(records: readonly KlogRecord[], options: { raw?:
     for (const line of r.text.split('\n')) out += `${prefix}${line}\n`;
   }
   return out;
+}
+
+export const SCAN_NOTE =
+  'HEURISTIC (--scan): text found anywhere in RAM in the shape of printk ring records (consecutive ids); no timestamps or levels (they need VMCOREINFO), a text may carry up to 7 stray padding bytes, and a chain may be a stale copy';
+
+export interface KlogScanModel {
+  heuristic: true;
+  note: string;
+  pagesScanned: number;
+  chains: number;
+  truncated: boolean;
+  records: Array<{ phys: Hex; id: Hex; text: string }>;
+}
+
+export async function buildKlogScan(bundle: AnalysisBundle, options: { tail?: number } = {}): Promise<KlogScanModel> {
+  const scan = await scanForLogText(bundle);
+  let records = scan.records;
+  if (options.tail !== undefined) records = records.slice(-options.tail);
+  return {
+    heuristic: true,
+    note: SCAN_NOTE,
+    pagesScanned: scan.pagesScanned,
+    chains: scan.chains,
+    truncated: scan.truncated,
+    records: records.map((r) => ({ phys: toHex(r.phys), id: toHex(r.id), text: r.text })),
+  };
 }

@@ -12,4 +12,5 @@ export {
 } from './linux/vmcoreinfo';
 export { type KernelMemory, type KernelImageMemory, UnmappedAddressError, kernelImageMemory, layeredKernelMemory, vmcoreinfoArch } from './linux/kernel-memory';
 export { readPrintkLog, PrintkError, LOG_CONT, LOG_NEWLINE, type PrintkLog, type PrintkRecord, type SkipReason } from './linux/printk';
-export { openGuestKernel, readKernelLog, registerPageTableMemory, NoLinuxKernelError, type GuestKernel, type KernelBundle, type PageTableMemoryFactory } from './linux/kernel-log';
+export { openGuestKernel, findVmcoreinfo, readKernelLog, NoLinuxKernelError, type GuestKernel, type KernelBundle, type PageTableMemoryFactory } from './linux/kernel-log';
+export { scanForVmcoreinfo, validateAgainstImage, type PageSource, type ScanResult } from './linux/vmcoreinfo-scan';

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { buildKlog, formatKlogLines, parseLevels, withBundle, type KlogModel } from '../../analysis';
+import { buildKlog, buildKlogScan, formatKlogLines, parseLevels, withBundle, type KlogModel } from '../../analysis';
+import { UsageError } from '../../util/errors';
 import { plural } from '../../util/text';
 import { parseCount } from '../output/args';
 import { printJson } from '../output/json';
@@ -27,6 +28,17 @@ export function register(program: Command): void {
     .action(async (file: string, o: KlogOptions) => {
       const levels = o.level === undefined ? undefined : parseLevels(o.level);
       const tail = o.tail === undefined ? undefined : Number(parseCount(o.tail, '--tail'));
+      if (o.scan) {
+        if (levels) throw new UsageError('--scan finds text without levels: --level cannot apply');
+        const scan = await withBundle(file, (b) => buildKlogScan(b, tail !== undefined ? { tail } : {}));
+        if (o.json) printJson(scan);
+        else {
+          process.stdout.write(`# ${scan.note}\n`);
+          for (const r of scan.records) process.stdout.write(`[${r.phys}] ${r.text.replace(/\n/g, '\n[' + r.phys + '] ')}\n`);
+          process.stderr.write(`vmpm klog --scan: ${plural(scan.records.length, 'record')} in ${plural(scan.chains, 'chain')} from ${plural(scan.pagesScanned, 'non-zero page')} (heuristic)\n`);
+        }
+        return;
+      }
       const model = await withBundle(file, (b) => buildKlog(b, { ...(levels ? { levels } : {}), ...(tail !== undefined ? { tail } : {}) }));
       if (o.json) printJson(model);
       else {
