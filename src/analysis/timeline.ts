@@ -1,9 +1,11 @@
 import type { ErrorRecord, ErrorsSection, EventsSection, JournalEvent, Severity } from '../bundle/schema';
+import type { KernelFaultModel } from './guest-kernel';
 
 /** `vmpm errors --json`: error records oldest first. */
 export interface ErrorsModel {
   recorded: boolean;
-  records: Array<Omit<ErrorRecord, 'raw'> & { raw: unknown }>;
+  /** QEMU-side records, plus (source guest-kernel) the faults the guest kernel logged: see errors-kernel.ts. */
+  records: Array<Omit<ErrorRecord, 'raw' | 'source'> & { source: ErrorRecord['source'] | 'guest-kernel'; raw: unknown; kernel?: KernelFaultModel; follows?: string }>;
   bySeverity: Record<Severity, number>;
 }
 

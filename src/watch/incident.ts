@@ -7,6 +7,7 @@ import { capture } from '../capture';
 import { errorRecordFromEvent } from '../capture/errors';
 import type { CaptureAction, ErrorRecord, MemoryMethod } from '../bundle/schema';
 import type { QmpClient, QmpEvent } from '../qmp';
+import { panicLineOf } from '../analysis/guest-kernel';
 import { describeError } from '../util/errors';
 import { roundMs } from '../util/time';
 import { sleep } from './backoff';
@@ -14,6 +15,9 @@ import { destructiveEffect, evidenceLost } from './event-effects';
 import { incidentBundlePath, type VmIdentity } from './identity';
 import { qemuTime, type RollingJournal } from './journal';
 import type { IncidentNotification } from './notify';
+
+/** How long the notification may wait for the guest kernel's panic line (a RAM scan of a big guest without VMCOREINFO is skipped). */
+const PANIC_LOOKUP_MS = 3000;
 
 export interface StopOutcome {
   ok: boolean;
@@ -131,6 +135,9 @@ export class Incident {
       const after = result.manifest.runState.after;
       if (after.running) n.lost.push(`the VM was running again after the capture (${after.status})`);
       n.failoverSafe = !after.running && effect === undefined;
+      // What the guest kernel said it died of, read back from the bundle just written (bounded in time).
+      n.panic = (await panicLineOf(result.path, PANIC_LOOKUP_MS)) ?? null;
+      if (n.panic) ctx.log(`guest kernel: ${n.panic}`);
       ctx.log(`captured ${result.path} (${result.size} bytes) ${n.captureMs} ms after the event; failover-safe: ${n.failoverSafe}`);
       return this.finish(n);
     } catch (err) {

@@ -35,6 +35,8 @@ export interface IncidentNotification {
   failoverSafe: boolean;
   /** What could not be captured and why (QEMU reset or exited, capture failed ...). */
   lost: string[];
+  /** The guest kernel's panic line from the captured memory ("Kernel panic - not syncing: ..."), when found in time. */
+  panic?: string | null;
   error?: string;
 }
 
@@ -58,6 +60,7 @@ export function hookEnvironment(n: IncidentNotification): Record<string, string>
     VMPM_SIGNATURE: n.signature ?? '',
     VMPM_FAILOVER_SAFE: n.failoverSafe ? '1' : '0',
     VMPM_ERROR: n.error ?? '',
+    VMPM_PANIC: n.panic ?? '',
     VMPM_NOTIFICATION: notificationLine(n),
   };
 }

@@ -3,19 +3,19 @@
  * `vmpm capture`, shared by every assertion of a test file (a boot costs 4-11 s of TCG; the suite's
  * Linux budget is minutes). The bundle, the serial log and the run's unique id come back.
  *
- * Triggers: `sysrq` (/init writes c to /proc/sysrq-trigger), `nmi` (/init sets unknown_nmi_panic, the
+ * Captured by `vmpm watch` (GUEST_PANICKED), as in production. Triggers: `sysrq` (/init writes c to /proc/sysrq-trigger), `nmi` (/init sets unknown_nmi_panic, the
  * host sends QMP inject-nmi), `mce` (the host sends HMP `mce` with an uncorrected, processor-context-
  * corrupt bank-1 status). Run by hand: `node dist/test/linux/scenario.js sysrq|nmi|mce OUT.vmpm
  * [--bzimage] [--no-vmcoreinfo] [--memory 5G]` keeps a bundle for exploring.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launchQemu, type LaunchedQemu } from '../../src/guest';
 import { QmpClient } from '../../src/qmp';
-import { runCli } from '../helpers/cli';
-import { extraQmp } from '../watch/helpers';
+import type { IncidentNotification } from '../../src/watch/notify';
+import { extraQmp, startWatch } from '../watch/helpers';
 import { buildLinuxGuest, type BuildResult } from './build-guest';
 
 /** TCG boots this guest in 3-11 s on a shared 2-core machine (bzImage: up to 12 s); 3x headroom. */
@@ -54,10 +54,13 @@ export interface Scenario {
   id: string;
   /** The line /init wrote to /dev/kmsg: `VMPM-LINUX-MARKER-<id>`. */
   marker: string;
-  /** Milliseconds from `cont` to the panic, and of the capture. */
+  /** Milliseconds from `cont` to the captured bundle, and of the capture itself. */
   bootMs: number;
   captureMs: number;
   dir: string;
+  /** What `vmpm watch` printed for the incident, and the VMPM_PANIC its --exec hook saw. */
+  notification: IncidentNotification;
+  execPanic?: string;
 }
 
 const cache = new Map<string, Promise<Scenario>>();
@@ -87,7 +90,8 @@ export async function runScenario(options: ScenarioOptions, out?: string): Promi
   const id = randomBytes(6).toString('hex');
   const serialFile = join(dir, 'serial.log');
   const serial = (): string => (existsSync(serialFile) ? readFileSync(serialFile, 'latin1') : '');
-  const driverSock = join(dir, 'driver.sock');
+  const watchSock = join(dir, 'watch.sock');
+  const panicFile = join(dir, 'exec-panic.txt');
   const scenarioWord = options.trigger === 'sysrq' ? 'panic' : options.trigger;
   const qemu: LaunchedQemu = await launchQemu(
     [
@@ -98,15 +102,20 @@ export async function runScenario(options: ScenarioOptions, out?: string): Promi
       '-device', 'pvpanic',
       ...(options.vmcoreinfo === false ? [] : ['-device', 'vmcoreinfo']),
     ],
-    { memory: options.memory ?? '256M', smp: 2, startPaused: true, name: `klog-${id}`, serialFile, extraArgs: extraQmp(driverSock) },
+    { memory: options.memory ?? '256M', smp: 2, startPaused: true, name: `klog-${id}`, serialFile, extraArgs: extraQmp(watchSock) },
   );
+  // `vmpm watch` captures the panic the way it runs in production, and its --exec hook records the
+  // VMPM_PANIC it was given.
+  const watch = startWatch(['--qmp', `unix:${watchSock}`, '--out-dir', dir, '--exec', `printf '%s' "$VMPM_PANIC" > '${panicFile}'`]);
   try {
-    const client = await QmpClient.connect(`unix:${driverSock}`, { allow: ['cont', 'inject-nmi', 'mce'] });
+    await watch.logged('connected to QEMU');
+    const client = await QmpClient.connect(qemu.endpoint, { allow: ['cont', 'inject-nmi', 'mce'] });
     const started = performance.now();
-    let bootMs: number;
     try {
       await client.execute('cont');
-      await until(() => serial().includes(`VMPM-LINUX-READY ${id}`), READY_TIMEOUT_MS, 'the guest to print READY', serial, qemu);
+      // sysrq panics right after READY, and the panic can overtake the console's copy of it: wait only
+      // when the host is the trigger.
+      if (options.trigger !== 'sysrq') await until(() => serial().includes(`VMPM-LINUX-READY ${id}`), READY_TIMEOUT_MS, 'the guest to print READY', serial, qemu);
       if (options.trigger === 'nmi') await client.execute('inject-nmi');
       if (options.trigger === 'mce') {
         const reply = await client.execute<string>('human-monitor-command', {
@@ -114,26 +123,29 @@ export async function runScenario(options: ScenarioOptions, out?: string): Promi
         });
         if (reply.trim() !== '') throw new Error(`HMP mce: ${reply.trim()}`);
       }
-      let status = '';
-      await until(
-        async () => (status = (await client.execute<{ status: string }>('query-status')).status) === 'guest-panicked',
-        PANIC_TIMEOUT_MS,
-        'GUEST_PANICKED',
-        serial,
-        qemu,
-      );
-      bootMs = Math.round(performance.now() - started);
-      log(`scenario ${options.trigger}: panicked ${bootMs} ms after cont (${status})`);
     } finally {
       await client.close();
     }
-    const bundle = out ?? join(dir, `${options.trigger}.vmpm`);
-    const t = performance.now();
-    const r = await runCli(['capture', '--qmp', qemu.endpoint, '-o', bundle, '--keep-stopped', '--force'], { timeoutMs: 120_000 });
-    if (r.code !== 0) throw new Error(`vmpm capture exited ${r.code}: ${r.stderr}`);
-    const captureMs = Math.round(performance.now() - t);
-    return { options, guest, kernelFormat: wantPvh ? 'pvh-vmlinux' : 'bzImage', bundle, serial: serial(), id, marker: `VMPM-LINUX-MARKER-${id}`, bootMs, captureMs, dir };
+    const notification = await watch.notification(1, options.trigger === 'sysrq' ? READY_TIMEOUT_MS + PANIC_TIMEOUT_MS : PANIC_TIMEOUT_MS).catch((err: Error) => {
+      throw new Error(`${err.message}\n--- serial (tail) ---\n${serial().slice(-3000)}\n--- QEMU stderr ---\n${qemu.stderr()}`);
+    });
+    const bootMs = Math.round(performance.now() - started);
+    log(`scenario ${options.trigger}: ${notification.trigger.event} captured ${bootMs} ms after cont`);
+    if (!notification.bundle) throw new Error(`watch wrote no bundle: ${JSON.stringify(notification)}`);
+    let bundle = notification.bundle;
+    if (out) {
+      copyFileSync(bundle, out);
+      bundle = out;
+    }
+    // The hook runs after the notification line is written: give it a moment to finish.
+    await until(() => existsSync(panicFile), 10_000, 'the --exec hook', serial, qemu).catch(() => undefined);
+    const execPanic = existsSync(panicFile) ? readFileSync(panicFile, 'utf8') : undefined;
+    return {
+      options, guest, kernelFormat: wantPvh ? 'pvh-vmlinux' : 'bzImage', bundle, serial: serial(), id, marker: `VMPM-LINUX-MARKER-${id}`,
+      bootMs, captureMs: Math.round(notification.captureMs ?? 0), dir, notification, ...(execPanic !== undefined ? { execPanic } : {}),
+    };
   } finally {
+    await watch.kill();
     await qemu.kill();
   }
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { withBundle, loadSections, buildErrors, type ErrorsModel } from '../../analysis';
+import { withBundle, loadSections, buildErrors, loadGuestKernel, withKernelFaults, type ErrorsModel } from '../../analysis';
 import { printJson } from '../output/json';
 import { renderTable } from '../output/table';
 import { palette, severityColor } from '../output/color';
@@ -8,11 +8,11 @@ import { palette, severityColor } from '../output/color';
 export function register(program: Command): void {
   program
     .command('errors')
-    .description('list the error records (panics, I/O errors, memory failures ...) as a timeline')
+    .description("list the error records (panics, I/O errors, memory failures ...) as a timeline, with the faults the guest kernel logged (machine checks decoded, I/O errors, lockups, OOM kills)")
     .argument('<file>', 'bundle (.vmpm)')
     .option('--json', 'print the records as JSON')
     .action(async (file: string, o: { json?: boolean }) => {
-      const model = await withBundle(file, async (b) => buildErrors((await loadSections(b)).errors));
+      const model = await withBundle(file, async (b) => withKernelFaults(buildErrors((await loadSections(b)).errors), await loadGuestKernel(b)));
       if (o.json) printJson(model);
       else process.stdout.write(formatErrors(model));
     });

@@ -1,0 +1,165 @@
+/**
+ * What the guest kernel itself said, for every command that shows a bundle: release, KASLR offset,
+ * crash time, the panic line, the last messages before it, and the faults it reported (machine checks
+ * decoded, I/O errors, lockups, OOM kills). Built once from the kernel log (guestos/linux); a bundle
+ * without a Linux kernel gets `available: false` and the reason, never an exception.
+ */
+import { describeError, VmpmError } from '../util/errors';
+import { toHex, type Hex } from '../util/hex';
+import { describeVmcoreinfoSource, readKernelLog, vmcoreinfoArch } from '../guestos';
+import { kernelFaults, type KernelFault } from '../guestos/linux/kernel-records';
+import { formatTime, klogRecord, openBundleKernel, type KlogRecord } from './klog';
+import type { AnalysisBundle } from './source';
+import { withBundle } from './open';
+
+export interface KernelFaultModel {
+  kind: KernelFault['kind'];
+  severity: KernelFault['severity'];
+  summary: string;
+  seq: number;
+  /** Seconds since the guest booted, as dmesg prints it. */
+  time: string;
+  device?: string;
+  lines: string[];
+  mce?: {
+    cpu: number;
+    bank: number;
+    mcgStatus: Hex;
+    status: Hex;
+    flags: string[];
+    val: boolean;
+    over: boolean;
+    uc: boolean;
+    en: boolean;
+    miscv: boolean;
+    addrv: boolean;
+    pcc: boolean;
+    s: boolean;
+    ar: boolean;
+    mcaCode: Hex;
+    modelCode: Hex;
+    description: string;
+    rip?: Hex;
+    ripSymbol?: string;
+    ripInexact?: boolean;
+    addr?: Hex;
+    misc?: Hex;
+    verdict?: string;
+  };
+}
+
+export type GuestKernelFacts =
+  | {
+      available: true;
+      release?: string;
+      buildId?: string;
+      arch?: string;
+      /** KERNELOFFSET: the KASLR slide (0x0 when the kernel runs at its link address). */
+      kaslrOffset?: Hex;
+      /** CRASHTIME as ISO time (written by the kernel when it crashed). */
+      crashTime?: string;
+      vmcoreinfo: string;
+      vmcoreinfoFrom: 'section' | 'ram' | 'other';
+      records: number;
+      skipped: number;
+      /** The last "Kernel panic - not syncing: ..." record. */
+      panic?: { line: string; reason: string; time: string; seq: number };
+      /** The last messages up to and including the panic (or the end of the log). */
+      lastMessages: KlogRecord[];
+      faults: KernelFaultModel[];
+      /** The whole log, for diff (not serialised by reports). */
+      log: KlogRecord[];
+    }
+  | { available: false; reason: string };
+
+const PANIC_PREFIX = 'Kernel panic - not syncing: ';
+
+export async function loadGuestKernel(bundle: AnalysisBundle, options: { lastMessages?: number } = {}): Promise<GuestKernelFacts> {
+  try {
+    const kernel = await openBundleKernel(bundle);
+    const info = kernel.info;
+    const log = await readKernelLog(kernel);
+    const records = log.records.map(klogRecord);
+    let panicAt = -1;
+    for (let i = records.length - 1; i >= 0; i--) {
+      if (records[i]!.text.startsWith(PANIC_PREFIX)) {
+        panicAt = i;
+        break;
+      }
+    }
+    const end = panicAt >= 0 ? panicAt + 1 : records.length;
+    const n = options.lastMessages ?? 20;
+    const panic = panicAt >= 0 ? records[panicAt]! : undefined;
+    return {
+      available: true,
+      ...(info.osRelease ? { release: info.osRelease } : {}),
+      ...(info.buildId ? { buildId: info.buildId } : {}),
+      ...(vmcoreinfoArch(info) ? { arch: vmcoreinfoArch(info) } : {}),
+      ...(info.kernelOffset !== undefined ? { kaslrOffset: toHex(info.kernelOffset) } : {}),
+      ...(info.crashTime !== undefined ? { crashTime: new Date(info.crashTime * 1000).toISOString() } : {}),
+      vmcoreinfo: describeVmcoreinfoSource(info.source),
+      vmcoreinfoFrom: info.source.kind,
+      records: records.length,
+      skipped: log.skippedTotal,
+      ...(panic ? { panic: { line: panic.text, reason: panic.text.slice(PANIC_PREFIX.length), time: panic.time, seq: panic.seq } } : {}),
+      lastMessages: records.slice(Math.max(0, end - n), end),
+      faults: kernelFaults(log.records).map(faultModel),
+      log: records,
+    };
+  } catch (err) {
+    if (err instanceof VmpmError) return { available: false, reason: describeError(err) };
+    throw err;
+  }
+}
+
+export function faultModel(f: KernelFault): KernelFaultModel {
+  const m: KernelFaultModel = { kind: f.kind, severity: f.severity, summary: f.summary, seq: f.seq, time: formatTime(f.tsNsec), lines: f.lines, ...(f.device ? { device: f.device } : {}) };
+  if (f.mce) {
+    const s = f.mce.status;
+    m.mce = {
+      cpu: f.mce.cpu,
+      bank: f.mce.bank,
+      mcgStatus: toHex(f.mce.mcgStatus),
+      status: toHex(s.status),
+      flags: s.flags,
+      val: s.val,
+      over: s.over,
+      uc: s.uc,
+      en: s.en,
+      miscv: s.miscv,
+      addrv: s.addrv,
+      pcc: s.pcc,
+      s: s.s,
+      ar: s.ar,
+      mcaCode: toHex(s.mcaCode),
+      modelCode: toHex(s.modelCode),
+      description: s.description,
+      ...(f.mce.rip !== undefined ? { rip: toHex(f.mce.rip) } : {}),
+      ...(f.mce.ripSymbol ? { ripSymbol: f.mce.ripSymbol } : {}),
+      ...(f.mce.ripInexact !== undefined ? { ripInexact: f.mce.ripInexact } : {}),
+      ...(f.mce.addr !== undefined ? { addr: toHex(f.mce.addr) } : {}),
+      ...(f.mce.misc !== undefined ? { misc: toHex(f.mce.misc) } : {}),
+      ...(f.mce.verdict ? { verdict: f.mce.verdict } : {}),
+    };
+  }
+  return m;
+}
+
+/**
+ * The guest kernel's panic line in a bundle file ("Kernel panic - not syncing: ..."), for watch's
+ * notification: undefined when there is none, no Linux kernel, or finding it would take longer than
+ * `budgetMs` (a notification must not wait on a RAM scan of a large guest without VMCOREINFO).
+ */
+export async function panicLineOf(path: string, budgetMs: number): Promise<string | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), budgetMs)));
+  const lookup = withBundle(path, async (b) => {
+    const facts = await loadGuestKernel(b, { lastMessages: 0 });
+    return facts.available ? facts.panic?.line : undefined;
+  }).catch(() => undefined);
+  try {
+    return await Promise.race([lookup, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
