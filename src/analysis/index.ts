@@ -17,7 +17,6 @@ export { openKernelView, type KernelView, type KernelViewOptions, type LoadedSym
 export { buildTranslate, translationModel, type TranslateModel } from './translate';
 export { buildSymbol, parseSymbolQuery, type SymbolModel, type SymbolSourceModel } from './symbol';
 export { buildStack, buildGuestStacks, STACK_SCAN_NOTE, type StackModel, type StackCpuModel, type StackFrameModel } from './stack';
-export { buildKlog, klogModel, klogRecord, formatKlogLines, formatTime, parseLevels, LEVEL_NAMES, type KlogModel, type KlogRecord, type KlogOptions } from './klog';
 export { addRegisterSymbols } from './regs-symbols';
 export { planVirtualBundleRead, readVirtualRuns, VIRT_READ_MAX } from './read-virt';
 export { custodyStatus, type CustodyStatus } from './custody';
