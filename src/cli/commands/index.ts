@@ -22,6 +22,7 @@ import { register as registerStack } from './stack';
 import { register as registerKlog } from './klog';
 import { register as registerSign } from './sign';
 import { register as registerSlim } from './slim';
+import { register as registerRedact } from './redact';
 
 /**
  * Every vmpm subcommand registers itself through one function. Keep this list in the order the
@@ -53,4 +54,5 @@ export const COMMANDS: RegisterCommand[] = [
   registerSeal,
   registerSign,
   registerSlim,
+  registerRedact,
 ];
