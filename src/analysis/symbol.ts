@@ -70,5 +70,5 @@ export function describeUnsymbolized(addr: bigint, start: bigint, end: bigint, a
   if (arch === 'x86_64' && addr >= 0xffff_ffff_c000_0000n && addr < 0xffff_ffff_ff00_0000n) {
     return `${toHex(addr)} is in the module area: loadable modules' symbols are not in the kernel's kallsyms`;
   }
-  return `${toHex(addr)} is outside the kernel image (${toHex(start)}-${toHex(end)}): no kernel symbol`;
+  return `${toHex(addr)} is outside the range the kernel's symbol table covers (${toHex(start)}-${toHex(end)}; without CONFIG_KALLSYMS_ALL it holds code only): no kernel symbol`;
 }
