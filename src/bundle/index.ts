@@ -1,5 +1,6 @@
 // The bundle layer: format v1 writer and reader (docs/bundle-format.md), and the JSON section schema.
 export { BundleWriter, type WriterOptions, type MemoryRangeStats, type MemoryRangeWriter } from './writer';
+export { PlacedRangesWriter } from './placed-ranges';
 export { BundleReader, fileSha256, type SectionInfo, type RangeInfo, type BundleStats, type VerifyResult } from './reader';
 export { BundleFormatError, CodecError } from './errors';
 export { PAGE_SIZE, FORMAT_MAJOR, FORMAT_MINOR } from './format';

@@ -21,6 +21,8 @@ export const SECTION = {
   elfNotes: 'elf-notes',
   /** Raw: the guest's VMCOREINFO note text, when the guest provides one (-device vmcoreinfo). */
   vmcoreinfo: 'vmcoreinfo',
+  /** JSON: what a background snapshot (memory method snapshot) reported, and the vCPU state in its stream. */
+  snapshot: 'snapshot',
 } as const;
 
 export const ATTACHMENT_PREFIX = 'attachment/';
@@ -50,7 +52,7 @@ export interface ManifestTransport {
 }
 
 export type QuiescePolicy = 'stop-and-restore' | 'keep-stopped' | 'no-stop';
-export type MemoryMethod = 'dump' | 'pmemsave' | 'none';
+export type MemoryMethod = 'dump' | 'pmemsave' | 'snapshot' | 'none';
 
 /** One state change or heavy operation vmpm performed on the guest, in order. */
 export interface CaptureAction {

@@ -40,6 +40,7 @@ import {
   ZERO_SLOT,
 } from './format';
 import { DigestTable, hashPages, isZeroPage, sha256, U32List } from './pages';
+import { PlacedRangesWriter } from './placed-ranges';
 import { FileSink, type Sink, StreamSink } from './sink';
 
 export interface WriterOptions {
@@ -110,6 +111,8 @@ export class BundleWriter {
   private failure: Error | undefined;
   private state: State = 'open';
   private memoryBytesIn = 0;
+  /** Set while placed ranges are open: tells them which of their pages were deduplicated or stored. */
+  private slotObserver: ((position: number, dedup: boolean) => void) | undefined;
 
   private constructor(
     private readonly sink: Sink,
@@ -231,16 +234,48 @@ export class BundleWriter {
    * decided when the batch's digests come back (processHashes), in submission order.
    */
   addPage(buf: Buffer, off: number): 'zero' | 'pending' {
+    const position = this.pageIndex.length;
+    this.pageIndex.push(ZERO_SLOT); // placeholder until the digest is known
+    return this.addPageAt(position, buf, off);
+  }
+
+  /**
+   * @internal Like addPage, for a page-index position reserved earlier (reservePages): pages of
+   * placed ranges arrive in any order. Each position must be given exactly once.
+   */
+  addPageAt(position: number, buf: Buffer, off: number): 'zero' | 'pending' {
     if (isZeroPage(buf, off)) {
-      this.pageIndex.push(ZERO_SLOT);
+      this.pageIndex.set(position, ZERO_SLOT);
       return 'zero';
     }
     this.hashBatch ??= this.takeBuffer();
     buf.copy(this.hashBatch, this.hashBatchPages * PAGE_SIZE, off, off + PAGE_SIZE);
     this.hashBatchPages++;
-    this.hashBatchPositions.push(this.pageIndex.length);
-    this.pageIndex.push(ZERO_SLOT); // placeholder until the digest is known
+    this.hashBatchPositions.push(position);
     return 'pending';
+  }
+
+  /** @internal Reserves `count` page-index positions (zero pages until placed); returns the first. */
+  reservePages(count: number): number {
+    const first = this.pageIndex.length;
+    for (let i = 0; i < count; i++) this.pageIndex.push(ZERO_SLOT);
+    return first;
+  }
+
+  /** Memory ranges whose pages arrive in any order, each exactly once (see placed-ranges.ts). */
+  beginPlacedRanges(ranges: Array<{ start: bigint; length: bigint; name?: string }>): PlacedRangesWriter {
+    this.requireState('open', 'begin placed memory ranges');
+    const writer = new PlacedRangesWriter(this, ranges);
+    this.state = 'range';
+    this.rangeDedupPages = 0;
+    this.rangeStoredPages = 0;
+    this.slotObserver = (position, dedup) => writer.observeSlot(position, dedup);
+    return writer;
+  }
+
+  /** @internal Ends placed ranges: back to accepting sections and ranges. */
+  endPlacedRanges(): void {
+    this.slotObserver = undefined;
   }
 
   /** @internal True when the hash batch is full and must be flushed before more pages are added. */
@@ -293,12 +328,14 @@ export class BundleWriter {
       if (existing >= 0) {
         this.pageIndex.set(job.positions[i]!, existing);
         this.rangeDedupPages++;
+        this.slotObserver?.(job.positions[i]!, true);
         continue;
       }
       if (this.digests.count >= MAX_SLOTS) throw new VmpmError(`more than ${MAX_SLOTS} unique pages: beyond what format v1 can index`);
       const slot = this.digests.add(digest);
       this.pageIndex.set(job.positions[i]!, slot);
       this.rangeStoredPages++;
+      this.slotObserver?.(job.positions[i]!, false);
       if (!this.batch) {
         this.batch = this.takeBuffer();
         this.batchFirstSlot = slot;

@@ -29,6 +29,9 @@ import { captureWithDump } from './memory-dump';
 import type { MemoryCaptureContext, MemoryCaptureResult } from './memory-common';
 import { captureWithPmemsave } from './memory-pmemsave';
 import { collectBlock, collectCpus, collectIdentity, collectMemoryInfo, hexOrNull, queryStatus, queryStatusDetailed, type LibvirtStatus } from './metadata';
+import { captureWithSnapshot, SnapshotSettings } from './memory-snapshot';
+import { chooseMemoryMethod, type RequestedMemoryMethod } from './snapshot-choice';
+import { snapshotSection } from './snapshot-section';
 import { openOutput, readAttachments, sealPartial } from './output';
 import { parseElfNotes, vmcoreinfoFromNotes } from '../formats/elf';
 import { describeRegions, planCaptureRanges } from './plan';
@@ -41,7 +44,8 @@ export interface CaptureOptions {
   output: string;
   overwrite?: boolean;
   quiesce: QuiescePolicy;
-  memory: MemoryMethod;
+  /** 'auto': a background snapshot for a running guest under stop-and-restore when QEMU can, else dump. */
+  memory: RequestedMemoryMethod;
   attachments?: Array<{ name: string; path: string }>;
   label?: string;
   /** On failure keep what was written as `<output>.partial.vmpm` (clearly not a complete bundle). */
@@ -94,11 +98,7 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
   const actions = new ActionLog(options.priorActions ?? []);
   const createdAt = new Date().toISOString();
   const policy = options.quiesce;
-  let method = options.memory;
-  if (options.libvirtOwned !== undefined && method === 'dump') {
-    method = 'pmemsave';
-    warnings.push(`QEMU is run by libvirt (${options.libvirtOwned}): memory via pmemsave; vmpm never sends it dump-guest-memory (it crashed libvirtd 9.0). --libvirt DOMAIN uses libvirt's own dump`);
-  }
+  let method: MemoryMethod = options.memory === 'auto' ? 'dump' : options.memory;
   const signal = options.signal;
   const checkAbort = (): void => {
     if (signal?.aborted) throw new VmpmError('capture interrupted');
@@ -110,6 +110,7 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
   const { writer, target } = out;
 
   let fifoDir: FifoDir | undefined;
+  let snapshotSettings: SnapshotSettings | undefined;
   let stoppedHere = false;
   let stopAt: number | undefined;
   let before: RunState | undefined;
@@ -125,6 +126,15 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
     // QEMU started with -S and never continued: nothing to stop or resume, but the reader should know
     // the guest never ran (RAM holds only what QEMU and its loaders put there).
     if (before.status === 'prelaunch') warnings.push('the guest has not started yet (QEMU -S, run state prelaunch): this is its state before its first instruction');
+    // A migration behind libvirt's back would confuse it (as dump-guest-memory crashed it): no snapshot there.
+    const snapshotVeto =
+      transport.kind === 'libvirt' ? 'QEMU is reached through libvirt' : options.libvirtOwned !== undefined ? `QEMU is run by libvirt (${options.libvirtOwned})` : undefined;
+    method = await chooseMemoryMethod(client, options.memory, policy, before, warnings, snapshotVeto);
+    if (options.libvirtOwned !== undefined && method === 'dump') {
+      method = 'pmemsave';
+      warnings.push(`QEMU is run by libvirt (${options.libvirtOwned}): memory via pmemsave; vmpm never sends it dump-guest-memory (it crashed libvirtd 9.0). --libvirt DOMAIN uses libvirt's own dump`);
+    }
+    if (method === 'snapshot') snapshotSettings = await SnapshotSettings.apply(client, actions, warnings);
     if (shouldStop(policy, before)) {
       await actions.run('stop', `guest was ${before.status}; policy ${policy}`, () => client.execute('stop'));
       stoppedHere = true;
@@ -165,9 +175,15 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
       if (policy === 'no-stop' && before.running && method === 'dump') {
         warnings.push('dump-guest-memory pauses a running guest by itself while it dumps; registers were read before');
       }
-      memory = method === 'dump' ? await captureWithDump(ctx) : await captureWithPmemsave(ctx);
+      memory = method === 'dump' ? await captureWithDump(ctx) : method === 'snapshot' && snapshotSettings ? await captureWithSnapshot(ctx, snapshotSettings) : await captureWithPmemsave(ctx);
       await fifoDir.remove();
       mark('memory', tMem);
+      // A background snapshot resumes the guest itself, milliseconds after vmpm's stop.
+      if (memory.resumedAt !== undefined && stopAt !== undefined) {
+        resumedAt = memory.resumedAt;
+        timings.paused = roundMs(resumedAt - stopAt);
+      }
+      if (memory.snapshot) await writer.addJsonSection(SECTION.snapshot, snapshotSection(memory.snapshot, cpus, warnings));
     }
     checkAbort();
 
@@ -181,6 +197,7 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
       try {
         await actions.run('cont', 'restoring the run state vmpm found', () => client.execute('cont'));
         resumedAt = performance.now();
+        if (stopAt !== undefined) timings.paused = roundMs(resumedAt - stopAt);
         resumed = true;
       } catch (err) {
         warnings.push(`could not resume the guest vmpm stopped (${describeError(err)}); it is left stopped`);
@@ -279,6 +296,7 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
   } catch (err) {
     let message = failureMessage(err, currentPhase, client, signal);
     await fifoDir?.remove().catch(() => undefined);
+    await snapshotSettings?.restore(warnings);
     const notRestored = await restoreAfterFailure(client, policy, stoppedHere, actions, warnings);
     // The user must hear that the guest vmpm stopped is still stopped: nothing else will tell them.
     if (notRestored) message += `; the guest vmpm stopped is left stopped (${notRestored})`;

@@ -5,6 +5,7 @@ import type { QmpClient } from '../qmp';
 import { VmpmError } from '../util/errors';
 import type { ActionLog } from './actions';
 import type { FifoReaderOptions } from './fifo';
+import type { SnapshotInfo } from './memory-snapshot';
 import type { CaptureRange } from './plan';
 
 export interface MemoryCaptureContext {
@@ -43,6 +44,10 @@ export interface MemoryCaptureResult {
   ranges: CapturedRange[];
   /** PT_NOTE bytes of the ELF dump, verbatim, and the header fields needed to decode them (dump method only). */
   elfNotes?: { data: Buffer; info: ElfNotesInfo };
+  /** performance.now() when QEMU resumed the guest (snapshot method: QEMU resumes it itself). */
+  resumedAt?: number;
+  /** What the background snapshot reported (snapshot method only). */
+  snapshot?: SnapshotInfo;
 }
 
 export function throwIfAborted(signal: AbortSignal | undefined): void {

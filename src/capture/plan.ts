@@ -22,6 +22,8 @@ export interface CaptureRange {
   end: bigint;
   /** RAM block backing the range, e.g. "pc.ram". */
   name: string;
+  /** Offset of `start` inside that RAM block (where a migration stream's pages for it are). */
+  blockOffset?: bigint;
 }
 
 export const SYSTEM_ADDRESS_SPACE = 'memory';
@@ -32,7 +34,7 @@ export function systemRegions(regions: readonly FlatRegion[]): FlatRegion[] {
 
 /** The guest-RAM ranges of the system address space, ascending (see ramRanges for the rule). */
 export function planCaptureRanges(regions: readonly FlatRegion[]): CaptureRange[] {
-  return ramRanges(regions).map((r) => ({ start: r.start, end: r.end, name: r.name }));
+  return ramRanges(regions).map((r) => ({ start: r.start, end: r.end, name: r.name, blockOffset: r.blockOffset }));
 }
 
 /** Intersection of [start, end) with the plan, as sub-ranges (ascending), each with its plan index. */

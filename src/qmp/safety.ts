@@ -45,6 +45,14 @@ export function assertCommandAllowed(command: string, args: Record<string, unkno
     if (HMP_READ_ONLY.has(word) || allow.has(word) || allow.has(command)) return;
     throw new QmpUnsafeCommandError(word, `HMP command ${JSON.stringify(word === '' ? line : word)}`);
   }
-  if (isAlwaysAllowed(command) || allow.has(command)) return;
+  if (isAlwaysAllowed(command)) return;
+  // Even when allowed, `migrate` may only target a unix socket (vmpm's own, for a background
+  // snapshot): never exec: (a shell), tcp:, rdma: or file: destinations.
+  if (command === 'migrate' && allow.has(command)) {
+    const uri = args?.['uri'];
+    if (typeof uri === 'string' && uri.startsWith('unix:')) return;
+    throw new QmpUnsafeCommandError(command, `QMP command "migrate" to ${JSON.stringify(typeof uri === 'string' ? uri.slice(0, 40) : uri)} (only unix: sockets)`);
+  }
+  if (allow.has(command)) return;
   throw new QmpUnsafeCommandError(command, `QMP command ${JSON.stringify(command)}`);
 }

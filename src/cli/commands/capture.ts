@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { basename, resolve } from 'node:path';
-import { capture, formatSummaryLine, type CaptureOptions } from '../../capture';
+import { capture, formatSummaryLine, type CaptureOptions, type RequestedMemoryMethod } from '../../capture';
 import type { MemoryMethod, QuiescePolicy } from '../../bundle/schema';
 import { UsageError, VmpmError } from '../../util/errors';
 import { createProgressBar } from '../progress';
@@ -44,6 +44,18 @@ export function memoryMethodFrom(o: { memory: boolean; memoryMethod: string }, m
   return o.memory ? o.memoryMethod : 'none';
 }
 
+/** capture's --memory-method: also `snapshot`, and `auto` (its default: snapshot for a running guest when QEMU can, else dump). */
+export function captureMemoryMethodFrom(o: { memory: boolean; memoryMethod: string }, methodGiven = false): RequestedMemoryMethod {
+  if (o.memoryMethod === 'snapshot' || o.memoryMethod === 'auto') {
+    if (!o.memory && methodGiven) throw new UsageError('--no-memory and --memory-method contradict each other; choose one');
+    return o.memory ? o.memoryMethod : 'none';
+  }
+  if (o.memoryMethod !== 'dump' && o.memoryMethod !== 'pmemsave') {
+    throw new UsageError(`--memory-method must be auto, snapshot, dump or pmemsave, got ${JSON.stringify(o.memoryMethod)}`);
+  }
+  return memoryMethodFrom(o, methodGiven);
+}
+
 /** zstd level for the memory frames: 3 by default; 1 is ~15% faster for ~5% more size (bench/bundle-write.ts). */
 export function levelFrom(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
@@ -61,7 +73,11 @@ export function register(program: Command): void {
     .option('--keep-stopped', 'leave the guest stopped afterwards (the failover-safe state)')
     .option('--no-stop', 'do not stop a running guest (memory and registers may disagree; marked inconsistent)')
     .option('--no-memory', 'metadata only: no RAM contents (fast, small)')
-    .option('--memory-method <method>', 'dump (dump-guest-memory ELF; with --libvirt: virsh dump --memory-only) or pmemsave', 'dump')
+    .option(
+      '--memory-method <method>',
+      'auto (snapshot for a running guest when QEMU can, else dump), snapshot (background snapshot: paused for milliseconds), dump (dump-guest-memory ELF; with --libvirt: virsh dump --memory-only) or pmemsave',
+      'auto',
+    )
     .option('--attach <file>', 'attach a file, e.g. the serial log (repeatable)', (v: string, prev: string[]) => [...prev, v], [])
     .option('--label <text>', 'free-text label stored in the manifest')
     .option('--force', 'overwrite an existing output file')
@@ -84,7 +100,7 @@ Examples:
     )
     .action(async (o: CaptureCommandOptions, cmd: Command) => {
       const quiesce = quiescePolicyFrom(o);
-      const memory = memoryMethodFrom(o, cmd.getOptionValueSource('memoryMethod') === 'cli');
+      const memory = captureMemoryMethodFrom(o, cmd.getOptionValueSource('memoryMethod') === 'cli');
       const level = levelFrom(o.level);
       const target = targetFrom(o);
       const output = resolve(o.output);
@@ -93,8 +109,12 @@ Examples:
       // The key is loaded (and a bad one refused) before the guest is touched.
       const signKey = o.signKey === undefined ? undefined : await loadSigningKey(o.signKey);
       if (signKey) checkOutputPath(`${output}.sig`, o.force === true, '--sign-key');
-      // `cont` is allowed only when this policy may need it; nothing else state-changing ever is.
-      const { client, libvirtOwned } = await openSession(target, { allow: quiesce === 'stop-and-restore' ? ['cont'] : [] });
+      // `cont` is allowed only when this policy may need it; the migration commands only for a background
+      // snapshot (stop-and-restore, memory method auto or snapshot); nothing else state-changing ever is.
+      const snapshot = target.kind === 'qmp' && quiesce === 'stop-and-restore' && (memory === 'auto' || memory === 'snapshot');
+      const allow = quiesce === 'stop-and-restore' ? ['cont'] : [];
+      if (snapshot) allow.push('migrate', 'migrate-set-capabilities', 'migrate-set-parameters', 'migrate_cancel');
+      const { client, libvirtOwned } = await openSession(target, { allow });
       const progress = o.json ? undefined : createProgressBar();
       const signals = abortOnSignals();
       try {

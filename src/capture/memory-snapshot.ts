@@ -1,0 +1,215 @@
+/**
+ * Memory method `snapshot`: QEMU's background snapshot (the `background-snapshot` migration
+ * capability, QEMU >= 6.0) streamed over a unix socket vmpm listens on and parsed straight into the
+ * bundle at guest-physical addresses (formats/migration, migration-placement.ts).
+ *
+ * The guest was stopped by vmpm and its registers read; `migrate` then saves device state, write-
+ * protects guest RAM and RESUMES the guest at once (QEMU 7.2 starts the VM unconditionally), so the
+ * pause is milliseconds. QEMU copies each page out before the guest may change it, so every page is
+ * from the instant of vmpm's stop, the one the registers are from.
+ *
+ * Failure, a signal or a dead QEMU: the socket is closed, `migrate_cancel` sent, and the capability
+ * (and bandwidth limit) vmpm changed are put back as found. A guest the cancelled snapshot left
+ * paused is resumed by the capture's failure path (it was vmpm's stop).
+ */
+import { join } from 'node:path';
+import { PAGE_SIZE } from '../bundle';
+import { decodeDeviceState, MigrationStreamParser, x86CpusFromDeviceState, type VmstateCpu } from '../formats/migration';
+import type { QmpClient } from '../qmp';
+import { VmpmError, describeError } from '../util/errors';
+import type { ActionLog } from './actions';
+import { MigrationPlacement } from './migration-placement';
+import { MigrationSocket } from './migration-socket';
+import { throwIfAborted, type CapturedRange, type MemoryCaptureContext, type MemoryCaptureResult } from './memory-common';
+
+/** Bytes per second: far above what any host moves, i.e. no limit (QEMU's default is 128 MiB/s). */
+const UNLIMITED_BANDWIDTH = 1n << 40n;
+const SETTLE_TIMEOUT_MS = 30_000;
+
+export interface SnapshotInfo {
+  /** QEMU's own measure of the pause (query-migrate `downtime`, ms). */
+  downtimeMs: number | null;
+  /** Bytes of migration stream read. */
+  streamBytes: number;
+  /** Pages of RAM blocks the memory map does not map as RAM (firmware, ROMs, VGA hole). */
+  unmappedPages: number;
+  machine: string;
+  /** vCPU registers from the stream's device state (x86), when it could be decoded. */
+  vmstateCpus?: VmstateCpu[];
+}
+
+interface Found {
+  backgroundSnapshot: boolean;
+  maxBandwidth: bigint | undefined;
+}
+
+/**
+ * The migration settings a snapshot needs, set BEFORE vmpm stops the guest (they change nothing
+ * while no migration runs), so the pause holds only the register reads and QEMU's own setup.
+ * `restore()` puts back what was found; it never throws, may be called any number of times, and must
+ * be called whatever happens (the capture's failure path does, and captureWithSnapshot does).
+ */
+export class SnapshotSettings {
+  private restored: Promise<void> | undefined;
+  private constructor(
+    private readonly client: QmpClient,
+    private readonly actions: ActionLog,
+    private readonly found: Found,
+  ) {}
+
+  static async apply(client: QmpClient, actions: ActionLog, warnings: string[]): Promise<SnapshotSettings> {
+    const found = await readSettings(client);
+    const settings = new SnapshotSettings(client, actions, found);
+    try {
+      await actions.run('migrate-set-capabilities', 'background-snapshot on', () =>
+        client.execute('migrate-set-capabilities', { capabilities: [{ capability: 'background-snapshot', state: true }] }),
+      );
+      if (found.maxBandwidth !== undefined && found.maxBandwidth < UNLIMITED_BANDWIDTH) {
+        await actions.run('migrate-set-parameters', 'max-bandwidth unlimited (QEMU would throttle the snapshot)', () =>
+          client.execute('migrate-set-parameters', { 'max-bandwidth': UNLIMITED_BANDWIDTH }),
+        );
+      }
+    } catch (err) {
+      await settings.restore(warnings);
+      throw err;
+    }
+    return settings;
+  }
+
+  restore(warnings: string[]): Promise<void> {
+    this.restored ??= restoreSettings(this.client, this.actions, this.found, warnings);
+    return this.restored;
+  }
+}
+
+export async function captureWithSnapshot(ctx: MemoryCaptureContext, settings: SnapshotSettings): Promise<MemoryCaptureResult> {
+  const { client, actions } = ctx;
+  const socket = await MigrationSocket.listen(join(ctx.fifoDir, 'migration.sock'), socketOptions(ctx));
+  const onAbort = (): void => socket.close(new VmpmError('capture interrupted'));
+  ctx.signal?.addEventListener('abort', onAbort);
+  let resumedAt: number | undefined;
+  const unsubscribe = client.onEvent((e) => {
+    if (e.event === 'RESUME' && resumedAt === undefined) resumedAt = performance.now();
+  });
+  let started = false;
+  try {
+    throwIfAborted(ctx.signal);
+    const placed = ctx.writer.beginPlacedRanges(ctx.plan.map((r) => ({ start: r.start, length: r.end - r.start, name: r.name })));
+    const placement = new MigrationPlacement(ctx.plan, placed);
+    started = true;
+    await actions.run('migrate', `background snapshot into ${socket.uri} (vmpm reads it; nothing on disk)`, () => client.execute('migrate', { uri: socket.uri }));
+    const parser = new MigrationStreamParser();
+    const total = ctx.plan.reduce((s, r) => s + Number(r.end - r.start), 0);
+    let pages = 0;
+    let streamBytes = 0;
+    for await (const chunk of socket.chunks()) {
+      streamBytes += chunk.length;
+      for (const rec of parser.push(chunk)) {
+        if (rec.kind === 'blocks') placement.checkBlocks(rec.blocks);
+        else {
+          pages++;
+          const full = rec.kind === 'page' ? placement.page(rec.block, rec.offset, rec.data, 0, 0) : placement.page(rec.block, rec.offset, undefined, 0, rec.fill);
+          if (full) await placed.flush();
+        }
+      }
+      ctx.onProgress?.(Math.min(total, pages * PAGE_SIZE), total);
+    }
+    throwIfAborted(ctx.signal);
+    const end = parser.end();
+    const stats = await placed.end();
+    const downtimeMs = await waitForCompletion(client);
+    started = false;
+    const snapshot: SnapshotInfo = { downtimeMs, streamBytes, unmappedPages: placement.unmappedPages, machine: end.machine };
+    try {
+      snapshot.vmstateCpus = x86CpusFromDeviceState(decodeDeviceState(end.tail));
+    } catch (err) {
+      ctx.warnings.push(`device state in the snapshot stream not decoded: ${describeError(err)}`);
+    }
+    const ranges: CapturedRange[] = stats.map((s, i) => ({ ...s, name: placed.layout[i]!.name ?? '' }));
+    const result: MemoryCaptureResult = { ranges, snapshot };
+    if (resumedAt !== undefined) result.resumedAt = resumedAt;
+    return result;
+  } catch (err) {
+    socket.close(err instanceof Error ? err : new VmpmError(describeError(err)));
+    if (started) await cancel(ctx);
+    throw err;
+  } finally {
+    ctx.signal?.removeEventListener('abort', onAbort);
+    unsubscribe();
+    socket.close();
+    await settings.restore(ctx.warnings);
+  }
+}
+
+function socketOptions(ctx: MemoryCaptureContext): { connectTimeoutMs?: number; idleTimeoutMs?: number } {
+  const o: { connectTimeoutMs?: number; idleTimeoutMs?: number } = {};
+  if (ctx.fifoOpenTimeoutMs !== undefined) o.connectTimeoutMs = ctx.fifoOpenTimeoutMs;
+  if (ctx.fifoIdleTimeoutMs !== undefined) o.idleTimeoutMs = ctx.fifoIdleTimeoutMs;
+  return o;
+}
+
+async function readSettings(client: QmpClient): Promise<Found> {
+  const caps = await client.execute<Array<{ capability: string; state: boolean }>>('query-migrate-capabilities');
+  const params = await client.execute<Record<string, unknown>>('query-migrate-parameters');
+  const bw = params['max-bandwidth'];
+  return {
+    backgroundSnapshot: caps.some((c) => c.capability === 'background-snapshot' && c.state),
+    maxBandwidth: typeof bw === 'number' || typeof bw === 'bigint' ? BigInt(bw) : undefined,
+  };
+}
+
+/** Polls query-migrate until the migration is over; returns QEMU's downtime, throws unless completed. */
+async function waitForCompletion(client: QmpClient): Promise<number | null> {
+  const deadline = performance.now() + SETTLE_TIMEOUT_MS;
+  for (;;) {
+    const m = await client.execute<{ status?: string; downtime?: number; 'error-desc'?: string }>('query-migrate');
+    if (m.status === 'completed') return typeof m.downtime === 'number' ? m.downtime : null;
+    if (m.status === 'failed' || m.status === 'cancelled') {
+      throw new VmpmError(`QEMU's background snapshot ${m.status}${m['error-desc'] ? `: ${m['error-desc']}` : ''}`);
+    }
+    if (performance.now() > deadline) throw new VmpmError(`the background snapshot did not complete within ${SETTLE_TIMEOUT_MS} ms after its stream ended (status ${m.status ?? '?'})`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** migrate_cancel, then wait (bounded) until QEMU says the migration is over. Never throws. */
+async function cancel(ctx: MemoryCaptureContext): Promise<void> {
+  const { client } = ctx;
+  if (client.closed) return;
+  try {
+    await ctx.actions.run('migrate_cancel', 'the capture failed or was interrupted', () => client.execute('migrate_cancel', undefined, { timeoutMs: 5000 }));
+    const deadline = performance.now() + 5000;
+    while (performance.now() < deadline) {
+      const m = await client.execute<{ status?: string }>('query-migrate', undefined, { timeoutMs: 5000 });
+      if (m.status === undefined || ['cancelled', 'failed', 'completed', 'none'].includes(m.status)) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    ctx.warnings.push('the cancelled background snapshot had not stopped after 5 s');
+  } catch (err) {
+    ctx.warnings.push(`could not cancel the background snapshot: ${describeError(err)}`);
+  }
+}
+
+/** Puts back the capability and bandwidth limit vmpm found. Never throws (a warning says what failed). */
+async function restoreSettings(client: QmpClient, actions: ActionLog, found: Found, warnings: string[]): Promise<void> {
+  if (client.closed) return;
+  try {
+    const caps = await client.execute<Array<{ capability: string; state: boolean }>>('query-migrate-capabilities', undefined, { timeoutMs: 5000 });
+    const now = caps.some((c) => c.capability === 'background-snapshot' && c.state);
+    if (now !== found.backgroundSnapshot) {
+      await actions.run('migrate-set-capabilities', `background-snapshot back to ${found.backgroundSnapshot ? 'on' : 'off'}`, () =>
+        client.execute('migrate-set-capabilities', { capabilities: [{ capability: 'background-snapshot', state: found.backgroundSnapshot }] }, { timeoutMs: 5000 }),
+      );
+    }
+    const params = await client.execute<Record<string, unknown>>('query-migrate-parameters', undefined, { timeoutMs: 5000 });
+    const bw = params['max-bandwidth'];
+    if (found.maxBandwidth !== undefined && (typeof bw === 'number' || typeof bw === 'bigint') && BigInt(bw) !== found.maxBandwidth) {
+      const value = found.maxBandwidth;
+      await actions.run('migrate-set-parameters', `max-bandwidth back to ${value}`, () =>
+        client.execute('migrate-set-parameters', { 'max-bandwidth': value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value }, { timeoutMs: 5000 }),
+      );
+    }
+  } catch (err) {
+    warnings.push(`could not restore the migration settings vmpm changed: ${describeError(err)}`);
+  }
+}
