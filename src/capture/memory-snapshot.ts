@@ -8,8 +8,9 @@
  * pause is milliseconds. QEMU copies each page out before the guest may change it, so every page is
  * from the instant of vmpm's stop, the one the registers are from.
  *
- * Failure, a signal or a dead QEMU: the socket is closed, `migrate_cancel` sent, and the capability
- * (and bandwidth limit) vmpm changed are put back as found. A guest the cancelled snapshot left
+ * Failure, a signal or a dead QEMU: the socket is closed (QEMU then fails the migration itself),
+ * `migrate_cancel` is sent if it does not (see cancel()), and the capability (and bandwidth limit)
+ * vmpm changed are put back as found. A guest the cancelled snapshot left
  * paused is resumed by the capture's failure path (it was vmpm's stop).
  */
 import { join } from 'node:path';
@@ -85,7 +86,7 @@ export class SnapshotSettings {
 export async function captureWithSnapshot(ctx: MemoryCaptureContext, settings: SnapshotSettings): Promise<MemoryCaptureResult> {
   const { client, actions } = ctx;
   const socket = await MigrationSocket.listen(join(ctx.fifoDir, 'migration.sock'), socketOptions(ctx));
-  const onAbort = (): void => socket.close(new VmpmError('capture interrupted'));
+  const onAbort = (): void => socket.interrupt(new VmpmError('capture interrupted'));
   ctx.signal?.addEventListener('abort', onAbort);
   let resumedAt: number | undefined;
   const unsubscribe = client.onEvent((e) => {
@@ -130,8 +131,10 @@ export async function captureWithSnapshot(ctx: MemoryCaptureContext, settings: S
     if (resumedAt !== undefined) result.resumedAt = resumedAt;
     return result;
   } catch (err) {
-    socket.close(err instanceof Error ? err : new VmpmError(describeError(err)));
-    if (started) await cancel(ctx);
+    if (started) {
+      await socket.drainThenClose(pastSetup(client, () => resumedAt !== undefined), 10_000);
+      await cancel(ctx);
+    }
     throw err;
   } finally {
     ctx.signal?.removeEventListener('abort', onAbort);
@@ -172,21 +175,45 @@ async function waitForCompletion(client: QmpClient): Promise<number | null> {
   }
 }
 
-/** migrate_cancel, then wait (bounded) until QEMU says the migration is over. Never throws. */
+/**
+ * Resolves once breaking the stream is safe: QEMU resumed the guest (its setup is over) or the
+ * migration is over (it may still be connecting right after `migrate`: not safe yet). Polls query-migrate meanwhile (a dead QEMU ends it at once).
+ */
+async function pastSetup(client: QmpClient, done: () => boolean): Promise<void> {
+  while (!done() && !client.closed) {
+    const m = await client.execute<{ status?: string }>('query-migrate', undefined, { timeoutMs: 5000 });
+    if (m.status === undefined || ['cancelled', 'failed', 'completed', 'none'].includes(m.status)) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/**
+ * Ends a snapshot that must not go on. The stream socket is already closed, so QEMU's next write
+ * fails and it abandons the migration by itself ("Unable to write to socket"); that is waited for
+ * first, because QEMU 7.2 can deadlock its main loop when `migrate_cancel` arrives while a background
+ * snapshot is still setting up (measured: `migrate`, then `migrate_cancel` at once, and the monitor
+ * never answers again). Only a migration still active after that gets `migrate_cancel`. Never throws.
+ */
 async function cancel(ctx: MemoryCaptureContext): Promise<void> {
   const { client } = ctx;
   if (client.closed) return;
   try {
+    if (await settled(client, 3000)) return;
     await ctx.actions.run('migrate_cancel', 'the capture failed or was interrupted', () => client.execute('migrate_cancel', undefined, { timeoutMs: 5000 }));
-    const deadline = performance.now() + 5000;
-    while (performance.now() < deadline) {
-      const m = await client.execute<{ status?: string }>('query-migrate', undefined, { timeoutMs: 5000 });
-      if (m.status === undefined || ['cancelled', 'failed', 'completed', 'none'].includes(m.status)) return;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    ctx.warnings.push('the cancelled background snapshot had not stopped after 5 s');
+    if (!(await settled(client, 5000))) ctx.warnings.push('the cancelled background snapshot had not stopped after 5 s');
   } catch (err) {
     ctx.warnings.push(`could not cancel the background snapshot: ${describeError(err)}`);
+  }
+}
+
+/** True once query-migrate reports a migration that is over, within `ms`. */
+async function settled(client: QmpClient, ms: number): Promise<boolean> {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    const m = await client.execute<{ status?: string }>('query-migrate', undefined, { timeoutMs: 5000 });
+    if (m.status === undefined || ['cancelled', 'failed', 'completed', 'none'].includes(m.status)) return true;
+    if (performance.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 10));
   }
 }
 

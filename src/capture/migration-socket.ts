@@ -3,6 +3,10 @@
  * directory, takes exactly one connection and reads the stream from it, so the RAM never lands on
  * disk and no shell (`exec:`) is involved. Bounded waits: QEMU must connect within `connectTimeoutMs`
  * and may stay silent at most `idleTimeoutMs` (time spent waiting for QEMU only, as for FIFOs).
+ *
+ * Breaking the connection is left to the owner (drainThenClose): QEMU 7.2 can deadlock its main loop
+ * when a background snapshot's connection breaks while it is still setting up (measured), so a
+ * failed capture keeps reading and discarding until the snapshot is past its setup, then closes.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { VmpmError } from '../util/errors';
@@ -10,39 +14,32 @@ import { VmpmError } from '../util/errors';
 export interface MigrationSocketOptions {
   connectTimeoutMs?: number;
   idleTimeoutMs?: number;
-  onBytes?: (total: number) => void;
 }
+
+/** Chunks read ahead of the consumer before the socket is paused (backpressure). */
+const QUEUE_CHUNKS = 16;
 
 export class MigrationSocket {
   private readonly server: Server;
   private socket: Socket | undefined;
-  private connected: Promise<Socket>;
+  private readonly queue: Buffer[] = [];
+  private ended = false;
+  private error: Error | undefined;
+  private wake: (() => void) | undefined;
+  private interrupted: Error | undefined;
   private closed = false;
-  private closeReason: Error | undefined;
+  /** Giving up: whatever arrives is read and dropped until close(). */
+  private draining = false;
   private readonly connectTimeoutMs: number;
   private readonly idleTimeoutMs: number;
 
   private constructor(
     readonly path: string,
-    private readonly options: MigrationSocketOptions,
+    options: MigrationSocketOptions,
   ) {
     this.connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
     this.idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
-    this.server = createServer();
-    this.connected = new Promise<Socket>((resolve, reject) => {
-      this.server.on('connection', (s: Socket) => {
-        // One stream only: a second connection is not QEMU's and is refused.
-        if (this.socket || this.closed) {
-          s.destroy();
-          return;
-        }
-        this.socket = s;
-        resolve(s);
-      });
-      this.server.on('error', reject);
-      this.server.on('close', () => reject(this.closeReason ?? new VmpmError('migration socket closed before QEMU connected')));
-    });
-    this.connected.catch(() => undefined);
+    this.server = createServer((s: Socket) => this.accept(s));
   }
 
   static async listen(path: string, options: MigrationSocketOptions = {}): Promise<MigrationSocket> {
@@ -61,40 +58,117 @@ export class MigrationSocket {
     return `unix:${this.path}`;
   }
 
-  /** The stream's chunks until QEMU closes it. Fails on the bounds above or when close() is called. */
-  async *chunks(): AsyncGenerator<Buffer> {
-    const socket = await this.withTimeout(this.connected, this.connectTimeoutMs, `QEMU did not connect to the migration socket within ${this.connectTimeoutMs} ms`);
-    this.server.close(); // no further connections
-    let total = 0;
-    const it = socket[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-    for (;;) {
-      const next = await this.withTimeout(it.next(), this.idleTimeoutMs, `the migration stream stalled: no data for ${this.idleTimeoutMs} ms`);
-      if (next.done) break;
-      total += next.value.length;
-      this.options.onBytes?.(total);
-      yield next.value;
+  get connected(): boolean {
+    return this.socket !== undefined;
+  }
+
+  private accept(s: Socket): void {
+    // One stream only: a second connection is not QEMU's and is refused.
+    if (this.socket || this.closed) {
+      s.destroy();
+      return;
     }
-    if (this.closeReason) throw this.closeReason;
-  }
-
-  /** Stops listening and drops the connection; `reason` is what a pending read fails with. Idempotent. */
-  close(reason?: Error): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.closeReason = reason ?? new VmpmError('migration socket closed');
-    this.socket?.destroy(this.closeReason);
-    this.server.close();
-  }
-
-  private async withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new VmpmError(message)), ms);
+    this.socket = s;
+    this.server.close(); // no further connections
+    if (this.draining) {
+      s.on('data', () => undefined);
+      s.on('error', () => undefined);
+      return;
+    }
+    s.on('data', (chunk: Buffer) => {
+      this.queue.push(chunk);
+      if (this.queue.length >= QUEUE_CHUNKS) s.pause();
+      this.notify();
     });
-    try {
-      return await Promise.race([p, timeout]);
-    } finally {
+    s.on('end', () => {
+      this.ended = true;
+      this.notify();
+    });
+    s.on('error', (err) => {
+      this.error ??= err;
+      this.notify();
+    });
+    s.on('close', () => {
+      this.ended = true;
+      this.notify();
+    });
+    this.notify();
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  /** Makes a pending or later read fail with `reason` (the connection stays as it is). */
+  interrupt(reason: Error): void {
+    this.interrupted ??= reason;
+    this.notify();
+  }
+
+  /** The stream's chunks until QEMU closes it; fails on the bounds above or after interrupt(). */
+  async *chunks(): AsyncGenerator<Buffer> {
+    for (;;) {
+      if (this.interrupted) throw this.interrupted;
+      const chunk = this.queue.shift();
+      if (chunk) {
+        if (this.queue.length < QUEUE_CHUNKS / 2) this.socket?.resume();
+        yield chunk;
+        continue;
+      }
+      if (this.error) throw new VmpmError(`the migration stream failed: ${this.error.message}`);
+      if (this.ended) return;
+      const waiting = this.socket ? this.idleTimeoutMs : this.connectTimeoutMs;
+      const message = this.socket
+        ? `the migration stream stalled: no data for ${this.idleTimeoutMs} ms`
+        : `QEMU did not connect to the migration socket within ${this.connectTimeoutMs} ms`;
+      await this.waitForNews(waiting, message);
+    }
+  }
+
+  private waitForNews(ms: number, message: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.wake = undefined;
+        reject(new VmpmError(message));
+      }, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  /**
+   * Keeps reading (and discarding) until `safe` settles or `maxMs` passes, then closes: the way to
+   * give up on a snapshot without breaking its connection while QEMU sets it up.
+   */
+  async drainThenClose(safe: Promise<unknown>, maxMs: number): Promise<void> {
+    if (!this.closed) {
+      // Still listening when QEMU has not connected yet: its connection may be on its way, and
+      // refusing it during setup is the same hazard as breaking it.
+      this.draining = true;
+      this.queue.length = 0;
+      if (this.socket) {
+        this.socket.removeAllListeners('data');
+        this.socket.on('data', () => undefined);
+        this.socket.resume();
+      }
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([safe.catch(() => undefined), new Promise<void>((r) => (timer = setTimeout(r, maxMs)))]);
       clearTimeout(timer);
     }
+    this.close();
+  }
+
+  /** Stops listening and drops the connection. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.interrupted ??= new VmpmError('migration socket closed');
+    this.socket?.destroy();
+    this.server.close();
+    this.notify();
   }
 }

@@ -43,7 +43,8 @@ async function ecx(client: QmpClient): Promise<bigint> {
 
 test('a running guest that keeps counting: snapshot by default, one instant in every page and register, paused briefly, running after', { skip }, async () => {
   await withGuest(() => launchCounterGuest(), async ({ client, dir }) => {
-    while ((await ecx(client)) < 1000n) await new Promise((r) => setTimeout(r, 20));
+    // Counting in protected mode (EBX holds the marker; SeaBIOS uses ECX too).
+    while (!(await client.hmp('info registers')).includes('EBX=c0de0c0d') || (await ecx(client)) < 1000n) await new Promise((r) => setTimeout(r, 20));
     const found = await migrationSettings(client);
     const output = join(dir, 'counter.vmpm');
     const result = await capture(client, { output, quiesce: 'stop-and-restore', memory: 'auto' });
