@@ -117,7 +117,7 @@ test('a vmdesc that lies about sizes or lists a device the stream lacks is refus
     len.writeUInt32BE(j.length);
     return Buffer.concat([body, len, j]);
   };
-  assert.throws(() => decodeDeviceState(rebuild((d) => (d.devices[0]!.fields[0]!.size = 1 << 20))), /bytes wanted/);
+  assert.throws(() => decodeDeviceState(rebuild((d) => (d.devices[0]!.fields[0]!.size = 1 << 20))), /device field \(1048576 bytes at offset 17\) is past the end/);
   assert.throws(() => decodeDeviceState(rebuild((d) => (d.devices[0]!.name = 'other'))), /not in the vmdesc/);
   assert.throws(() => decodeDeviceState(rebuild((d) => (d.devices[0]!.fields = 'x' as never))), /has no fields/);
   assert.throws(() => decodeDeviceState(Buffer.from('{"page_size":4096}')), /without a vmdesc/);

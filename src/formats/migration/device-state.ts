@@ -6,6 +6,7 @@
  * 0x05, its name and version. Values come out as a flat map of dotted paths, e.g. "env.regs[3]",
  * "env.segs[1].base", "cpu/msr_smi_count.env.msr_smi_count".
  */
+import { ByteReader } from '../byte-reader';
 import { PAGE_SIZE, SECTION_TYPE } from './constants';
 import { MigrationFormatError } from './errors';
 import { locateVmdesc, parseVmdesc, type Vmdesc, type VmdescField, type VmdescStruct } from './vmdesc';
@@ -94,26 +95,26 @@ function toInt(b: Buffer, type: string): bigint {
   return v;
 }
 
+/** The device-state walk on the shared bounds-checked reader (big-endian, a cursor). */
 class Reader {
-  private pos = 0;
-  constructor(private readonly buf: Buffer) {}
+  private readonly r: ByteReader;
+  constructor(buf: Buffer) {
+    this.r = new ByteReader(buf, { format: 'migration device state', littleEndian: false });
+  }
   remaining(): number {
-    return this.buf.length - this.pos;
+    return this.r.remaining;
   }
   fail(what: string): never {
-    throw new MigrationFormatError(`device state offset ${this.pos}: ${what}`);
+    throw new MigrationFormatError(`device state offset ${this.r.pos}: ${what}`);
   }
   bytes(n: number): Buffer {
-    if (n > this.remaining()) this.fail(`${n} bytes wanted, ${this.remaining()} left`);
-    const out = this.buf.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    return out;
+    return this.r.nextBytes(n, 'device field');
   }
   u8(): number {
     return this.bytes(1)[0]!;
   }
   u32(): number {
-    return this.bytes(4).readUInt32BE(0);
+    return this.r.nextU32('section header');
   }
   str(n: number): string {
     return this.bytes(n).toString('latin1');
