@@ -7,9 +7,11 @@
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { StackModel, SymbolModel, TranslateModel } from '../../src/analysis';
+import { openBundle, openKernelView, type StackModel, type SymbolModel, type TranslateModel } from '../../src/analysis';
 import { Vmcoreinfo } from '../../src/guestos';
 import { runCli } from '../helpers/cli';
 import { requireTools } from '../helpers/requirements';
@@ -246,5 +248,56 @@ describe('a guest with 5 GiB of RAM: the direct map above the PCI hole', { skip 
     const hole = await runCli(['read', s.bundle, '--virt', hex(pageOffset + 0xd000_0000n), '--length', '16']);
     assert.equal(hole.code, 1);
     assert.match(hole.stderr, /^vmpm: virtual address 0x[0-9a-f]+ is not mapped: the (pud|pmd|pte) entry at physical 0x[0-9a-f]+ is not present/);
+  });
+});
+
+describe('--system-map for kernels without kallsyms in VMCOREINFO', { skip }, () => {
+  it('a System.map at link addresses (the PVH boot\'s symbols), shifted by KERNELOFFSET, answers like kallsyms on the KASLR boot; foreign and placeholder maps are refused', { timeout: 240_000 }, async () => {
+    const pvh = await scenario({ trigger: 'sysrq', kernel: 'pvh' });
+    const kaslr = await scenario({ trigger: 'sysrq', kernel: 'bzImage' });
+    // Debian's linux-image ships only a placeholder System.map (the real one is in the -dbg package):
+    // write one in `nm -n` format from the unrandomized PVH boot, whose addresses are the link addresses.
+    const b = await openBundle(pvh.bundle);
+    let map: string;
+    try {
+      const table = (await (await openKernelView(b)).symbols()).table;
+      const lines: string[] = [];
+      for (let i = 0; i < table.count; i++) {
+        const sym = table.symbol(i);
+        lines.push(`${sym.address.toString(16).padStart(16, '0')} ${sym.type} ${sym.name}`);
+      }
+      map = `${lines.join('\n')}\n`;
+    } finally {
+      await b.close();
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'vmpm-sysmap-'));
+    try {
+      const mapFile = join(dir, 'System.map');
+      writeFileSync(mapFile, map);
+      for (const q of ['sysrq_handle_crash', '_stext', 'panic']) {
+        const a = await json<SymbolModel>(['symbol', kaslr.bundle, q]);
+        const m = await json<SymbolModel>(['symbol', kaslr.bundle, q, '--system-map', mapFile]);
+        assert.equal(m.matches?.[0]?.address, a.matches?.[0]?.address, q);
+        assert.match(m.symbols.source, /^System.map /);
+      }
+      const frames = (st: StackModel) => st.cpus.map((c) => c.frames.map((f) => f.symbol ?? f.text));
+      assert.deepEqual(frames(await json<StackModel>(['stack', kaslr.bundle, '--system-map', mapFile])), frames(await json<StackModel>(['stack', kaslr.bundle])));
+      // The same map with _stext moved by a page is another build: refused in one line.
+      const foreign = join(dir, 'foreign.map');
+      writeFileSync(foreign, map.replace(/^([0-9a-f]+) T _stext$/m, (_l, a: string) => `${(BigInt(`0x${a}`) + 0x1000n).toString(16)} T _stext`));
+      const r = await runCli(['symbol', kaslr.bundle, 'panic', '--system-map', foreign]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^vmpm: .*foreign\.map does not belong to this kernel: its _stext is 0x[0-9a-f]+ .*VMCOREINFO says 0x[0-9a-f]+\n$/);
+      // Debian's placeholder (what /boot/System.map-* holds): a clear pointer to the -dbg package.
+      const deb = readdirSync(join(kaslr.guest.dir, 'debs')).find((f) => f.startsWith('linux-image-') && f.endsWith('.deb'))!;
+      const tarball = execFileSync('dpkg-deb', ['--fsys-tarfile', join(kaslr.guest.dir, 'debs', deb)], { maxBuffer: 512 << 20 });
+      const placeholder = join(dir, 'placeholder.map');
+      writeFileSync(placeholder, execFileSync('tar', ['-xO', '--wildcards', './boot/System.map-*'], { input: tarball, maxBuffer: 64 << 20 }));
+      const p = await runCli(['symbol', kaslr.bundle, 'panic', '--system-map', placeholder]);
+      assert.equal(p.code, 1);
+      assert.match(p.stderr, /^vmpm: .*placeholder\.map is Debian's placeholder System.map, not a symbol table \(the real one is in the linux-image-\*-dbg package\)\n$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -20,6 +20,10 @@ export interface SystemMapCheck {
 }
 
 export function parseSystemMap(text: string, name: string, check: SystemMapCheck): SymbolTable {
+  // Debian's linux-image packages ship a one-line stand-in: "ffffffffffffffff B The real System.map is in ...".
+  if (/^[0-9a-f]+ [A-Za-z] The real System\.map is in/.test(text)) {
+    throw new VmpmError(`${name} is Debian's placeholder System.map, not a symbol table (the real one is in the linux-image-*-dbg package)`);
+  }
   const symbols: KernelSymbol[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
