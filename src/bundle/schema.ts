@@ -6,6 +6,7 @@
  */
 import type { CpuState } from '../arch/cpu-state';
 import type { Hex } from '../util/hex';
+import type { Severity } from '../util/severity';
 import type { TranscriptEntry } from '../util/transcript';
 
 /** Well-known section names. Attachments are `attachment/<file name>` (raw). */
@@ -172,7 +173,7 @@ export interface BlockSection {
   stats: unknown[];
 }
 
-export type Severity = 'critical' | 'error' | 'warning' | 'info';
+export type { Severity };
 
 /** A normalised error record: something that went wrong in or around the guest. */
 export interface ErrorRecord {

@@ -5,6 +5,7 @@
  */
 import { isoFromQmpTimestamp } from '../util/time';
 import type { ErrorRecord, Severity } from '../bundle/schema';
+import { runStateRule } from '../qmp';
 import { isRecord } from '../util/guards';
 import { toHex } from '../util/hex';
 
@@ -151,18 +152,9 @@ export function errorRecordFromEvent(e: EventLike): ErrorRecord | undefined {
   return record;
 }
 
-/** Run states that mean something went wrong (query-status `status`), with their severity and wording. */
-const TROUBLED_STATES: Record<string, { severity: Severity; text: string }> = {
-  'guest-panicked': { severity: 'critical', text: 'the guest panicked' },
-  'internal-error': { severity: 'critical', text: 'QEMU stopped the guest after an internal (accelerator) error' },
-  'io-error': { severity: 'error', text: 'the guest is paused on a block I/O error' },
-  watchdog: { severity: 'error', text: 'the guest was stopped by its watchdog' },
-  shutdown: { severity: 'warning', text: 'the guest has shut down (QEMU kept alive by -no-shutdown)' },
-};
-
 /** Records derived from the run state: none for healthy states (running, paused, prelaunch, ...). */
 export function errorRecordsFromStatus(status: { status: string; running: boolean }, at: string): ErrorRecord[] {
-  const trouble = TROUBLED_STATES[status.status];
+  const trouble = runStateRule(status.status)?.trouble;
   if (trouble === undefined) return [];
   return [{
     time: at,

@@ -4,7 +4,7 @@
  * run state and from block devices (src/capture/errors.ts does the per-source normalisation).
  */
 import type { ErrorRecord, JournalEvent, RunState } from '../bundle/schema';
-import type { QmpEvent } from '../qmp';
+import { runStateRule, type QmpEvent } from '../qmp';
 import { isoFromQmpTimestamp } from '../util/time';
 import { errorRecordFromEvent, errorRecordsFromBlock, errorRecordsFromStatus } from './errors';
 
@@ -65,13 +65,7 @@ export function collectErrorRecords(input: {
 /** Why the guest is in a non-running, non-paused state, from the newest matching error record. */
 export function runStateReason(state: RunState, records: ErrorRecord[]): string | undefined {
   if (state.running || state.status === 'paused' || state.status === 'prelaunch') return undefined;
-  const wanted: Record<string, string[]> = {
-    'guest-panicked': ['guest-panicked'],
-    'io-error': ['block-io-error'],
-    watchdog: ['watchdog'],
-    shutdown: ['shutdown'],
-  };
-  const kinds = wanted[state.status] ?? [];
+  const kinds = runStateRule(state.status)?.explainedBy ?? [];
   const fromEvent = [...records].reverse().find((r) => r.source === 'event' && kinds.includes(r.kind));
   return fromEvent?.summary ?? state.status;
 }

@@ -2,6 +2,7 @@
 export { QmpClient, type ConnectOptions } from './client';
 export type { QmpTransport, TransportCapabilities, TransportHandlers } from './transport';
 export { SocketTransport } from './socket-transport';
+export { RUN_STATES, eventAction, runStateRule, statePausedBy, statusAfterEvent, pausingEventOf, type RunStateRule, type EventLike as RunStateEventLike } from './run-state';
 export { parseEndpoint, formatEndpoint, type Endpoint } from './endpoint';
 export { parseJson, stringifyJson, JsonSyntaxError, type JsonValue } from './json';
 export { assertCommandAllowed, isAlwaysAllowed, hmpCommandName } from './safety';

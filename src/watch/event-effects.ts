@@ -3,29 +3,16 @@
  * shared/reference/qemu-qmp): whether it has already paused the VM (so the watcher must not waste
  * time on `stop`), and whether it resets the guest or exits, destroying evidence no capture can get back.
  */
+import { eventAction as action, statePausedBy, type RunStateEventLike as EventLike } from '../qmp';
 
-export interface EventLike {
-  event: string;
-  data?: unknown;
-}
-
-function action(e: EventLike): string | undefined {
-  const d = e.data;
-  if (d === null || typeof d !== 'object') return undefined;
-  const a = (d as Record<string, unknown>).action;
-  return typeof a === 'string' ? a : undefined;
-}
+export type { EventLike };
 
 /**
- * True when QEMU paused the VM itself on this event: GUEST_PANICKED action "pause" (status becomes
- * guest-panicked), BLOCK_IO_ERROR action "stop" (io-error), WATCHDOG action "pause".
+ * True when QEMU paused the VM itself on this event (GUEST_PANICKED action "pause", BLOCK_IO_ERROR
+ * action "stop", WATCHDOG action "pause": the run-state table's `pausedBy` rules).
  */
 export function qemuPausedOnEvent(e: EventLike): boolean {
-  const a = action(e);
-  if (e.event === 'GUEST_PANICKED') return a === 'pause';
-  if (e.event === 'BLOCK_IO_ERROR') return a === 'stop';
-  if (e.event === 'WATCHDOG') return a === 'pause';
-  return false;
+  return statePausedBy(e) !== undefined;
 }
 
 export type DestructiveEffect = 'reset' | 'exit' | 'shutdown';

@@ -20,7 +20,7 @@ import { access, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BundleReader, readJsonSection } from '../bundle';
 import type { Manifest } from '../bundle/schema';
-import { QmpClient, QmpDisconnectedError, QmpTimeoutError } from '../qmp';
+import { QmpClient, QmpDisconnectedError, QmpTimeoutError, runStateRule } from '../qmp';
 import { VmpmError, describeError } from '../util/errors';
 import { destructiveEffect } from './event-effects';
 import { NIL_UUID, queryIdentity, type VmIdentity } from './identity';
@@ -53,23 +53,6 @@ export interface FailoverState {
   explanation: string;
   error?: string;
 }
-
-const STATUS_REASON: Record<string, string> = {
-  running: 'running',
-  paused: 'paused (a stop command, or a stop by a management tool)',
-  'guest-panicked': 'the guest panicked (GUEST_PANICKED, action pause)',
-  'io-error': 'a block device I/O error stopped it (BLOCK_IO_ERROR, action stop)',
-  watchdog: 'the guest watchdog expired (WATCHDOG, action pause)',
-  'internal-error': 'QEMU hit an internal error (e.g. an emulation failure)',
-  shutdown: 'the guest shut down and QEMU runs with -no-shutdown',
-  prelaunch: 'not started yet (-S) or reset while stopped',
-  'save-vm': 'a snapshot or dump is in progress',
-  'restore-vm': 'a snapshot is being restored',
-  inmigrate: 'waiting for an incoming migration',
-  postmigrate: 'migrated away',
-  suspended: 'the guest suspended itself (S3)',
-  debug: 'stopped by a debugger',
-};
 
 /** Connects, checks, disconnects. An unreachable monitor is a verdict (exit 12), not an error. */
 export async function queryState(
@@ -104,7 +87,7 @@ export async function queryState(
 export async function checkFailoverState(client: QmpClient, options: { outDir?: string; verify?: boolean }): Promise<FailoverState> {
   const status = await client.execute<{ status: string; running: boolean }>('query-status');
   const vm = await queryIdentity(client);
-  const base = { endpoint: client.endpoint, status: status.status, running: status.running, vm, reason: STATUS_REASON[status.status] ?? status.status };
+  const base = { endpoint: client.endpoint, status: status.status, running: status.running, vm, reason: runStateRule(status.status)?.reason ?? status.status };
   if (status.running) {
     return { ...base, verdict: 'running', exitCode: STATE_EXIT.running, failoverSafe: false, bundle: null, checks: [], explanation: 'the VM is running' };
   }

@@ -7,7 +7,7 @@
 import type { MemoryMethod } from '../bundle/schema';
 import { errorRecordsFromStatus } from '../capture/errors';
 import { connectQmpGuarded } from '../libvirt';
-import type { ConnectOptions, QmpClient, QmpEvent } from '../qmp';
+import { pausingEventOf, statusAfterEvent, type ConnectOptions, type QmpClient, type QmpEvent } from '../qmp';
 import { describeError } from '../util/errors';
 import { Backoff, sleep, type BackoffOptions } from './backoff';
 import { qemuPausedOnEvent } from './event-effects';
@@ -38,13 +38,6 @@ export interface VmWatcherOptions {
    */
   connect?: (options: ConnectOptions) => Promise<{ client: QmpClient; libvirtOwned?: string }>;
 }
-
-/** Run states QEMU enters by itself on a serious event, and the event a catch-up is graded as. */
-const CATCH_UP_EVENT: Record<string, { event: string; data: Record<string, unknown> }> = {
-  'guest-panicked': { event: 'GUEST_PANICKED', data: { action: 'pause' } },
-  'io-error': { event: 'BLOCK_IO_ERROR', data: { action: 'stop' } },
-  watchdog: { event: 'WATCHDOG', data: { action: 'pause' } },
-};
 
 export class VmWatcher {
   private readonly journal: RollingJournal;
@@ -176,12 +169,7 @@ export class VmWatcher {
   }
 
   private trackRunState(e: QmpEvent): void {
-    const action = typeof e.data?.action === 'string' ? e.data.action : undefined;
-    if (e.event === 'RESUME') this.runStatus = 'running';
-    else if (e.event === 'STOP' && (this.runStatus === 'running' || this.runStatus === undefined)) this.runStatus = 'paused';
-    else if (e.event === 'GUEST_PANICKED' && action === 'pause') this.runStatus = 'guest-panicked';
-    else if (e.event === 'BLOCK_IO_ERROR' && action === 'stop') this.runStatus = 'io-error';
-    else if (e.event === 'WATCHDOG' && action === 'pause') this.runStatus = 'watchdog';
+    this.runStatus = statusAfterEvent(this.runStatus, e);
   }
 
   private onSerious(client: QmpClient, e: QmpEvent, arrivedAt: number, stop: ReturnType<typeof sendStop> | undefined, rule: string): void {
@@ -228,7 +216,8 @@ export class VmWatcher {
    * unless the out-dir already holds a bundle of this very stop (the `vmpm state` rule).
    */
   private async catchUp(client: QmpClient, status: { status: string; running: boolean }): Promise<void> {
-    const synthetic = CATCH_UP_EVENT[status.status];
+    // The event QEMU stopped it on (the run-state table's pausedBy), graded as if it had just arrived.
+    const synthetic = pausingEventOf(status.status);
     if (!synthetic || this.incident) return;
     const now = new Date();
     const event: QmpEvent = {
