@@ -153,23 +153,46 @@ async function decodeNamesWith(blob: GrowingRead, count: number, tokens: Buffer[
     }
     return { n, next: off + len };
   };
+  // Per-token facts, so the pass over ~100k entries never copies bytes: whether a token is all
+  // printable, its length, and (for a name's first token) whether it starts with a type letter.
+  const isType = (c: number) => (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x3f;
+  const printable = tokens.map((t) => t.length > 0 && t.every((c) => c >= 0x21 && c <= 0x7e));
+  const tokenLength = tokens.map((t) => t.length);
+  const wantedLengths = new Set(wanted.map((w) => w.length + 1));
   let off = 0;
   for (let i = 0; i < count; i++) {
     if (off + 2 + MAX_TOKENS > blob.data.length) await blob.ensure(off + 2 + MAX_TOKENS);
-    const r = expand(blob.data, off);
-    if (typeof r === 'string') return `${encoding}: symbol ${i} has ${r}`;
-    const { n } = r;
-    const type = scratch[0]!;
-    let ok = n > 1 && ((type >= 0x41 && type <= 0x5a) || (type >= 0x61 && type <= 0x7a) || type === 0x3f);
-    for (let k = 1; k < n && ok; k++) ok = scratch[k]! >= 0x21 && scratch[k]! <= 0x7e;
-    if (!ok) return `${encoding}: symbol ${i} decodes to ${JSON.stringify(scratch.toString('latin1', 0, Math.min(n, 40)))}`;
-    offsets[i] = off;
-    types[i] = type;
-    for (let w = 0; w < wanted.length; w++) {
-      const name = wanted[w]!;
-      if (n - 1 === name.length && index[WANTED[w]!] === undefined && scratch.compare(name, 0, name.length, 1, n) === 0) index[WANTED[w]!] = i;
+    const buf = blob.data;
+    let len = buf[off]!;
+    let at = off + 1;
+    if (long && (len & 0x80) !== 0) {
+      len = (len & 0x7f) | (buf[at]! << 7);
+      at += 1;
     }
-    off = r.next;
+    if (len === 0 || len > MAX_TOKENS) return `${encoding}: symbol ${i} has ${len} tokens`;
+    const first = tokens[buf[at]!]!;
+    let ok = isType(first[0]!);
+    let n = 0;
+    for (let j = 0; j < len && ok; j++) {
+      const tok = buf[at + j]!;
+      ok = printable[tok]!;
+      n += tokenLength[tok]!;
+    }
+    if (!ok || n < 2) {
+      const r = expand(buf, off);
+      const shown = typeof r === 'string' ? r : JSON.stringify(scratch.toString('latin1', 0, Math.min(r.n, 40)));
+      return `${encoding}: symbol ${i} decodes to ${shown}`;
+    }
+    offsets[i] = off;
+    types[i] = first[0]!;
+    if (wantedLengths.has(n)) {
+      expand(buf, off);
+      for (let w = 0; w < wanted.length; w++) {
+        const name = wanted[w]!;
+        if (n - 1 === name.length && index[WANTED[w]!] === undefined && scratch.compare(name, 0, name.length, 1, n) === 0) index[WANTED[w]!] = i;
+      }
+    }
+    off = at + len;
   }
   const data = blob.data;
   const nameAt = (i: number): string => {
