@@ -123,6 +123,7 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
     const beforeDetailed = await queryStatusDetailed(client);
     before = beforeDetailed.state;
     transport = transportOf(client.endpoint, beforeDetailed.libvirt, options.libvirtOwned);
+    for (const w of beforeDetailed.libvirt?.readiness ?? []) warnings.push(`libvirt domain: ${w}`);
     // QEMU started with -S and never continued: nothing to stop or resume, but the reader should know
     // the guest never ran (RAM holds only what QEMU and its loaders put there).
     if (before.status === 'prelaunch') warnings.push('the guest has not started yet (QEMU -S, run state prelaunch): this is its state before its first instruction');

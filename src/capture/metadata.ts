@@ -51,6 +51,8 @@ export interface LibvirtStatus {
   uri: string | null;
   libvirtVersion: string | null;
   qemuVersion: string | null;
+  /** What the domain's configuration lacks for a post-mortem, in libvirt's terms. */
+  readiness?: string[];
 }
 
 export async function queryStatus(client: QmpClient): Promise<RunState> {

@@ -40,12 +40,12 @@ export interface CommandContext {
   uuid: string;
   arch: string | null;
   /** Reported with every query-status, for the bundle's manifest (transport.libvirt). */
-  facts: { uri: string | null; libvirtVersion: string | null; qemuVersion: string | null };
+  facts: { uri: string | null; libvirtVersion: string | null; qemuVersion: string | null; readiness: string[] };
   /** Called when libvirt says the domain is gone (shut off, undefined): the monitor closes. */
   gone: (err: LibvirtError) => void;
 }
 
-const READ_ONLY_PASSTHROUGH = new Set(['qom-get', 'qom-list', 'qom-list-types', 'qom-list-properties', 'device-list-properties', 'pmemsave', 'memsave']);
+const READ_ONLY_PASSTHROUGH = new Set(['qom-get', 'qom-list', 'qom-list-types', 'qom-list-properties', 'device-list-properties']);
 const HMP_READ_ONLY = new Set(['info', 'x', 'xp', 'print', 'p', 'help', '?']);
 /** A dump of a very large guest into a slow consumer can take long; the QMP session's timeout is the real bound. */
 const DUMP_TIMEOUT_MS = 6 * 3600_000;
@@ -72,7 +72,12 @@ export async function runCommand(ctx: CommandContext, command: string, args: Rec
       if (ctx.arch === null) return passthrough(ctx, command, args);
       return { arch: ARCH_TO_QEMU[ctx.arch] ?? ctx.arch };
     case 'dump-guest-memory':
+      refuseRemoteFile(ctx, command);
       return libvirtDump(ctx, args);
+    case 'pmemsave':
+    case 'memsave':
+      refuseRemoteFile(ctx, command);
+      return passthrough(ctx, command, args);
     case 'human-monitor-command':
       return hmp(ctx, args);
     default:
@@ -82,6 +87,27 @@ export async function runCommand(ctx: CommandContext, command: string, args: Rec
         `vmpm's libvirt transport does not send ${command} to a QEMU that libvirt manages (only libvirt operations and read-only queries); use virsh for it`,
       );
   }
+}
+
+/**
+ * libvirtd (and QEMU) open the dump's file on the libvirt host: through a remote URI
+ * (qemu+ssh://host/system) that is another machine, where vmpm's FIFO does not exist.
+ */
+function refuseRemoteFile(ctx: CommandContext, command: string): void {
+  if (ctx.facts.uri !== null && isRemoteUri(ctx.facts.uri)) {
+    throw new CommandRefused('GenericError', `${command} writes a file on the libvirt host ${remoteHost(ctx.facts.uri)}, not here: capture memory on that host, or use --no-memory`);
+  }
+}
+
+/** `qemu+ssh://root@host1/system` -> true; `qemu:///system`, `qemu+unix:///system?socket=...` -> false. */
+export function isRemoteUri(uri: string): boolean {
+  const host = remoteHost(uri);
+  return host !== '' && host !== 'localhost' && host !== '127.0.0.1' && host !== '::1';
+}
+
+function remoteHost(uri: string): string {
+  const m = /^[A-Za-z0-9+.-]+:\/\/(?:[^@/]*@)?(\[[^\]]*\]|[^/:?]*)/.exec(uri);
+  return (m?.[1] ?? '').replace(/^\[|\]$/g, '');
 }
 
 async function queryStatus(ctx: CommandContext): Promise<JsonValue> {

@@ -21,7 +21,7 @@ export { qmpStatusOf, type MappedStatus } from './run-state';
 export { parseQemuEventLine, parseDomainEventLine, splitLifecycle, type QemuEventLine, type DomainEventLine } from './event-lines';
 export { VirshStream, type StreamEnd } from './stream';
 export { LibvirtMonitor, libvirtEndpoint, type LibvirtTarget, type LibvirtFacts, type LibvirtMonitorOptions } from './monitor';
-export { runCommand, CommandRefused } from './commands';
+export { runCommand, CommandRefused, isRemoteUri } from './commands';
 export { qemuBehindEndpoint, guestNameOf, libvirtEvidence, type QemuOwner, type OwnerLookup } from './ownership';
 export { LibvirtTransport, connectLibvirt } from './transport';
 export { LibvirtOwnedGuard, connectQmpGuarded, type GuardedSession } from './guard';

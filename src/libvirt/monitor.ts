@@ -24,7 +24,7 @@
 import { stringifyJson, parseJson, type JsonValue } from '../qmp';
 import { describeError } from '../util/errors';
 import { CommandRefused, runCommand, type CommandContext } from './commands';
-import { domainConfig, domainInfo, domainState, versions, type DomainConfig, type DomainState } from './domain';
+import { domainConfig, domainInfo, domainState, readinessWarnings, versions, type DomainConfig, type DomainState } from './domain';
 import { LibvirtError } from './errors';
 import { parseDomainEventLine, parseQemuEventLine, splitLifecycle } from './event-lines';
 import { qmpStatusOf } from './run-state';
@@ -169,7 +169,7 @@ export class LibvirtMonitor {
       name: f.name,
       uuid: f.uuid,
       arch: f.config.arch,
-      facts: { uri: f.uri, libvirtVersion: f.libvirtVersion, qemuVersion: f.qemuVersion },
+      facts: { uri: f.uri, libvirtVersion: f.libvirtVersion, qemuVersion: f.qemuVersion, readiness: readinessWarnings(f.config) },
       gone: (err) => void this.shutdown(err),
     };
   }

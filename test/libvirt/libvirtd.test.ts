@@ -120,7 +120,7 @@ test('LibvirtMonitor: QMP lines in, libvirt operations and read-only queries out
       status: 'paused',
       running: false,
       singlestep: false,
-      libvirt: { state: 'paused', reason: 'user', domain: dom.name, uuid: dom.uuid, uri: host.uri, libvirtVersion: monitor.facts.libvirtVersion, qemuVersion: monitor.facts.qemuVersion },
+      libvirt: { state: 'paused', reason: 'user', domain: dom.name, uuid: dom.uuid, uri: host.uri, libvirtVersion: monitor.facts.libvirtVersion, qemuVersion: monitor.facts.qemuVersion, readiness: [] },
     });
     monitor.send('{"execute":"system_reset","id":2}');
     assert.match(JSON.stringify((await reply(2)).error), /does not send system_reset/);

@@ -11,6 +11,7 @@ import {
   readinessWarnings,
   splitLifecycle,
   virshFailure,
+  isRemoteUri,
 } from '../../src/libvirt';
 
 const FIXTURES = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'libvirt');
@@ -74,4 +75,12 @@ test("virsh's error lines become one line naming the class of failure", () => {
   const perm = virshFailure('virsh list', { stderr: "error: failed to connect to the hypervisor\nerror: authentication unavailable: no polkit agent available to authenticate action 'org.libvirt.unix.manage'\n", code: 1 }, 'qemu:///system');
   assert.equal(perm.kind, 'permission');
   assert.ok(!perm.message.includes('\n'));
+});
+
+test('remote libvirt URIs are told apart from local ones (a remote libvirtd writes dumps on its own host)', () => {
+  assert.equal(isRemoteUri('qemu+ssh://root@host1/system'), true);
+  assert.equal(isRemoteUri('qemu+tls://[fd00::1]:16514/system'), true);
+  assert.equal(isRemoteUri('qemu:///system'), false);
+  assert.equal(isRemoteUri('qemu+unix:///system?socket=/run/libvirt/libvirt-sock'), false);
+  assert.equal(isRemoteUri('qemu+ssh://localhost/system'), false);
 });

@@ -9,6 +9,7 @@ import { checkOutputPath } from '../output/write';
 import { parseSmallInt } from '../output/args';
 import { loadSigningKey, signFile } from '../../custody';
 import { addTargetOptions, openSession, targetFrom, type TargetOptions } from './target';
+import { isRemoteUri } from '../../libvirt';
 
 interface CaptureCommandOptions extends TargetOptions {
   output: string;
@@ -103,6 +104,10 @@ Examples:
       const memory = captureMemoryMethodFrom(o, cmd.getOptionValueSource('memoryMethod') === 'cli');
       const level = levelFrom(o.level);
       const target = targetFrom(o);
+      if (target.kind === 'libvirt' && target.target.uri !== undefined && isRemoteUri(target.target.uri) && memory !== 'none') {
+        // libvirtd writes the dump on its own host: vmpm's pipe is here. Refused before the guest is touched.
+        throw new UsageError(`--connect ${target.target.uri} is another host: libvirt would write guest memory there, not into this bundle; add --no-memory, or run vmpm on that host`);
+      }
       const output = resolve(o.output);
       // Checked before connecting (the bundle writer checks again, atomically): no guest is stopped for nothing.
       checkOutputPath(output, o.force === true);

@@ -4,7 +4,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseEndpoint, formatEndpoint } from '../../qmp';
 import { UsageError } from '../../util/errors';
-import { libvirtEndpoint } from '../../libvirt';
+import { isRemoteUri, libvirtEndpoint } from '../../libvirt';
 import { parseMilliseconds, parseSmallInt } from '../output/args';
 import { memoryMethodFrom } from './capture';
 import { loadSigningKey, signFile } from '../../custody';
@@ -86,6 +86,9 @@ Examples:
       checkOutDir(outDir);
       const endpoints = [...new Set(options.qmp.map((e) => formatEndpoint(parseEndpoint(e))))];
       const memory = memoryMethodFrom(options, cmd.getOptionValueSource('memoryMethod') === 'cli');
+      if (uri !== undefined && isRemoteUri(uri) && memory !== 'none') {
+        throw new UsageError(`--connect ${uri} is another host: libvirt would write guest memory there, not into the bundles; add --no-memory, or run vmpm watch on that host`);
+      }
       // Every number is checked up front, even those only used later (--exec-timeout without --exec).
       const execTimeoutMs = parseMilliseconds(options.execTimeout, '--exec-timeout');
       const settleMs = parseMilliseconds(options.settle, '--settle', { allowZero: true });
