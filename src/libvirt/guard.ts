@@ -10,8 +10,11 @@
 import { parseJson, parseEndpoint, QmpClient, SocketTransport, stringifyJson, type ConnectOptions, type Endpoint, type QmpTransport, type TransportCapabilities, type TransportHandlers } from '../qmp';
 import { qemuBehindEndpoint, type OwnerLookup } from './ownership';
 
-/** Commands never forwarded to a libvirt-run QEMU. */
-const NEVER = new Set(['dump-guest-memory']);
+/**
+ * Commands never forwarded to a libvirt-run QEMU: jobs whose completion events libvirt handles as its
+ * own (DUMP_COMPLETED crashed it; MIGRATION events drive its migration jobs the same way).
+ */
+const NEVER = new Set(['dump-guest-memory', 'migrate']);
 
 export class LibvirtOwnedGuard implements QmpTransport {
   readonly endpoint: string;
@@ -38,7 +41,10 @@ export class LibvirtOwnedGuard implements QmpTransport {
       return;
     }
     const reply: Record<string, unknown> = {
-      error: { class: 'GenericError', desc: `vmpm does not send ${refused.command} to a QEMU that libvirt runs (${this.why}): it crashed libvirtd 9.0; use pmemsave, or --libvirt DOMAIN for libvirt's own dump` },
+      error: {
+        class: 'GenericError',
+        desc: `vmpm does not send ${refused.command} to a QEMU that libvirt runs (${this.why}): libvirt handles that job's events as its own (dump-guest-memory crashed libvirtd 9.0); use pmemsave, or --libvirt DOMAIN for libvirt's own dump`,
+      },
     };
     if (refused.id !== undefined) reply.id = refused.id;
     const line = stringifyJson(reply);
