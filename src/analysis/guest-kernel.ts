@@ -163,3 +163,22 @@ export async function panicLineOf(path: string, budgetMs: number): Promise<strin
     clearTimeout(timer);
   }
 }
+
+/** The facts without the whole log: what info --json and report --format json carry. */
+export type GuestKernelSummary = Exclude<GuestKernelFacts, { available: true }> | Omit<Extract<GuestKernelFacts, { available: true }>, 'log'>;
+
+export function guestKernelSummary(facts: GuestKernelFacts): GuestKernelSummary {
+  if (!facts.available) return facts;
+  const { log: _log, ...rest } = facts;
+  return rest;
+}
+
+/** One line for `info`: "Linux 6.1.0-57-amd64 (x86_64), KASLR offset 0x32600000, crashed at ...; VMCOREINFO from ...". */
+export function guestKernelLine(facts: GuestKernelFacts): string {
+  if (!facts.available) return `not found: ${facts.reason}`;
+  const parts = [`Linux ${facts.release ?? '(release unknown)'}${facts.arch ? ` (${facts.arch})` : ''}`];
+  if (facts.kaslrOffset !== undefined) parts.push(facts.kaslrOffset === '0x0' ? 'no KASLR offset' : `KASLR offset ${facts.kaslrOffset}`);
+  if (facts.crashTime) parts.push(`crashed at ${facts.crashTime}`);
+  parts.push(`${facts.records} log records${facts.skipped ? ` (${facts.skipped} unreadable)` : ''}`);
+  return `${parts.join(', ')}; VMCOREINFO from ${facts.vmcoreinfo}`;
+}

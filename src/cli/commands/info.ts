@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { withBundle, buildInfo, humanBytes, type InfoModel } from '../../analysis';
+import { withBundle, buildInfo, humanBytes, loadGuestKernel, guestKernelLine, guestKernelSummary, type GuestKernelFacts, type InfoModel } from '../../analysis';
 import { printJson } from '../output/json';
 import { palette, type Palette } from '../output/color';
 import { renderKeyValues } from '../output/table';
@@ -14,17 +14,18 @@ export function register(program: Command): void {
     .option('--json', 'print the summary as JSON')
     .option('--no-verify', 'skip checking every section and frame digest (faster on big bundles)')
     .action(async (file: string, options: { json?: boolean; verify: boolean }) => {
-      const model = await withBundle(file, (b) => buildInfo(b, { verify: options.verify }));
+      // The guest kernel's own facts (release, KASLR offset, crash time, panic line) when it is Linux.
+      const [model, kernel] = await withBundle(file, async (b) => [await buildInfo(b, { verify: options.verify }), await loadGuestKernel(b, { lastMessages: 0 })] as const);
       // FILE.sig beside the bundle (vmpm sign, capture --sign-key): who signed, and whether it holds.
       const signature = await signatureBeside(file);
-      if (options.json) printJson({ ...model, signature });
-      else process.stdout.write(`${formatInfo(model, palette(), signature)}\n`);
+      if (options.json) printJson({ ...model, signature, guestKernel: guestKernelSummary(kernel) });
+      else process.stdout.write(`${formatInfo(model, palette(), signature, kernel)}\n`);
       // An integrity failure is reported in the output (not as a crash) and makes the exit status 1.
       if (model.integrity.status === 'failed') process.exitCode = 1;
     });
 }
 
-export function formatInfo(m: InfoModel, p: Palette, signature: SignatureCheck | null = null): string {
+export function formatInfo(m: InfoModel, p: Palette, signature: SignatureCheck | null = null, kernel?: GuestKernelFacts): string {
   const state = (s: InfoModel['runState']['after']): string => (s ? `${s.status}${s.reason ? ` (${s.reason})` : ''}` : 'not recorded');
   const integrity =
     m.integrity.status === 'ok' ? p.green('ok (all digests verified)') : m.integrity.status === 'failed' ? p.red(`FAILED: ${m.integrity.problems.length} problem(s), listed below`) : p.yellow('not checked (--no-verify)');
@@ -50,6 +51,8 @@ export function formatInfo(m: InfoModel, p: Palette, signature: SignatureCheck |
   pairs.push(
     ['CPUs', cpus || 'no registers recorded'],
     ['Memory', `${humanBytes(mem.capturedBytes)} in ${mem.ranges.length} range(s): ${mem.pages} pages, ${mem.zeroPages} zero, ${mem.dataPages} data (${mem.uniquePages} unique), ${mem.frames} frames, ${humanBytes(mem.compressedBytes)} compressed`],
+    ...(kernel ? [['Guest kernel', guestKernelLine(kernel)] as [string, string]] : []),
+    ...(kernel?.available && kernel.panic ? [['Panic', p.red(`[${kernel.panic.time}] ${kernel.panic.line}`)] as [string, string]] : []),
     ['Errors', m.errors.total === 0 ? 'none' : `${m.errors.total}: ${kinds}`],
     ['Events', `${m.events.total}${m.events.dropped ? ` (${m.events.dropped} dropped)` : ''}`],
   );
