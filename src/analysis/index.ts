@@ -23,3 +23,4 @@ export { custodyStatus, type CustodyStatus } from './custody';
 export { buildKlog, buildKlogScan, SCAN_NOTE, type KlogScanModel, openBundleKernel, klogModel, klogRecord, formatKlogLines, formatTime, parseLevels, LEVEL_NAMES, type KlogModel, type KlogRecord, type KlogOptions } from './klog';
 export { loadGuestKernel, panicLineOf, faultModel, guestKernelSummary, guestKernelLine, type GuestKernelSummary, type GuestKernelFacts, type KernelFaultModel } from './guest-kernel';
 export { withKernelFaults } from './errors-kernel';
+export { diffKernelLogs, type KernelLogDiff } from './klog-diff';

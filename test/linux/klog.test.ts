@@ -12,6 +12,7 @@ import { requireTools } from '../helpers/requirements';
 import { guestBuildSkipReason } from './build-guest';
 import { MCE_BANK, MCE_STATUS, scenario, type ScenarioOptions } from './scenario';
 import type { ErrorsModel } from '../../src/analysis/timeline';
+import type { KernelLogDiff } from '../../src/analysis/klog-diff';
 
 const skip = requireTools('qemu-system-x86_64', 'dpkg-deb', 'xz') || guestBuildSkipReason();
 const TIMEOUT = 180_000;
@@ -76,7 +77,7 @@ describe('vmpm klog on a real Linux guest', { skip }, () => {
   });
 
   it('NMI panic (inject-nmi + unknown_nmi_panic): the panic is absent from the console and present in klog and the report', { timeout: TIMEOUT }, async (t) => {
-    const s = await boot({ trigger: 'nmi' }, t);
+    const s = await boot({ trigger: 'nmi', captureBefore: true }, t);
     const panic = 'Kernel panic - not syncing: NMI: Not continuing';
     assert.ok(!s.serial.includes('NMI: Not continuing'), 'the console never saw the NMI panic');
     const m = await klogJson(s.bundle);
@@ -86,6 +87,19 @@ describe('vmpm klog on a real Linux guest', { skip }, () => {
     // watch's notification and its --exec hook carry the panic line read back from the bundle.
     assert.equal(s.notification.panic, panic);
     assert.equal(s.execPanic, panic);
+    // The Markdown report says why it died, with the NMI lines before the panic.
+    const md = (await cli(['report', s.bundle, '--format', 'md'])).stdout;
+    const part = md.slice(md.indexOf('## Guest kernel'), md.indexOf('## CPU state'));
+    assert.match(part, /Panic reason: \*\*NMI: Not continuing\*\*/);
+    assert.ok(part.includes(`] ${panic}`) && /\] Uhhuh\. NMI received for unknown reason/.test(part), part.slice(0, 3000));
+    // diff against the capture taken (same boot) before the NMI: exactly the records logged since.
+    const diff = JSON.parse((await cli(['diff', s.before!, s.bundle, '--json'])).stdout) as { kernelLog: KernelLogDiff };
+    assert.equal(diff.kernelLog.compared && diff.kernelLog.sameBoot, true, JSON.stringify(diff.kernelLog).slice(0, 300));
+    const fresh = diff.kernelLog.compared ? diff.kernelLog.newRecords.map((r) => r.text) : [];
+    assert.ok(!fresh.includes(s.marker), 'the marker was logged before the first capture');
+    assert.ok(fresh.some((x) => x.startsWith('Uhhuh. NMI')) && fresh.includes(panic), JSON.stringify(fresh.slice(0, 5)));
+    const before = await klogJson(s.before!);
+    assert.equal(fresh.length, m.records.length - before.records.length);
   });
 
   it('machine check (HMP mce): absent from the console; klog has the mce lines; errors has a critical decoded record following MEMORY_FAILURE', { timeout: TIMEOUT }, async (t) => {

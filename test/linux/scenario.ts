@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { launchQemu, type LaunchedQemu } from '../../src/guest';
 import { QmpClient } from '../../src/qmp';
 import type { IncidentNotification } from '../../src/watch/notify';
+import { runCli } from '../helpers/cli';
 import { extraQmp, startWatch } from '../watch/helpers';
 import { buildLinuxGuest, type BuildResult } from './build-guest';
 
@@ -39,6 +40,8 @@ export interface ScenarioOptions {
   /** -device vmcoreinfo (default true): without it the bundle has no vmcoreinfo section. */
   vmcoreinfo?: boolean;
   memory?: string;
+  /** Capture the running guest once (vmpm capture, stop and resume) before the host triggers the panic. */
+  captureBefore?: boolean;
   /** More kernel command-line words. */
   append?: string[];
   log?: (line: string) => void;
@@ -61,6 +64,8 @@ export interface Scenario {
   /** What `vmpm watch` printed for the incident, and the VMPM_PANIC its --exec hook saw. */
   notification: IncidentNotification;
   execPanic?: string;
+  /** The capture taken before the trigger (captureBefore). */
+  before?: string;
 }
 
 const cache = new Map<string, Promise<Scenario>>();
@@ -91,6 +96,8 @@ export async function runScenario(options: ScenarioOptions, out?: string): Promi
   const serialFile = join(dir, 'serial.log');
   const serial = (): string => (existsSync(serialFile) ? readFileSync(serialFile, 'latin1') : '');
   const watchSock = join(dir, 'watch.sock');
+  const captureSock = join(dir, 'capture.sock');
+  let before: string | undefined;
   const panicFile = join(dir, 'exec-panic.txt');
   const scenarioWord = options.trigger === 'sysrq' ? 'panic' : options.trigger;
   const qemu: LaunchedQemu = await launchQemu(
@@ -102,7 +109,7 @@ export async function runScenario(options: ScenarioOptions, out?: string): Promi
       '-device', 'pvpanic',
       ...(options.vmcoreinfo === false ? [] : ['-device', 'vmcoreinfo']),
     ],
-    { memory: options.memory ?? '256M', smp: 2, startPaused: true, name: `klog-${id}`, serialFile, extraArgs: extraQmp(watchSock) },
+    { memory: options.memory ?? '256M', smp: 2, startPaused: true, name: `klog-${id}`, serialFile, extraArgs: [...extraQmp(watchSock), ...extraQmp(captureSock)] },
   );
   // `vmpm watch` captures the panic the way it runs in production, and its --exec hook records the
   // VMPM_PANIC it was given.
@@ -116,6 +123,11 @@ export async function runScenario(options: ScenarioOptions, out?: string): Promi
       // sysrq panics right after READY, and the panic can overtake the console's copy of it: wait only
       // when the host is the trigger.
       if (options.trigger !== 'sysrq') await until(() => serial().includes(`VMPM-LINUX-READY ${id}`), READY_TIMEOUT_MS, 'the guest to print READY', serial, qemu);
+      if (options.captureBefore) {
+        before = join(dir, 'before.vmpm');
+        const r = await runCli(['capture', '--qmp', `unix:${captureSock}`, '-o', before], { timeoutMs: 120_000 });
+        if (r.code !== 0) throw new Error(`vmpm capture (before) exited ${r.code}: ${r.stderr}`);
+      }
       if (options.trigger === 'nmi') await client.execute('inject-nmi');
       if (options.trigger === 'mce') {
         const reply = await client.execute<string>('human-monitor-command', {
@@ -142,7 +154,7 @@ export async function runScenario(options: ScenarioOptions, out?: string): Promi
     const execPanic = existsSync(panicFile) ? readFileSync(panicFile, 'utf8') : undefined;
     return {
       options, guest, kernelFormat: wantPvh ? 'pvh-vmlinux' : 'bzImage', bundle, serial: serial(), id, marker: `VMPM-LINUX-MARKER-${id}`,
-      bootMs, captureMs: Math.round(notification.captureMs ?? 0), dir, notification, ...(execPanic !== undefined ? { execPanic } : {}),
+      bootMs, captureMs: Math.round(notification.captureMs ?? 0), dir, notification, ...(execPanic !== undefined ? { execPanic } : {}), ...(before ? { before } : {}),
     };
   } finally {
     await watch.kill();

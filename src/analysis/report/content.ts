@@ -3,6 +3,7 @@ import type { InfoModel } from '../info';
 import type { RegsCpu } from '../regs';
 import { code, strong, type Block, type Inline, type ReportDoc } from './doc';
 import { humanBytes, plural } from './format';
+import { guestKernelBlocks } from './guest-kernel';
 
 /** Registers worth reading first after a crash, in this order; the rest stay in the raw dump. */
 const KEY_REGISTERS = [
@@ -83,6 +84,7 @@ export function bundleDoc(r: BundleReport): ReportDoc {
         strong(stateText(info)),
         `; ${plural(r.errors.records.length, 'error record')}${sevText ? ` (${sevText})` : ''}, ${plural(r.events.events.length, 'event')} in the journal. `,
         `${humanBytes(info.memory.capturedBytes)} of guest memory captured: ${info.memory.dataPages} data pages, ${info.memory.zeroPages} zero pages, ${info.memory.uniquePages} unique.`,
+        ...(r.guestKernel.available && r.guestKernel.panic ? [' The guest kernel says: ', strong(r.guestKernel.panic.line), ` (Linux ${r.guestKernel.release ?? ''}).`] : []),
       ],
     },
     bundleTable(info),
@@ -95,6 +97,7 @@ export function bundleDoc(r: BundleReport): ReportDoc {
           rows: r.errors.records.map((e) => [e.time, e.severity === 'critical' ? strong(e.severity) : e.severity, e.kind, e.summary]),
           className: 'errors',
         },
+    ...guestKernelBlocks(r.guestKernel, r.guestStacks),
     { type: 'heading', level: 2, text: 'CPU state at stop', id: 'cpus' },
     ...cpuBlocks(r.cpus),
     { type: 'heading', level: 2, text: 'Memory map', id: 'memmap' },

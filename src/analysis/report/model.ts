@@ -9,6 +9,9 @@ import { buildErrors, buildEvents, type ErrorsModel, type EventsModel } from '..
 import { buildDiff, type DiffModel } from '../diff';
 import { buildSpacePicture, type SpacePicture } from './space';
 import type { RegionSpan } from '../ranges';
+import { guestKernelSummary, loadGuestKernel, type GuestKernelSummary } from '../guest-kernel';
+import { withKernelFaults } from '../errors-kernel';
+import { buildGuestStacks, type StackModel } from '../stack';
 
 /** `vmpm report --format json` for one bundle: everything the Markdown and HTML reports show. */
 export interface BundleReport {
@@ -23,6 +26,10 @@ export interface BundleReport {
   /** QEMU's `info registers` text per vCPU, verbatim (for the collapsible raw view). */
   rawRegisters: Array<{ index: number; text: string }>;
   addressSpace: SpacePicture;
+  /** What the guest kernel said (release, panic, last messages, faults), or why there is no Linux kernel. */
+  guestKernel: GuestKernelSummary;
+  /** Each vCPU's symbolized instruction pointer and kernel stack scan (present when the guest kernel is). */
+  guestStacks?: StackModel;
 }
 
 /** `vmpm report A --against B --format json`: both bundles summarised plus their diff. */
@@ -47,6 +54,8 @@ function pictureRegions(bundle: AnalysisBundle, s: BundleSections): RegionSpan[]
 export async function buildBundleReport(bundle: AnalysisBundle, options: { verify?: boolean } = {}): Promise<BundleReport> {
   const s = await loadSections(bundle);
   const info = await buildInfo(bundle, { sections: s, verify: options.verify });
+  const kernel = await loadGuestKernel(bundle);
+  const guestStacks = kernel.available ? await buildGuestStacks(bundle) : undefined;
   return {
     kind: 'bundle',
     generatedBy: `vmpm ${VMPM_VERSION}`,
@@ -54,10 +63,12 @@ export async function buildBundleReport(bundle: AnalysisBundle, options: { verif
     info,
     cpus: buildRegs(s.cpus).cpus,
     memmap: buildMemmap(bundle, s.memmap),
-    errors: buildErrors(s.errors),
+    errors: withKernelFaults(buildErrors(s.errors), kernel),
     events: buildEvents(s.events),
     rawRegisters: (s.cpus?.cpus ?? []).map((c) => ({ index: c.index, text: c.raw ?? '' })),
     addressSpace: buildSpacePicture(pictureRegions(bundle, s), bundle.pages()),
+    guestKernel: guestKernelSummary(kernel),
+    ...(guestStacks ? { guestStacks } : {}),
   };
 }
 

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { withBundles, buildDiff, type DiffModel } from '../../analysis';
+import { withBundles, buildDiff, diffKernelLogs, formatKlogLines, loadGuestKernel, type DiffModel, type KernelLogDiff } from '../../analysis';
 import { fromHex } from '../../util/hex';
 import { printJson } from '../output/json';
 import { renderTable } from '../output/table';
@@ -16,10 +16,24 @@ export function register(program: Command): void {
     .option('--show-bytes', 'also hexdump the differing bytes of the first few changed pages')
     .option('--json', 'print the diff as JSON')
     .action(async (a: string, b: string, o: { showBytes?: boolean; json?: boolean }) => {
-      const model = await withBundles(a, b, (ba, bb) => buildDiff(ba, bb, { showBytes: o.showBytes === true }));
-      if (o.json) printJson(model);
-      else process.stdout.write(formatDiff(model));
+      const [model, kernelLog] = await withBundles(a, b, async (ba, bb) => {
+        const diff = await buildDiff(ba, bb, { showBytes: o.showBytes === true });
+        // New guest kernel log records between two captures of the same boot.
+        return [diff, diffKernelLogs(await loadGuestKernel(ba, { lastMessages: 0 }), await loadGuestKernel(bb, { lastMessages: 0 }))] as const;
+      });
+      if (o.json) printJson({ ...model, kernelLog });
+      else process.stdout.write(`${formatDiff(model)}${formatKernelLogDiff(kernelLog)}`);
     });
+}
+
+export function formatKernelLogDiff(k: KernelLogDiff): string {
+  const p = palette();
+  const head = `\n${p.cyan('Guest kernel log:')}\n`;
+  if (!k.compared) return `${head}  not compared (${k.reason})\n`;
+  if (!k.sameBoot) return `${head}  not the same boot: ${k.basis}\n`;
+  const lost = k.lostFromB > 0 ? `; ${k.lostFromB} of A's records were overwritten in B` : '';
+  if (k.newRecords.length === 0) return `${head}  no new records (${k.basis}${lost})\n`;
+  return `${head}  ${k.newRecords.length} new record(s) in B (${k.basis}${lost}):\n${formatKlogLines(k.newRecords).replace(/^/gm, '  ')}`;
 }
 
 export function formatDiff(d: DiffModel): string {
