@@ -198,3 +198,25 @@ test('vmpm translate and read --virt on a bundle whose page tables loop: one lin
     t.cleanup();
   }
 });
+
+test('x86-64 with PTI: a kernel address missing from the user half of the pgd pair is walked from the kernel half', async () => {
+  const kernel = 0xffff_8880_0000_0000n;
+  const user = 0x40_0000n;
+  // Kernel pgd at 0x2000, user pgd at 0x3000 (the 8 KiB pair); the user half maps only user space.
+  const { mem } = ram([
+    [0x2000n + idx(kernel, 39n) * 8n, 0x5000n | P | RW],
+    [0x5000n + idx(kernel, 30n) * 8n, 0x4000_0000n | P | RW | PS],
+    [0x3000n + idx(user, 39n) * 8n, 0x6000n | P | RW | US],
+    [0x6000n + idx(user, 30n) * 8n, 0x8000_0000n | P | RW | US | PS],
+  ]);
+  const space = x86AddressSpace(mem, { ...LONG, cr3: 0x3000n | 0x5n }, 'vCPU 0 cr3 0x3005');
+  const k = await space.translate(kernel + 0x123n);
+  assert.equal(k.phys, 0x4000_0123n);
+  assert.match(k.root.source, /PTI kernel half 0x2000 \(CR3 holds the user half\)/);
+  const u = await space.translate(user + 0x10n);
+  assert.equal(u.phys, 0x8040_0010n);
+  assert.equal(u.root.source, 'vCPU 0 cr3 0x3005');
+  // Without bit 12 in CR3 nothing is retried: an unmapped kernel address stays unmapped.
+  const plain = await x86AddressSpace(mem, { ...LONG, cr3: 0x5000n }, 'x').translate(0xffff_9000_0000_0000n);
+  assert.equal(plain.phys, undefined);
+});

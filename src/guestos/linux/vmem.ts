@@ -16,9 +16,25 @@ export interface AddressSpace {
   translate(virt: bigint): Promise<Translation>;
 }
 
+/**
+ * x86-64 from CR3. With page-table isolation (PTI, CONFIG_PAGE_TABLE_ISOLATION) a vCPU captured in user
+ * mode has the user half of an 8 KiB pgd pair in CR3 (bit 12 set), which maps almost no kernel memory:
+ * a kernel address that is not mapped there is walked again from the kernel half (CR3 without bit 12),
+ * and the root's source says so.
+ */
 export function x86AddressSpace(memory: PhysicalMemory, regs: X86PagingRegs, description: string): AddressSpace {
   const tables = new TableReader(memory);
-  return { description, translate: (virt) => translateX86_64(tables, regs, virt, description) };
+  const PTI_USER = 1n << 12n;
+  return {
+    description,
+    async translate(virt) {
+      const t = await translateX86_64(tables, regs, virt, description);
+      if (t.phys !== undefined || (regs.cr3 & PTI_USER) === 0n || virt >> 63n === 0n) return t;
+      const kernelHalf = { ...regs, cr3: regs.cr3 & ~PTI_USER };
+      const k = await translateX86_64(tables, kernelHalf, virt, `${description}, PTI kernel half ${toHex(kernelHalf.cr3 & 0x000f_ffff_ffff_f000n)} (CR3 holds the user half)`);
+      return k.phys !== undefined ? k : t;
+    },
+  };
 }
 
 /** aarch64: kernel addresses (bit 55 set) through TTBR1, user ones through TTBR0 when known. */
