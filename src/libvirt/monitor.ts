@@ -198,7 +198,7 @@ export class LibvirtMonitor {
     this.record?.({ at: new Date().toISOString(), dir: 'rx', line });
     if (kind === 'qemu') {
       const e = parseQemuEventLine(line);
-      if (!e || e.domain !== this.target.domain) return;
+      if (!e || !this.isOurs(e.domain)) return;
       const msg: Record<string, unknown> = { event: e.event, timestamp: { seconds: e.seconds, microseconds: e.microseconds } };
       if (e.data !== undefined) msg.data = e.data;
       msg.virsh = line;
@@ -206,7 +206,7 @@ export class LibvirtMonitor {
       return;
     }
     const e = parseDomainEventLine(line);
-    if (!e || e.domain !== this.target.domain) return;
+    if (!e || !this.isOurs(e.domain)) return;
     const now = Date.now();
     const data = e.kind === 'lifecycle' ? splitLifecycle(e.detail) : { detail: e.detail };
     const name = `LIBVIRT_${e.kind.toUpperCase().replace(/[^A-Z0-9]+/g, '_')}`;
@@ -214,6 +214,11 @@ export class LibvirtMonitor {
     if (e.kind === 'lifecycle' && splitLifecycle(e.detail).event === 'Stopped') {
       void this.shutdown(new LibvirtError(`libvirt domain ${this.target.domain} stopped (${e.detail})`, 'not-running', e.detail));
     }
+  }
+
+  /** virsh prints the domain's name in events, whether the user named it by name, UUID or id. */
+  private isOurs(domain: string): boolean {
+    return domain === this.target.domain || domain === this.factsValue?.name;
   }
 
   private async shutdown(err: Error | undefined): Promise<void> {

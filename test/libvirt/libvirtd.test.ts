@@ -99,9 +99,11 @@ test('a plain QMP socket is recognised as belonging to a libvirt-run QEMU; a QEM
 test('LibvirtMonitor: QMP lines in, libvirt operations and read-only queries out, events in, closes when the domain stops', { skip }, async () => {
   const dom = await createBootSectorDomain(host);
   const exchanges: string[] = [];
-  const monitor = await LibvirtMonitor.open({ domain: dom.name, uri: host.uri }, { record: (e) => exchanges.push(`${e.dir} ${e.line}`) });
+  // Named by UUID: virsh's event lines name the domain by name, and must still be recognised.
+  const monitor = await LibvirtMonitor.open({ domain: dom.uuid, uri: host.uri }, { record: (e) => exchanges.push(`${e.dir} ${e.line}`) });
   try {
     assert.equal(monitor.facts.uuid, dom.uuid);
+    assert.equal(monitor.facts.name, dom.name);
     assert.equal(monitor.facts.stateAtOpen.text, 'paused (user)');
     const lines: Array<Record<string, unknown>> = [];
     monitor.onLine((l) => lines.push(JSON.parse(l) as Record<string, unknown>));
@@ -120,7 +122,7 @@ test('LibvirtMonitor: QMP lines in, libvirt operations and read-only queries out
       status: 'paused',
       running: false,
       singlestep: false,
-      libvirt: { state: 'paused', reason: 'user', domain: dom.name, uuid: dom.uuid, uri: host.uri, libvirtVersion: monitor.facts.libvirtVersion, qemuVersion: monitor.facts.qemuVersion, readiness: [] },
+      libvirt: { state: 'paused', reason: 'user', domain: dom.uuid, uuid: dom.uuid, uri: host.uri, libvirtVersion: monitor.facts.libvirtVersion, qemuVersion: monitor.facts.qemuVersion, readiness: [] },
     });
     monitor.send('{"execute":"system_reset","id":2}');
     assert.match(JSON.stringify((await reply(2)).error), /does not send system_reset/);
@@ -136,7 +138,7 @@ test('LibvirtMonitor: QMP lines in, libvirt operations and read-only queries out
     }
     assert.ok(lines.some((l) => l.event === 'GUEST_PANICKED'));
     // every call is in the transcript as the command an operator would type, and its reply
-    assert.ok(exchanges.includes(`tx virsh -c qemu:///system resume ${dom.name}`), exchanges.join('\n'));
+    assert.ok(exchanges.includes(`tx virsh -c qemu:///system resume ${dom.uuid}`), exchanges.join('\n'));
     assert.ok(exchanges.includes('rx crashed (panicked)'));
     await host.virsh.run(['destroy', dom.name]);
     assert.match((await closed)?.message ?? '', /stopped \(Stopped Destroyed\)/);
