@@ -3,7 +3,7 @@
  * report, diff and verify, which say so first: an analyst must know before anything else that the
  * memory is absent or that parts of it were erased.
  */
-import { REDACTION_SECTION, SLIM_SECTION, type RedactionSection, type SlimSection } from '../bundle';
+import { readCustodySection, REDACTION_SECTION, SLIM_SECTION, type RedactionSection, type SlimSection } from '../bundle';
 import type { AnalysisBundle } from './source';
 
 export interface CustodyStatus {
@@ -16,13 +16,9 @@ export interface CustodyStatus {
   tag: string | null;
 }
 
-async function optionalJson<T>(bundle: AnalysisBundle, name: string): Promise<T | null> {
-  return bundle.has(name) ? bundle.json<T>(name) : null;
-}
-
 export async function custodyStatus(bundle: AnalysisBundle): Promise<CustodyStatus> {
-  const slim = await optionalJson<SlimSection>(bundle, SLIM_SECTION);
-  const redaction = await optionalJson<RedactionSection>(bundle, REDACTION_SECTION);
+  const slim: SlimSection | null = bundle.has(SLIM_SECTION) ? await readCustodySection(bundle, SLIM_SECTION) : null;
+  const redaction: RedactionSection | null = bundle.has(REDACTION_SECTION) ? await readCustodySection(bundle, REDACTION_SECTION) : null;
   const isSlim = slim !== null || bundle.digestsOnly === true;
   const parts: string[] = [];
   const tags: string[] = [];

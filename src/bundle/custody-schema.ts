@@ -4,6 +4,8 @@
  * so their output says a bundle is slim or redacted. 64-bit values are "0x..." strings.
  */
 import type { Hex } from '../util/hex';
+import { BundleFormatError } from './errors';
+import { array, hex, nullable, object, type Shape, ShapeError, str, uint } from './validate/shape';
 
 export const SLIM_SECTION = 'slim';
 export const REDACTION_SECTION = 'redaction';
@@ -45,4 +47,40 @@ export interface RedactionRecord extends CustodyActor {
 export interface RedactionSection {
   /** One record per `vmpm redact` run, oldest first (redacting a redacted bundle appends). */
   records: RedactionRecord[];
+}
+
+const actor = { by: str, vmpmVersion: str, at: str };
+const source = object({ file: str, sha256: str, size: uint });
+const SHAPES: Record<string, Shape> = {
+  [SLIM_SECTION]: object({ ...actor, source, omitted: array(str), omittedSections: array(str), pages: uint, dataPages: uint }),
+  [REDACTION_SECTION]: object({
+    records: array(
+      object({
+        ...actor,
+        source,
+        reason: nullable(str),
+        requests: array(str),
+        erased: array(object({ start: hex, end: hex, bytes: hex })),
+        pages: array(object({ addr: hex, originalSha256: str })),
+      }),
+    ),
+  }),
+};
+
+/**
+ * Reads the slim or redaction section, checked against its shape (digests are not secret: a forged
+ * section must fail as one line naming the field, not as a TypeError in info or report).
+ */
+export async function readCustodySection<K extends typeof SLIM_SECTION | typeof REDACTION_SECTION>(
+  bundle: { readonly path: string; json<T>(name: string): Promise<T> },
+  name: K,
+): Promise<K extends typeof SLIM_SECTION ? SlimSection : RedactionSection> {
+  const value = await bundle.json<unknown>(name);
+  try {
+    SHAPES[name]!(value, '');
+  } catch (err) {
+    if (err instanceof ShapeError) throw new BundleFormatError(`${bundle.path}: bundle section "${name}": ${err.message}`);
+    throw err;
+  }
+  return value as K extends typeof SLIM_SECTION ? SlimSection : RedactionSection;
 }

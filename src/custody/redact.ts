@@ -4,7 +4,7 @@
  * source's; the `redaction` section records what was erased, why, by whom, and the source digest of
  * every page that changed. One streaming pass over the source memory, 1 MiB at a time.
  */
-import { BundleReader, BundleWriter, PAGE_SIZE, REDACTION_SECTION, type RedactionRecord, type RedactionSection } from '../bundle';
+import { BundleReader, BundleWriter, PAGE_SIZE, readCustodySection, REDACTION_SECTION, type RedactionRecord, type RedactionSection } from '../bundle';
 import { VmpmError } from '../util/errors';
 import { toHex } from '../util/hex';
 import { currentActor, sourceOf } from './actor';
@@ -76,7 +76,7 @@ export async function redactBundle(input: string, output: string, options: Redac
     }
     for (const p of patterns) requests.push(`pattern /${p.source}/`);
     const source = await sourceOf(src);
-    const previous = src.has(REDACTION_SECTION) ? (await src.json<RedactionSection>(REDACTION_SECTION)).records : [];
+    const previous = src.has(REDACTION_SECTION) ? (await readCustodySection(src, REDACTION_SECTION)).records : [];
     const w = await BundleWriter.create(output, { overwrite: options.force === true });
     try {
       for (const s of src.sections()) {

@@ -1,6 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { forgeJson } from '../helpers/forge';
 import { BundleReader, type RedactionSection } from '../../src/bundle';
 import { runCli } from '../helpers/cli';
 import { buildBundle, PC_RANGES, tempDir, type BundleSpec } from '../helpers/build-bundle';
@@ -141,4 +142,18 @@ test('bad requests: one line, nothing written', async () => {
   const r = await runCli(['redact', full, '-o', t.path('none.vmpm'), '--range', '0xa0000-0xb0000']);
   assert.equal(r.code, 0);
   assert.match(r.stderr, /warning: nothing was erased: no request covers captured memory/);
+});
+
+test('a forged redaction section (digests recomputed) is one line in info, report and redact, never a crash', async () => {
+  const full = t.path('full3.vmpm');
+  await buildBundle(full, spec);
+  const red = t.path('red3.vmpm');
+  assert.equal((await runCli(['redact', full, '-o', red, '--range', '0x0-0x1000'])).code, 0);
+  const forged = t.path('forged-redaction.vmpm');
+  writeFileSync(forged, forgeJson(readFileSync(red), { redaction: { records: [{ by: 'x', erased: 'everything' }] } }));
+  for (const args of [['info', forged], ['report', forged], ['redact', forged, '-o', t.path('y.vmpm'), '--range', '0x0-0x10']]) {
+    const r = await runCli(args);
+    assert.equal(r.code, 1, args.join(' '));
+    assert.match(r.stderr, /^vmpm: .*forged-redaction\.vmpm: bundle section "redaction": field records\[0\]\.\S+ must be /);
+  }
 });
