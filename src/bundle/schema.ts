@@ -75,7 +75,7 @@ export interface Manifest {
   label?: string;
   host: { hostname: string; platform: string; nodeVersion: string };
   /** How the bundle came to be: a capture of a live QEMU, or a synthetic/hand-built one. */
-  origin: 'capture' | 'watch' | 'synthetic';
+  origin: 'capture' | 'watch' | 'synthetic' | 'import';
   /** `capabilities` is null when the QMP greeting was not seen (libvirt reads it itself). */
   qemu: { version: string; package: string; capabilities: string[] | null } | null;
   vm: {
@@ -108,6 +108,21 @@ export interface Manifest {
   elfNotes?: ElfNotesInfo;
   /** How vmpm reached QEMU (bundles written before libvirt support lack it: a QMP socket). */
   transport?: ManifestTransport;
+  /** origin 'import' (`vmpm import`): the dump file the bundle was made from. */
+  import?: ImportProvenance;
+}
+
+/** Where an imported bundle came from (docs/bundle-format.md, "Imported bundles"). */
+export interface ImportProvenance {
+  /** elf, kdump (makedumpfile's kdump-compressed) or kdump-flattened (makedumpfile -F / QEMU 7.2's kdump-*). */
+  format: 'elf' | 'kdump' | 'kdump-flattened';
+  /** The dump file as given on the command line. */
+  path: string;
+  size: number;
+  /** SHA-256 of the whole dump file (hex). */
+  sha256: string;
+  /** Format facts: e_machine, program header offset, kdump header fields, codecs seen ... */
+  details: Record<string, unknown>;
 }
 
 /** The ELF identity of the dump an `elf-notes` section was cut from (NT_PRSTATUS layout depends on it). */

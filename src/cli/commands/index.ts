@@ -23,6 +23,8 @@ import { register as registerKlog } from './klog';
 import { register as registerSign } from './sign';
 import { register as registerSlim } from './slim';
 import { register as registerRedact } from './redact';
+import { register as registerExport } from './export';
+import { register as registerImport } from './import';
 
 /**
  * Every vmpm subcommand registers itself through one function. Keep this list in the order the
@@ -50,6 +52,8 @@ export const COMMANDS: RegisterCommand[] = [
   registerDiff,
   registerReport,
   registerSection,
+  registerExport,
+  registerImport,
   registerVerify,
   registerSeal,
   registerSign,

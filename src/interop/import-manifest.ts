@@ -1,0 +1,38 @@
+/**
+ * The manifest of an imported bundle. A dump file says nothing about QEMU, the VM's name, its run
+ * state or how it was stopped: those fields say "unknown" or null instead of guessing, and
+ * `import` records the source file, its SHA-256 and its format (docs/bundle-format.md).
+ */
+import { hostname } from 'node:os';
+import { FORMAT_MAJOR, FORMAT_MINOR, type ImportProvenance, type Manifest } from '../bundle';
+import { toHex } from '../util/hex';
+import { VMPM_VERSION } from '../version';
+
+export function importManifest(m: {
+  createdAt: string;
+  arch: string;
+  cpuCount: number;
+  capturedBytes: bigint;
+  timings: Record<string, number>;
+  warnings: string[];
+  provenance: ImportProvenance;
+}): Manifest {
+  const unknown = { status: 'unknown', running: false, at: m.createdAt, reason: `imported from ${m.provenance.format} dump ${m.provenance.path}` };
+  return {
+    format: { major: FORMAT_MAJOR, minor: FORMAT_MINOR },
+    vmpmVersion: VMPM_VERSION,
+    createdAt: m.createdAt,
+    host: { hostname: hostname(), platform: `${process.platform}-${process.arch}`, nodeVersion: process.version },
+    origin: 'import',
+    qemu: null,
+    vm: { name: null, uuid: null, arch: m.arch, kvm: null, cpuCount: m.cpuCount, ramSize: m.capturedBytes > 0n ? toHex(m.capturedBytes) : null },
+    runState: { before: unknown, after: { ...unknown } },
+    // A dump is taken from a stopped guest (QEMU pauses it while dumping; kdump runs after the crash).
+    policy: { quiesce: 'keep-stopped', memory: 'dump' },
+    consistent: true,
+    actions: [],
+    timings: m.timings,
+    warnings: m.warnings,
+    import: m.provenance,
+  };
+}
