@@ -30,6 +30,9 @@ const PACKAGE_OF: Record<string, string> = {
   age: 'age',
   'age-keygen': 'age',
   'ssh-keygen': 'openssh-client',
+  makedumpfile: 'makedumpfile',
+  gdb: 'gdb',
+  crash: 'crash',
 };
 
 /**
