@@ -5,9 +5,8 @@
  * Those registers are left out of the map (absent), never written as zero.
  */
 import type { CpuState, CpusSection } from '../bundle';
-import { cpuRegistersFromNotes, type ElfNote, NT_PRSTATUS } from '../capture/parse/elf-notes';
 import type { Hex } from '../util/hex';
-import { EM_386, EM_AARCH64, EM_X86_64 } from './export-source';
+import { cpuRegistersFromNotes, EM_386, EM_AARCH64, EM_X86_64, type ElfNote, NT_PRSTATUS } from '../formats/elf';
 
 const CS_L = 1n << 21n;
 

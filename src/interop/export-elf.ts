@@ -6,7 +6,8 @@
  */
 import { encodeCpuNotes } from '../formats/elf/notes-writer';
 import { type ElfAliasInput, layoutElfCore } from '../formats/elf/writer';
-import { EM_X86_64, type ExportSource } from './export-source';
+import { EM_X86_64 } from '../formats/elf';
+import type { ExportSource } from './export-source';
 import { kernelTextWindow } from './linux';
 import { type OutputFile, SparseWriter, writeAll } from './output';
 import { forEachDataPage, type FormatResult } from './pages';

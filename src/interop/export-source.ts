@@ -4,7 +4,7 @@
  * exactly as the bundle holds it (from the dump's own notes when the capture kept them).
  */
 import { type BundleReader, type CpusSection, type Manifest, SECTION } from '../bundle';
-import { parseElfNotes } from '../capture/parse/elf-notes';
+import { EM_386, EM_AARCH64, EM_X86_64, parseElfNotes } from '../formats/elf';
 import type { Vmcoreinfo } from '../guestos/linux/vmcoreinfo';
 import { encodeNote } from '../formats/elf/notes-writer';
 import type { NoteLayout } from '../formats/elf/notes-writer';
@@ -12,9 +12,6 @@ import { describeError, VmpmError } from '../util/errors';
 import type { Hex } from '../util/hex';
 import { parseVmcoreinfo } from './linux';
 
-export const EM_386 = 3;
-export const EM_X86_64 = 62;
-export const EM_AARCH64 = 183;
 
 export interface ExportRange {
   start: bigint;

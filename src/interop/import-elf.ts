@@ -10,7 +10,7 @@
  * its physical address. Bytes between p_filesz and p_memsz are not in the file: they stay holes.
  */
 import type { BundleWriter } from '../bundle';
-import { parseElfHeader, parseProgramHeaders, PT_LOAD, PT_NOTE, type ElfSegment } from '../capture/elf-stream';
+import { parseElfHeader, parseProgramHeaders, PT_LOAD, PT_NOTE, type ElfSegment } from '../formats/elf';
 import type { FileWindow } from '../formats/file-window';
 import { VmpmError } from '../util/errors';
 import { toHex } from '../util/hex';

@@ -16,9 +16,11 @@ export function importManifest(m: {
   timings: Record<string, number>;
   warnings: string[];
   provenance: ImportProvenance;
+  /** e_machine of the notes kept in the elf-notes section, when there is one. */
+  elfNotesMachine?: number;
 }): Manifest {
   const unknown = { status: 'unknown', running: false, at: m.createdAt, reason: `imported from ${m.provenance.format} dump ${m.provenance.path}` };
-  return {
+  const manifest: Manifest = {
     format: { major: FORMAT_MAJOR, minor: FORMAT_MINOR },
     vmpmVersion: VMPM_VERSION,
     createdAt: m.createdAt,
@@ -35,4 +37,7 @@ export function importManifest(m: {
     warnings: m.warnings,
     import: m.provenance,
   };
+  // kdump files have no e_machine: the one inferred from the notes stands in (they are ELF64 LE notes).
+  if (m.elfNotesMachine !== undefined) manifest.elfNotes = { machine: m.elfNotesMachine, class: 64, byteOrder: 'little' };
+  return manifest;
 }

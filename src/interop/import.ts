@@ -11,7 +11,7 @@ import { type FileHandle, open, stat, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import { BundleWriter, type CpusSection, type ImportProvenance, type Manifest, type MemmapSection, SECTION } from '../bundle';
-import { parseElfNotes, vmcoreinfoFromNotes } from '../capture/parse/elf-notes';
+import { parseElfNotes, vmcoreinfoFromNotes } from '../formats/elf';
 import { FileWindow } from '../formats/file-window';
 import { isFlattened, reassembleFlattened } from '../formats/kdump/flattened';
 import { describeError, VmpmError } from '../util/errors';
@@ -88,6 +88,7 @@ export async function importDump(dumpPath: string, options: ImportOptions): Prom
       timings: { total: Math.round(performance.now() - t0) },
       warnings: imported.warnings,
       provenance,
+      ...(imported.notes.length > 0 && machine !== undefined ? { elfNotesMachine: machine } : {}),
     });
     await writer.addJsonSection(SECTION.manifest, manifest);
     const finished = await writer.finish();

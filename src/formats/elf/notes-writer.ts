@@ -9,10 +9,7 @@
  * Registers a bundle does not hold are written as 0: the formats have no "absent" marker.
  */
 import type { Hex } from '../../util/hex';
-
-export const NT_PRSTATUS = 1;
-export const NT_PRFPREG = 2;
-const QEMU_NOTE_TYPE = 0;
+import { NT_PRFPREG, NT_PRSTATUS, QEMU_NOTE_TYPE } from './constants';
 const QEMU_CPU_STATE_SIZE = 0x1b8;
 
 type Regs = Readonly<Record<string, Hex>>;

@@ -12,12 +12,10 @@
  * This module only computes the layout and encodes headers; the caller streams the data.
  */
 import { VmpmError } from '../../util/errors';
+import { ET_CORE, PT_LOAD, PT_NOTE } from './constants';
 
-export const ELF_HEADER_SIZE = 64;
-export const PHDR_SIZE = 56;
-export const ET_CORE = 4;
-export const PT_LOAD = 1;
-export const PT_NOTE = 4;
+const ELF_HEADER_SIZE = 64;
+const PHDR_SIZE = 56;
 const PF_RWX = 7;
 /** e_phnum is a u16 and 0xffff means "look in section header 0": vmpm never writes that many. */
 const MAX_PHDRS = 0xfffe;

@@ -11,7 +11,10 @@
  *                           u64 page_flags}; several may share one offset (QEMU's zero page)
  *   page data               each page zlib/lzo/snappy/zstd-compressed, or raw when flags = 0
  */
-import { VmpmError } from '../../util/errors';
+import { ByteReader } from '../byte-reader';
+import { FormatError } from '../errors';
+
+const FORMAT = 'kdump';
 
 export const KDUMP_SIGNATURE = 'KDUMP   ';
 export const DISK_DUMP_HEADER_SIZE = 464;
@@ -81,26 +84,27 @@ export function encodeDiskDumpHeader(h: DiskDumpHeader): Buffer {
   return b;
 }
 
-export function parseDiskDumpHeader(b: Buffer): DiskDumpHeader {
-  if (b.length < DISK_DUMP_HEADER_SIZE) throw new VmpmError(`kdump: file too short for a disk_dump_header (${b.length} of ${DISK_DUMP_HEADER_SIZE} bytes)`);
-  const sig = b.toString('latin1', 0, 8);
-  if (sig !== KDUMP_SIGNATURE) throw new VmpmError(`kdump: signature ${JSON.stringify(sig)} is not "KDUMP   "`);
-  const str = (at: number): string => {
-    const raw = b.subarray(at, at + UTSNAME_FIELD);
+export function parseDiskDumpHeader(b: Buffer, file?: string): DiskDumpHeader {
+  const r = new ByteReader(b, { format: FORMAT, littleEndian: true, file });
+  r.need(0, DISK_DUMP_HEADER_SIZE, 'disk_dump_header');
+  const sig = r.bytes(0, 8, 'signature').toString('latin1');
+  if (sig !== KDUMP_SIGNATURE) throw new FormatError({ format: FORMAT, file, offset: 0, field: 'signature', problem: `signature ${JSON.stringify(sig)} is not "KDUMP   "` });
+  const str = (at: number, field: string): string => {
+    const raw = r.bytes(at, UTSNAME_FIELD, field);
     const nul = raw.indexOf(0);
     return raw.toString('latin1', 0, nul < 0 ? raw.length : nul);
   };
-  const utsname = Object.fromEntries(UTS_FIELDS.map((f, i) => [f, str(12 + i * UTSNAME_FIELD)])) as unknown as Utsname;
+  const utsname = Object.fromEntries(UTS_FIELDS.map((f, i) => [f, str(12 + i * UTSNAME_FIELD, `utsname.${f}`)])) as unknown as Utsname;
   return {
-    headerVersion: b.readUInt32LE(8),
+    headerVersion: r.u32(8, 'header_version'),
     utsname,
-    timestampSec: b.readBigUInt64LE(408),
-    status: b.readUInt32LE(424),
-    blockSize: b.readUInt32LE(428),
-    subHdrSize: b.readUInt32LE(432),
-    bitmapBlocks: b.readUInt32LE(436),
-    maxMapnr32: b.readUInt32LE(440),
-    nrCpus: b.readUInt32LE(460),
+    timestampSec: r.u64(408, 'timestamp'),
+    status: r.u32(424, 'status'),
+    blockSize: r.u32(428, 'block_size'),
+    subHdrSize: r.u32(432, 'sub_hdr_size'),
+    bitmapBlocks: r.u32(436, 'bitmap_blocks'),
+    maxMapnr32: r.u32(440, 'max_mapnr'),
+    nrCpus: r.u32(460, 'nr_cpus'),
   };
 }
 
@@ -122,21 +126,22 @@ export function encodeSubHeader(s: KdumpSubHeader): Buffer {
   return b;
 }
 
-/** Parses the sub-header; fields newer than `headerVersion` read as absent (0). */
-export function parseSubHeader(b: Buffer, headerVersion: number, maxMapnr32: number): KdumpSubHeader {
-  if (b.length < SUB_HEADER_SIZE) throw new VmpmError(`kdump: truncated kdump_sub_header (${b.length} of ${SUB_HEADER_SIZE} bytes)`);
+/** Parses the sub-header (at `base` in the file); fields newer than `headerVersion` read as absent (0). */
+export function parseSubHeader(b: Buffer, headerVersion: number, maxMapnr32: number, base = 0, file?: string): KdumpSubHeader {
+  const r = new ByteReader(b, { format: FORMAT, littleEndian: true, file, base });
+  r.need(0, SUB_HEADER_SIZE, 'kdump_sub_header');
   const v = headerVersion;
   return {
-    physBase: BigInt.asIntN(64, b.readBigUInt64LE(0)),
-    dumpLevel: v >= 1 ? b.readUInt32LE(8) : 0,
-    split: v >= 2 ? b.readUInt32LE(12) : 0,
-    offsetVmcoreinfo: v >= 3 ? b.readBigUInt64LE(32) : 0n,
-    sizeVmcoreinfo: v >= 3 ? b.readBigUInt64LE(40) : 0n,
-    offsetNote: v >= 4 ? b.readBigUInt64LE(48) : 0n,
-    sizeNote: v >= 4 ? b.readBigUInt64LE(56) : 0n,
-    startPfn64: v >= 6 ? b.readBigUInt64LE(80) : 0n,
-    endPfn64: v >= 6 ? b.readBigUInt64LE(88) : BigInt(maxMapnr32),
-    maxMapnr64: v >= 6 ? b.readBigUInt64LE(96) : BigInt(maxMapnr32),
+    physBase: BigInt.asIntN(64, r.u64(0, 'phys_base')),
+    dumpLevel: v >= 1 ? r.u32(8, 'dump_level') : 0,
+    split: v >= 2 ? r.u32(12, 'split') : 0,
+    offsetVmcoreinfo: v >= 3 ? r.u64(32, 'offset_vmcoreinfo') : 0n,
+    sizeVmcoreinfo: v >= 3 ? r.u64(40, 'size_vmcoreinfo') : 0n,
+    offsetNote: v >= 4 ? r.u64(48, 'offset_note') : 0n,
+    sizeNote: v >= 4 ? r.u64(56, 'size_note') : 0n,
+    startPfn64: v >= 6 ? r.u64(80, 'start_pfn_64') : 0n,
+    endPfn64: v >= 6 ? r.u64(88, 'end_pfn_64') : BigInt(maxMapnr32),
+    maxMapnr64: v >= 6 ? r.u64(96, 'max_mapnr_64') : BigInt(maxMapnr32),
   };
 }
 
@@ -153,8 +158,9 @@ export function encodePageDesc(b: Buffer, at: number, d: PageDesc): void {
   b.writeBigUInt64LE(0n, at + 16);
 }
 
-export function parsePageDesc(b: Buffer, at: number): PageDesc {
-  return { offset: b.readBigInt64LE(at), size: b.readUInt32LE(at + 8), flags: b.readUInt32LE(at + 12) };
+export function parsePageDesc(b: Buffer, base: number, file?: string): PageDesc {
+  const r = new ByteReader(b, { format: FORMAT, littleEndian: true, file, base });
+  return { offset: BigInt.asIntN(64, r.u64(0, 'page_desc.offset')), size: r.u32(8, 'page_desc.size'), flags: r.u32(12, 'page_desc.flags') };
 }
 
 /** Bytes of one bitmap for `maxMapnr` pages, rounded up to whole blocks (QEMU's len_dump_bitmap). */

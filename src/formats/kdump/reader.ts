@@ -54,7 +54,7 @@ export class KdumpReader {
     const bs = header.blockSize;
     if (bs < 4096 || bs > 65536 || (bs & (bs - 1)) !== 0) throw new VmpmError(`kdump: block_size ${bs} is not a page size vmpm reads (4 KiB .. 64 KiB, a power of two)`);
     if (header.headerVersion < 1 || header.headerVersion > 6) throw new VmpmError(`kdump: header_version ${header.headerVersion} is not one vmpm reads (1..6)`);
-    const sub = parseSubHeader(await meta.read(bs, SUB_HEADER_SIZE, 'kdump_sub_header'), header.headerVersion, header.maxMapnr32);
+    const sub = parseSubHeader(await meta.read(bs, SUB_HEADER_SIZE, 'kdump_sub_header'), header.headerVersion, header.maxMapnr32, bs);
     if (sub.split !== 0) throw new VmpmError('kdump: this file is one part of a split dump (makedumpfile --split); reassemble it with makedumpfile --reassemble first');
     if (header.bitmapBlocks === 0 || header.bitmapBlocks % 2 !== 0) throw new VmpmError(`kdump: bitmap_blocks ${header.bitmapBlocks} is not an even, non-zero count`);
     const bitmapOffset = BigInt(1 + header.subHdrSize) * BigInt(bs);
@@ -94,7 +94,7 @@ export class KdumpReader {
     let i = 0;
     for await (const pfn of this.setBits(this.bitmapLength)) {
       const chunk = await this.meta.read(descPos, PAGE_DESC_SIZE, `page descriptor ${i} (pfn ${pfn})`);
-      const desc = parsePageDesc(chunk, 0);
+      const desc = parsePageDesc(chunk, Number(descPos));
       descPos += BigInt(PAGE_DESC_SIZE);
       i++;
       const limit = desc.flags === 0 ? bs : bs * 2;
