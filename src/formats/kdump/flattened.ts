@@ -30,7 +30,7 @@ export interface FlattenedStats {
 
 export async function reassembleFlattened(
   input: FileWindow,
-  write: (offset: number, data: Buffer) => Promise<void>,
+  write: (offset: number, data: Buffer) => Promise<void> | void,
   options: { maxOffset: bigint },
 ): Promise<FlattenedStats> {
   const head = await input.read(0, FLAT_HEADER_SIZE, 'flattened header');
