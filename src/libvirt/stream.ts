@@ -5,11 +5,17 @@
  * ("Disconnected from qemu:///system due to end of file" when libvirtd goes away).
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { virshErrorLines } from './errors';
 import type { Virsh } from './virsh';
 
 const MAX_LINE = 1024 * 1024;
+/**
+ * util-linux's setpriv (essential on Debian) gives virsh a parent-death signal: a vmpm killed with
+ * SIGKILL (systemd's last resort) must not leave `virsh ... --loop` processes behind it forever.
+ */
+const SETPRIV = '/usr/bin/setpriv';
 const STDERR_KEEP = 8192;
 
 export interface StreamEnd {
@@ -34,7 +40,8 @@ export class VirshStream {
 
   constructor(virsh: Virsh, args: string[], onLine: (line: string) => void) {
     this.command = virsh.commandLine(args);
-    this.child = spawn(virsh.binary, virsh.argv(args), {
+    const [cmd, argv] = existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'KILL', '--', virsh.binary, ...virsh.argv(args)]] : [virsh.binary, virsh.argv(args)];
+    this.child = spawn(cmd, argv, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, LC_ALL: 'C' },
     });

@@ -9,6 +9,8 @@ import { BOOT_SECTOR_ANSWERS } from '../../src/guest';
 import { connectLibvirt, connectQmpGuarded } from '../../src/libvirt';
 import { fromHex } from '../../src/util/hex';
 import { withBundle } from '../capture/harness';
+import { startWatch } from '../watch/helpers';
+import type { IncidentNotification } from '../../src/watch/notify';
 import { runCli } from '../helpers/cli';
 import { createBootSectorDomain, requireLibvirt, startLibvirtd, waitForDomState, type LibvirtHost } from '../helpers/libvirtd';
 
@@ -188,5 +190,39 @@ test('libvirtd survives 20 captures of one libvirt guest (libvirt dump, and pmem
     assert.equal(still.trim(), 'crashed (panicked)');
   } finally {
     await dom.destroy();
+  }
+});
+
+test('watch --libvirt-all: a domain running before the watch and one started after it are both watched and captured', { skip, timeout: 120_000 }, async () => {
+  const out = mkdtempSync(join(dir, 'all-'));
+  const early = await createBootSectorDomain(host, { memoryMiB: 16 });
+  let late: Awaited<ReturnType<typeof createBootSectorDomain>> | undefined;
+  // --no-memory: other test files may share this libvirtd; this watcher only reads from their domains.
+  const watch = startWatch(['--libvirt-all', '--connect', host.uri, '--out-dir', out, '--no-memory']);
+  try {
+    await watch.logged(`watching it`);
+    await watch.logged(`[${early.name}]: connected to QEMU`);
+    late = await createBootSectorDomain(host, { memoryMiB: 16 });
+    await watch.logged(`[${late.name}]: connected to QEMU`, 1, 30_000);
+    for (const d of [early, late]) await host.virsh.run(['resume', d.name]);
+    const mine = async (name: string): Promise<IncidentNotification> => {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const n = watch.notifications.find((x) => x.vm.name === name);
+        if (n) return n;
+        if (Date.now() > deadline) assert.fail(`no incident for ${name}:\n${watch.stderr()}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    for (const d of [early, late]) {
+      const n = await mine(d.name);
+      assert.equal(n.trigger.event, 'GUEST_PANICKED');
+      assert.equal(n.failoverSafe, true, JSON.stringify(n));
+      assert.equal(n.vm.endpoint, `libvirt:${d.name}@${host.uri}`);
+    }
+  } finally {
+    await watch.kill();
+    await early.destroy();
+    await late?.destroy();
   }
 });
