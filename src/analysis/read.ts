@@ -5,6 +5,11 @@ import { capturedRuns } from './sections';
 import type { AddrRange } from './ranges';
 
 const CHUNK = 1 << 20;
+/** x86-64 and arm64 physical addresses are at most 52 bits wide. */
+const MAX_PHYS_BITS = 52;
+const MAX_PHYS = 1n << BigInt(MAX_PHYS_BITS);
+/** Canonical upper half: where Linux (and most kernels) map themselves. */
+const KERNEL_HALF = 0xffff800000000000n;
 
 /** The first uncaptured sub-range of [start,end), if any. */
 export function firstHole(range: AddrRange, runs: readonly AddrRange[]): AddrRange | undefined {
@@ -34,6 +39,12 @@ export async function* readMemory(
   if (end > 1n << 64n) throw new VmpmError(`read of ${length} bytes at ${toHex(addr)} runs past the end of the 64-bit address space`);
   if (!options.zeroFill) {
     const hole = firstHole({ start: addr, end }, capturedRuns(bundle));
+    if (hole && addr >= MAX_PHYS) {
+      // An address copied from `regs` (rip, rsp) is virtual; no machine has physical memory up there.
+      throw new VmpmError(
+        `${toHex(addr)} is not a physical address (above the ${MAX_PHYS_BITS}-bit physical address space): it looks like a ${addr >= KERNEL_HALF ? 'kernel ' : ''}virtual address, e.g. from regs; read it with --virt ${toHex(addr)}`,
+      );
+    }
     if (hole) {
       const list = capturedRuns(bundle)
         .slice(0, 6)

@@ -27,6 +27,12 @@ export function formatCpu(c: RegsCpu, p: Palette): string {
   const lines = [p.bold(head.join('  '))];
   for (const g of c.groups) {
     lines.push(p.cyan(`${g.title}:`));
+    // Segments (cs.selector, cs.base, ...): one segment per row, its fields in aligned columns, so a
+    // field never wraps beside another segment's.
+    if (g.names.length > 0 && g.names.every((n) => n.includes('.'))) {
+      lines.push(...structRows(g.names, c.registers));
+      continue;
+    }
     const plain = g.names.map((n) => `${n.padStart(Math.min(12, maxLen(g.names)))}=${c.registers[n]}`);
     // A code address gets its kernel symbol after it; the column width stays that of the plain cells.
     const cells = plain.map((cell, i) => (c.symbols?.[g.names[i]!] ? `${cell} <${c.symbols[g.names[i]!]}>` : cell));
@@ -40,6 +46,20 @@ export function formatCpu(c: RegsCpu, p: Palette): string {
     for (const f of c.flags) lines.push(`  ${f.register.padEnd(7)} ${f.value.padEnd(12)} ${f.text || f.set.join(' ') || '(none set)'}`);
   }
   return lines.join('\n');
+}
+
+/** Rows of `prefix.field=value` cells, one prefix per row, each field column padded to its widest cell. */
+function structRows(names: string[], registers: Record<string, string>): string[] {
+  const rows = new Map<string, string[]>();
+  for (const n of names) {
+    const prefix = n.slice(0, n.indexOf('.'));
+    rows.set(prefix, [...(rows.get(prefix) ?? []), n]);
+  }
+  const prefixWidth = Math.max(...[...rows.keys()].map((k) => k.length));
+  const cells = [...rows.entries()].map(([prefix, fields]) => fields.map((n, i) => `${i === 0 ? n.padStart(prefixWidth + n.length - prefix.length) : n}=${registers[n]}`));
+  const columns = Math.max(...cells.map((r) => r.length));
+  const widths = Array.from({ length: columns }, (_, i) => Math.max(...cells.map((r) => r[i]?.length ?? 0)));
+  return cells.map((r) => `  ${r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}`);
 }
 
 function maxLen(names: string[]): number {
