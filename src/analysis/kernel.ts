@@ -8,7 +8,7 @@ import { VmpmError, describeError } from '../util/errors';
 import { toHex } from '../util/hex';
 import type { CpuState, CpusSection } from '../bundle/schema';
 import { SECTION } from '../bundle/schema';
-import { bundlePhysicalMemory, findVmcoreinfo, NoLinuxKernelError, type PhysicalMemory, type Vmcoreinfo } from '../guestos';
+import { bundlePhysicalMemory, describeVmcoreinfoSource, findVmcoreinfo, NoLinuxKernelError, type PhysicalMemory, type Vmcoreinfo } from '../guestos';
 import { kernelImagePhys, vcpuAddressSpace } from '../guestos/linux/address-space';
 import { decodeKallsyms, type KallsymsInfo } from '../guestos/linux/kallsyms';
 import type { SymbolTable } from '../guestos/linux/symbols';
@@ -141,5 +141,7 @@ async function loadSymbols(view: KernelView, options: KernelViewOptions): Promis
   }
   if (info === undefined) throw new VmpmError(`${view.bundle.path} has no VMCOREINFO (the guest ran without -device vmcoreinfo): no kernel symbols; use --system-map FILE`);
   const { table, kallsyms } = await decodeKallsyms(info, (virt, length) => view.readKernel(virt, length));
-  return { table, source: 'kallsyms in guest memory (located by VMCOREINFO)', kallsyms, ms: performance.now() - started };
+  // Say where VMCOREINFO came from when it is not the bundle's section (the kernel's copy found in RAM).
+  const where = info.source.kind === 'section' ? 'VMCOREINFO' : `VMCOREINFO from ${describeVmcoreinfoSource(info.source)}`;
+  return { table, source: `kallsyms in guest memory (located by ${where})`, kallsyms, ms: performance.now() - started };
 }
