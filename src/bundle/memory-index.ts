@@ -5,9 +5,10 @@
  * (parseTrailer) validates both.
  */
 import { BundleFormatError } from './errors';
-import { DIGEST_SIZE, MEMORY_INDEX_SECTION, PAGE_ENTRY_SIZE, RANGE_ENTRY_SIZE, type RangeEntry, SECTION_TYPE_MEMORY_INDEX, trailerLayout } from './format';
+import { MEMORY_INDEX_SECTION, type RangeEntry, SECTION_TYPE_MEMORY_INDEX } from './format';
 import { sha256 } from './pages';
 import { parseTrailer, type Structure } from './structure';
+import { encodeTrailer, StringTable } from './trailer';
 
 export interface MemoryTables {
   /** In page-index order. */
@@ -19,30 +20,15 @@ export interface MemoryTables {
 }
 
 export function encodeMemoryIndex(m: MemoryTables): Buffer {
-  const names = m.ranges.map((r) => (r.name ? Buffer.from(r.name, 'utf8') : Buffer.alloc(0)));
-  const stringsLength = names.reduce((a, n) => a + n.length, 0);
-  const layout = trailerLayout({ sections: 0, ranges: m.ranges.length, frames: 0, slots: m.slotCount, pages: m.pageIndex.length, stringsLength });
-  const t = Buffer.alloc(layout.total);
-  t.writeUInt32LE(m.ranges.length, 4);
-  t.writeUInt32LE(m.slotCount, 12);
-  t.writeBigUInt64LE(BigInt(m.pageIndex.length), 16);
-  t.writeUInt32LE(stringsLength, 24);
-  let nameAt = 0;
-  m.ranges.forEach((r, i) => {
-    const o = layout.ranges + i * RANGE_ENTRY_SIZE;
-    t.writeBigUInt64LE(r.start, o);
-    t.writeBigUInt64LE(r.length, o + 8);
-    t.writeBigUInt64LE(BigInt(r.firstPage), o + 16);
-    t.writeBigUInt64LE(BigInt(r.zeroPages), o + 24);
-    const n = names[i]!;
-    t.writeUInt32LE(n.length ? nameAt : 0, o + 32);
-    t.writeUInt32LE(n.length, o + 36);
-    n.copy(t, layout.strings + nameAt);
-    nameAt += n.length;
-  });
-  for (let i = 0; i < m.pageIndex.length; i++) t.writeUInt32LE(m.pageIndex[i]!, layout.pageIndex + i * PAGE_ENTRY_SIZE);
-  m.digests.copy(t, layout.digests, 0, m.slotCount * DIGEST_SIZE);
-  return t;
+  const strings = new StringTable();
+  const ranges = m.ranges.map((r) => ({
+    start: r.start,
+    length: r.length,
+    firstPage: BigInt(r.firstPage),
+    zeroPages: BigInt(r.zeroPages),
+    ...strings.add(r.name),
+  }));
+  return encodeTrailer({ sections: [], ranges, frames: [], pageIndex: m.pageIndex, digests: m.digests, slots: m.slotCount, strings: strings.bytes() });
 }
 
 /**

@@ -9,7 +9,7 @@
 import { VmpmError } from '../util/errors';
 import { toHex } from '../util/hex';
 import { PAGE_SIZE, type RangeEntry } from './format';
-import type { BundleWriter, MemoryRangeStats } from './writer';
+import type { MemoryRangeStats, RangeHost } from './range-writer';
 
 interface Placed {
   start: bigint;
@@ -32,7 +32,7 @@ export class PlacedRangesWriter {
   private ended = false;
 
   constructor(
-    private readonly writer: BundleWriter,
+    private readonly host: RangeHost,
     ranges: Array<{ start: bigint; length: bigint; name?: string }>,
   ) {
     if (ranges.length === 0) throw new VmpmError('no placed memory ranges given');
@@ -50,7 +50,8 @@ export class PlacedRangesWriter {
     }
     this.totalPages = pages;
     this.seen = new Uint8Array(Math.ceil(pages / 8));
-    this.firstPage = writer.reservePages(pages);
+    this.firstPage = host.pages.reserve(pages);
+    host.pages.observeSlots((position, dedup) => this.observeSlot(position, dedup));
     let next = this.firstPage;
     for (const r of this.ranges) {
       r.firstPage = next;
@@ -75,14 +76,14 @@ export class PlacedRangesWriter {
     if (this.seen[bit >> 3]! & (1 << (bit & 7))) {
       throw new VmpmError(`page ${toHex(r.start + BigInt(page) * BigInt(PAGE_SIZE))} was sent twice (not a single-pass snapshot)`);
     }
-    this.writer.checkFailure();
+    this.host.checkFailure();
     this.seen[bit >> 3]! |= 1 << (bit & 7);
     this.placedPages++;
-    if (this.writer.addPageAt(position, buf, off) === 'zero') {
+    if (this.host.pages.addAt(position, buf, off) === 'zero') {
       r.zeroPages++;
       return false;
     }
-    return this.writer.hashBatchFull();
+    return this.host.pages.batchFull;
   }
 
   /** Places a page whose 4096 bytes are all `byte` (a migration stream's "zero" record). */
@@ -92,11 +93,11 @@ export class PlacedRangesWriter {
   }
 
   async flush(): Promise<void> {
-    await this.writer.flushHashBatch();
+    await this.host.flush();
   }
 
-  /** @internal The writer reports each non-zero page's outcome once its digest is known. */
-  observeSlot(position: number, dedup: boolean): void {
+  /** The pipeline reports each non-zero page's outcome once its digest is known. */
+  private observeSlot(position: number, dedup: boolean): void {
     let lo = 0;
     let hi = this.ranges.length - 1;
     while (lo < hi) {
@@ -113,19 +114,19 @@ export class PlacedRangesWriter {
   async end(): Promise<MemoryRangeStats[]> {
     if (this.ended) throw new VmpmError('placed memory ranges were already ended');
     this.ended = true;
-    this.writer.checkFailure();
+    this.host.checkFailure();
     if (this.placedPages !== this.totalPages) {
       const missing = this.firstMissing();
       const err = new VmpmError(`${this.totalPages - this.placedPages} of ${this.totalPages} pages never arrived (the first at ${missing})`);
-      this.writer.fail(err);
+      this.host.fail(err);
       throw err;
     }
-    await this.writer.drainHashes();
-    this.writer.endPlacedRanges();
+    await this.host.drain();
+    this.host.pages.observeSlots(undefined);
     return this.ranges.map((r) => {
       const entry: RangeEntry = { start: r.start, length: r.length, firstPage: r.firstPage, pages: r.pages, zeroPages: r.zeroPages };
       if (r.name !== undefined) entry.name = r.name;
-      this.writer.closeRange(entry);
+      this.host.closeRange(entry);
       return { start: r.start, length: r.length, pages: r.pages, zeroPages: r.zeroPages, dedupPages: r.dedupPages, storedPages: r.storedPages };
     });
   }

@@ -6,6 +6,7 @@
 import { toHex } from '../util/hex';
 import { compressBound, MAX_FRAME_INPUT } from './codec';
 import { BundleFormatError } from './errors';
+import { readTrailerEntries, readTrailerHeader } from './trailer';
 import {
   decodeFooter,
   DIGEST_SIZE,
@@ -13,7 +14,6 @@ import {
   FOOTER_MAGIC,
   FOOTER_SIZE,
   FORMAT_MAJOR,
-  FRAME_ENTRY_SIZE,
   type FrameEntry,
   HEADER_MAGIC,
   HEADER_SIZE,
@@ -23,10 +23,10 @@ import {
   PAGE_ENTRY_SIZE,
   PAGE_SIZE,
   pagesOf,
-  RANGE_ENTRY_SIZE,
   type RangeEntry,
-  SECTION_ENTRY_SIZE,
   type SectionEntry,
+  SECTION_TYPE_JSON,
+  SECTION_TYPE_RAW,
   TRAILER_HEADER_SIZE,
   trailerLayout,
   ZERO_SLOT,
@@ -112,12 +112,8 @@ export interface Structure {
 export function parseTrailer(where: string, t: Buffer, headerSize: number, bodyEnd: number, options: { memoryIndex?: boolean } = {}): Structure {
   const at = (what: string): string => `${where}: ${options.memoryIndex ? 'memory-index section' : 'trailer'} ${what}`;
   if (t.length < TRAILER_HEADER_SIZE) throw new BundleFormatError(at(`is ${t.length} bytes, shorter than its ${TRAILER_HEADER_SIZE}-byte header`));
-  const sectionCount = t.readUInt32LE(0);
-  const rangeCount = t.readUInt32LE(4);
-  const frameCount = t.readUInt32LE(8);
-  const slotCount = t.readUInt32LE(12);
-  const pageCountBig = t.readBigUInt64LE(16);
-  const stringsLength = t.readUInt32LE(24);
+  const head = readTrailerHeader(t);
+  const { sections: sectionCount, ranges: rangeCount, frames: frameCount, slots: slotCount, pages: pageCountBig, stringsLength } = head;
   if (slotCount === ZERO_SLOT) throw new BundleFormatError(at(`slot count ${slotCount} is reserved`));
   if (options.memoryIndex && (sectionCount !== 0 || frameCount !== 0)) {
     throw new BundleFormatError(at(`declares ${sectionCount} sections and ${frameCount} frames; a memory index has neither`));
@@ -134,6 +130,7 @@ export function parseTrailer(where: string, t: Buffer, headerSize: number, bodyE
       ),
     );
   }
+  const entries = readTrailerEntries(t, { sections: sectionCount, ranges: rangeCount, frames: frameCount, slots: slotCount, pages: pageCount, stringsLength });
   const strings = t.subarray(layout.strings, layout.strings + stringsLength);
   const decoder = new TextDecoder('utf-8', { fatal: true });
   const nameAt = (what: string, off: number, len: number, required: boolean): string | undefined => {
@@ -156,21 +153,18 @@ export function parseTrailer(where: string, t: Buffer, headerSize: number, bodyE
   const sections: SectionEntry[] = [];
   const seen = new Set<string>();
   const unknownSections: SectionEntry[] = [];
-  for (let i = 0; i < sectionCount; i++) {
-    const o = layout.sections + i * SECTION_ENTRY_SIZE;
-    const offset = t.readBigUInt64LE(o);
-    const length = t.readBigUInt64LE(o + 8);
-    const type = t.readUInt32LE(o + 16);
-    const name = nameAt(`section ${i}`, t.readUInt32LE(o + 20), t.readUInt32LE(o + 24), true)!;
+  entries.sections.forEach((e, i) => {
+    const { offset, length, type } = e;
+    const name = nameAt(`section ${i}`, e.nameOffset, e.nameLength, true)!;
     inBody(`section "${name}"`, offset, length);
     if (length > BigInt(MAX_SECTION_BYTES)) throw new BundleFormatError(at(`section "${name}" is ${length} bytes, over the ${MAX_SECTION_BYTES}-byte limit`));
     if (seen.has(name)) throw new BundleFormatError(at(`has two sections named "${name}"`));
     seen.add(name);
-    const entry: SectionEntry = { name, type, offset: Number(offset), length: Number(length), sha256: Buffer.from(t.subarray(o + 32, o + 64)) };
+    const entry: SectionEntry = { name, type, offset: Number(offset), length: Number(length), sha256: Buffer.from(e.sha256) };
     // A newer minor version's section type: skipped by readers, still covered by verify.
-    if (type !== 1 && type !== 2) unknownSections.push(entry);
+    if (type !== SECTION_TYPE_JSON && type !== SECTION_TYPE_RAW) unknownSections.push(entry);
     else sections.push(entry);
-  }
+  });
 
   const pageIndex = readPageIndex(t, layout.pageIndex, pageCount);
   for (let i = 0; i < pageCount; i++) {
@@ -182,13 +176,9 @@ export function parseTrailer(where: string, t: Buffer, headerSize: number, bodyE
 
   const ranges: RangeEntry[] = [];
   let nextPage = 0n;
-  for (let i = 0; i < rangeCount; i++) {
-    const o = layout.ranges + i * RANGE_ENTRY_SIZE;
-    const start = t.readBigUInt64LE(o);
-    const length = t.readBigUInt64LE(o + 8);
-    const firstPage = t.readBigUInt64LE(o + 16);
-    const zeroPages = t.readBigUInt64LE(o + 24);
-    const name = nameAt(`range ${i}`, t.readUInt32LE(o + 32), t.readUInt32LE(o + 36), false);
+  for (const [i, e] of entries.ranges.entries()) {
+    const { start, length, firstPage, zeroPages } = e;
+    const name = nameAt(`range ${i}`, e.nameOffset, e.nameLength, false);
     const label = `range ${i} (${toHex(start)}+${toHex(length)})`;
     if (start % BigInt(PAGE_SIZE) !== 0n) throw new BundleFormatError(at(`${label} does not start on a page boundary`));
     if (start + length > MAX_ADDRESS) throw new BundleFormatError(at(`${label} runs past the 64-bit address space`));
@@ -217,13 +207,8 @@ export function parseTrailer(where: string, t: Buffer, headerSize: number, bodyE
   const frames: FrameEntry[] = [];
   let nextSlot = 0;
   const maxCompressed = compressBound(MAX_FRAME_INPUT);
-  for (let i = 0; i < frameCount; i++) {
-    const o = layout.frames + i * FRAME_ENTRY_SIZE;
-    const offset = t.readBigUInt64LE(o);
-    const compressedLength = t.readUInt32LE(o + 8);
-    const uncompressedLength = t.readUInt32LE(o + 12);
-    const firstSlot = t.readUInt32LE(o + 16);
-    const slots = t.readUInt32LE(o + 20);
+  for (const [i, e] of entries.frames.entries()) {
+    const { offset, compressedLength, uncompressedLength, firstSlot, slotCount: slots } = e;
     const label = `frame ${i}`;
     inBody(label, offset, BigInt(compressedLength));
     if (compressedLength === 0 || compressedLength > maxCompressed) {
@@ -237,7 +222,7 @@ export function parseTrailer(where: string, t: Buffer, headerSize: number, bodyE
     if (firstSlot !== nextSlot) throw new BundleFormatError(at(`${label} starts at slot ${firstSlot}, expected ${nextSlot}`));
     nextSlot += slots;
     if (nextSlot > slotCount) throw new BundleFormatError(at(`${label} runs past the ${slotCount} slots`));
-    frames.push({ offset: Number(offset), compressedLength, uncompressedLength, firstSlot, slotCount: slots, sha256: Buffer.from(t.subarray(o + 24, o + 56)) });
+    frames.push({ offset: Number(offset), compressedLength, uncompressedLength, firstSlot, slotCount: slots, sha256: Buffer.from(e.sha256) });
   }
   if (nextSlot !== slotCount && !options.memoryIndex) throw new BundleFormatError(at(`frames hold ${nextSlot} slots, but the digest table has ${slotCount}`));
 

@@ -1,0 +1,172 @@
+/**
+ * The trailer's fixed header and table entries, each described once (field, offset, kind) and used
+ * by both sides: `encodeTrailer` (the writer and slim bundles' memory index) and `readTrailerTables`
+ * (structure.ts, which then validates every value). docs/bundle-format.md has the same tables; the
+ * offsets here are the only place the code spells them.
+ */
+import {
+  DIGEST_SIZE,
+  FRAME_ENTRY_SIZE,
+  PAGE_ENTRY_SIZE,
+  RANGE_ENTRY_SIZE,
+  SECTION_ENTRY_SIZE,
+  TRAILER_HEADER_SIZE,
+  trailerLayout,
+  type TrailerCounts,
+} from './format';
+
+type Kind = 'u32' | 'u64' | 'digest';
+type ValueOf<K extends Kind> = K extends 'u32' ? number : K extends 'u64' ? bigint : Buffer;
+interface FieldSpec {
+  readonly at: number;
+  readonly kind: Kind;
+}
+type Fields = Readonly<Record<string, FieldSpec>>;
+/** The values of one entry, as stored: u32 as number, u64 as bigint, digests as 32-byte views. */
+export type EntryValues<F extends Fields> = { [K in keyof F]: ValueOf<F[K]['kind']> };
+
+/** One fixed-size little-endian record: its fields, and reading and writing it at an offset. */
+export class EntryCodec<F extends Fields> {
+  private readonly list: Array<[keyof F & string, FieldSpec]>;
+  constructor(
+    readonly size: number,
+    readonly fields: F,
+  ) {
+    this.list = Object.entries(fields) as Array<[keyof F & string, FieldSpec]>;
+    const end = Math.max(...this.list.map(([, f]) => f.at + (f.kind === 'u32' ? 4 : f.kind === 'u64' ? 8 : DIGEST_SIZE)));
+    if (end > size) throw new Error(`entry fields end at ${end}, past the ${size}-byte entry`);
+  }
+
+  read(b: Buffer, o: number): EntryValues<F> {
+    const out: Record<string, number | bigint | Buffer> = {};
+    for (const [name, f] of this.list) {
+      out[name] = f.kind === 'u32' ? b.readUInt32LE(o + f.at) : f.kind === 'u64' ? b.readBigUInt64LE(o + f.at) : b.subarray(o + f.at, o + f.at + DIGEST_SIZE);
+    }
+    return out as EntryValues<F>;
+  }
+
+  write(b: Buffer, o: number, v: EntryValues<F>): void {
+    for (const [name, f] of this.list) {
+      const value = v[name];
+      if (f.kind === 'u32') b.writeUInt32LE(value as number, o + f.at);
+      else if (f.kind === 'u64') b.writeBigUInt64LE(value as bigint, o + f.at);
+      else (value as Buffer).copy(b, o + f.at, 0, DIGEST_SIZE);
+    }
+  }
+}
+
+/** Trailer header (32 bytes): the counts every table size follows from; 28..32 reserved (zero). */
+export const TRAILER_HEADER = new EntryCodec(TRAILER_HEADER_SIZE, {
+  sections: { at: 0, kind: 'u32' },
+  ranges: { at: 4, kind: 'u32' },
+  frames: { at: 8, kind: 'u32' },
+  slots: { at: 12, kind: 'u32' },
+  pages: { at: 16, kind: 'u64' },
+  stringsLength: { at: 24, kind: 'u32' },
+});
+
+/** Section entry (64 bytes); 28..32 reserved (zero). */
+export const SECTION_ENTRY = new EntryCodec(SECTION_ENTRY_SIZE, {
+  offset: { at: 0, kind: 'u64' },
+  length: { at: 8, kind: 'u64' },
+  type: { at: 16, kind: 'u32' },
+  nameOffset: { at: 20, kind: 'u32' },
+  nameLength: { at: 24, kind: 'u32' },
+  sha256: { at: 32, kind: 'digest' },
+});
+
+/** Memory range entry (40 bytes). */
+export const RANGE_ENTRY = new EntryCodec(RANGE_ENTRY_SIZE, {
+  start: { at: 0, kind: 'u64' },
+  length: { at: 8, kind: 'u64' },
+  firstPage: { at: 16, kind: 'u64' },
+  zeroPages: { at: 24, kind: 'u64' },
+  nameOffset: { at: 32, kind: 'u32' },
+  nameLength: { at: 36, kind: 'u32' },
+});
+
+/** Frame entry (56 bytes). */
+export const FRAME_ENTRY = new EntryCodec(FRAME_ENTRY_SIZE, {
+  offset: { at: 0, kind: 'u64' },
+  compressedLength: { at: 8, kind: 'u32' },
+  uncompressedLength: { at: 12, kind: 'u32' },
+  firstSlot: { at: 16, kind: 'u32' },
+  slotCount: { at: 20, kind: 'u32' },
+  sha256: { at: 24, kind: 'digest' },
+});
+
+export type TrailerHeaderValues = EntryValues<typeof TRAILER_HEADER.fields>;
+export type SectionValues = EntryValues<typeof SECTION_ENTRY.fields>;
+export type RangeValues = EntryValues<typeof RANGE_ENTRY.fields>;
+export type FrameValues = EntryValues<typeof FRAME_ENTRY.fields>;
+
+/** Everything a trailer holds, as stored (names as string-table references). */
+export interface TrailerTables {
+  sections: SectionValues[];
+  ranges: RangeValues[];
+  frames: FrameValues[];
+  /** P page-index entries. */
+  pageIndex: ArrayLike<number> | { toBuffer(): Buffer; length: number };
+  /** U × 32 bytes. */
+  digests: Buffer;
+  slots: number;
+  strings: Buffer;
+}
+
+/** The counts of a trailer's header (no validation: structure.ts checks them against the length). */
+export function readTrailerHeader(t: Buffer): TrailerHeaderValues {
+  return TRAILER_HEADER.read(t, 0);
+}
+
+/** Table entries of a trailer whose length was already checked against its counts. */
+export function readTrailerEntries(t: Buffer, counts: TrailerCounts): { sections: SectionValues[]; ranges: RangeValues[]; frames: FrameValues[] } {
+  const layout = trailerLayout(counts);
+  const table = <F extends Fields>(codec: EntryCodec<F>, start: number, n: number): Array<EntryValues<F>> =>
+    Array.from({ length: n }, (_, i) => codec.read(t, start + i * codec.size));
+  return {
+    sections: table(SECTION_ENTRY, layout.sections, counts.sections),
+    ranges: table(RANGE_ENTRY, layout.ranges, counts.ranges),
+    frames: table(FRAME_ENTRY, layout.frames, counts.frames),
+  };
+}
+
+/** Encodes a complete trailer (or a memory-index payload: no sections, no frames). */
+export function encodeTrailer(tables: TrailerTables): Buffer {
+  const pages = tables.pageIndex.length;
+  const counts: TrailerCounts = {
+    sections: tables.sections.length,
+    ranges: tables.ranges.length,
+    frames: tables.frames.length,
+    slots: tables.slots,
+    pages,
+    stringsLength: tables.strings.length,
+  };
+  const layout = trailerLayout(counts);
+  const t = Buffer.alloc(layout.total);
+  TRAILER_HEADER.write(t, 0, { ...counts, pages: BigInt(pages) });
+  tables.sections.forEach((s, i) => SECTION_ENTRY.write(t, layout.sections + i * SECTION_ENTRY.size, s));
+  tables.ranges.forEach((r, i) => RANGE_ENTRY.write(t, layout.ranges + i * RANGE_ENTRY.size, r));
+  tables.frames.forEach((f, i) => FRAME_ENTRY.write(t, layout.frames + i * FRAME_ENTRY.size, f));
+  const index = tables.pageIndex;
+  if ('toBuffer' in index) index.toBuffer().copy(t, layout.pageIndex);
+  else for (let i = 0; i < pages; i++) t.writeUInt32LE(index[i]!, layout.pageIndex + i * PAGE_ENTRY_SIZE);
+  tables.digests.copy(t, layout.digests, 0, tables.slots * DIGEST_SIZE);
+  tables.strings.copy(t, layout.strings);
+  return t;
+}
+
+/** Collects names into a string table: "" and undefined take no bytes and encode as offset 0, length 0. */
+export class StringTable {
+  private readonly parts: Buffer[] = [];
+  private length = 0;
+  add(s: string | undefined): { nameOffset: number; nameLength: number } {
+    if (s === undefined || s === '') return { nameOffset: 0, nameLength: 0 };
+    const b = Buffer.from(s, 'utf8');
+    this.parts.push(b);
+    this.length += b.length;
+    return { nameOffset: this.length - b.length, nameLength: b.length };
+  }
+  bytes(): Buffer {
+    return Buffer.concat(this.parts);
+  }
+}
