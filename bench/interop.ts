@@ -1,0 +1,96 @@
+/**
+ * Export/import benchmark (issue 11; run manually: `npx tsc -p . && node dist/bench/interop.js`, a few
+ * minutes). One 1 GiB guest that fills its own RAM (assets/guests/fill.asm, the realistic mix bench/
+ * capture.ts uses), stopped; in one run, each a separate process timed by /usr/bin/time (wall, peak RSS):
+ *   - vmpm capture (dump) of the guest, and QEMU's own dump-guest-memory ELF of it;
+ *   - vmpm import of that ELF: the goal is within 1.2x of the capture;
+ *   - vmpm export --format elf / raw / kdump of the captured bundle;
+ *   - the yardstick for export: `zstd -d` of the same memory to a file (the raw image compressed with
+ *     `zstd -3 -T2` beforehand, untimed; zstd -d writes the whole 1 GiB, zeros as sparse holes).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { launchQemu, type LaunchedQemu } from '../src/guest';
+import { QmpClient } from '../src/qmp';
+import { humanBytes } from '../src/util/bytes';
+
+const ASSETS = join(__dirname, '..', '..', 'assets', 'guests');
+const VMPM = join(__dirname, '..', '..', 'bin', 'vmpm');
+const FILL_END_OFFSET = 0x1f8;
+
+interface Row {
+  what: string;
+  seconds: number;
+  rssMiB?: number;
+  bytes?: number;
+  note?: string;
+}
+
+/** Runs a command under /usr/bin/time: wall seconds and peak RSS of the process. */
+function timedRun(cmd: string, args: string[]): { seconds: number; rssMiB: number } {
+  const r = spawnSync('/usr/bin/time', ['-f', 'TIME %e %M', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
+  const m = /TIME ([\d.]+) (\d+)/.exec(r.stderr);
+  if (!m) throw new Error(`no timing from /usr/bin/time: ${r.stderr}`);
+  return { seconds: Number(m[1]), rssMiB: Math.round(Number(m[2]) / 1024) };
+}
+
+async function bootFilledGuest(dir: string): Promise<LaunchedQemu> {
+  const image = join(dir, 'fill.img');
+  const sector = Buffer.from(readFileSync(join(ASSETS, 'fill.bin')));
+  sector.writeUInt32LE(0x40000000, FILL_END_OFFSET);
+  writeFileSync(image, sector);
+  truncateSync(image, 1024 * 1024);
+  const qemu = await launchQemu(['-drive', `file=${image},format=raw,if=ide`, '-device', 'pvpanic'], { memory: '1G', startPaused: true });
+  const client = await QmpClient.connect(qemu.endpoint, { allow: ['cont'] });
+  await client.execute('cont');
+  await client.waitForEvent('GUEST_PANICKED', { timeoutMs: 600_000 });
+  await client.close();
+  return qemu;
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'vmpm-bench-interop-'));
+  const rows: Row[] = [];
+  const qemu = await bootFilledGuest(dir);
+  try {
+    const bundle = join(dir, 'cap.vmpm');
+    const cap = timedRun(process.execPath, [VMPM, 'capture', '--qmp', qemu.endpoint, '-o', bundle]);
+    rows.push({ what: 'vmpm capture (dump) of the 1 GiB guest', ...cap, bytes: statSync(bundle).size });
+    const elf = join(dir, 'qemu.elf');
+    const client = await QmpClient.connect(qemu.endpoint);
+    const t0 = performance.now();
+    await client.execute('dump-guest-memory', { paging: false, protocol: `file:${elf}` }, { timeoutMs: 600_000 });
+    rows.push({ what: 'QEMU dump-guest-memory ELF to a file', seconds: (performance.now() - t0) / 1000, bytes: statSync(elf).size });
+    await client.close();
+    const imp = timedRun(process.execPath, [VMPM, 'import', elf, '-o', join(dir, 'imp.vmpm')]);
+    rows.push({ what: 'vmpm import of that ELF', ...imp, bytes: statSync(join(dir, 'imp.vmpm')).size, note: `${(imp.seconds / cap.seconds).toFixed(2)}x the capture (goal <= 1.2x)` });
+    rmSync(elf, { force: true });
+
+    for (const format of ['elf', 'raw', 'kdump']) {
+      const out = join(dir, `exp.${format}`);
+      const t = timedRun(process.execPath, [VMPM, 'export', bundle, '--format', format, '-o', out]);
+      rows.push({ what: `vmpm export --format ${format}`, ...t, bytes: statSync(out).blocks * 512, note: 'size = blocks on disk' });
+      if (format !== 'raw') rmSync(out, { force: true });
+    }
+    execFileSync('zstd', ['-3', '-T2', '-q', '-f', join(dir, 'exp.raw'), '-o', join(dir, 'raw.zst')]);
+    const zd2 = timedRun('zstd', ['-d', '-q', '-f', join(dir, 'raw.zst'), '-o', join(dir, 'raw.out')]);
+    rows.push({ what: 'zstd -d of the raw image (.zst -3) to a file', ...zd2, bytes: statSync(join(dir, 'raw.out')).blocks * 512, note: 'yardstick for export' });
+  } finally {
+    await qemu.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const lines = [
+    '| measurement | seconds | peak RSS | size | note |',
+    '| --- | ---: | ---: | ---: | --- |',
+    ...rows.map((r) => `| ${r.what} | ${r.seconds.toFixed(2)} | ${r.rssMiB === undefined ? '' : `${r.rssMiB} MiB`} | ${r.bytes === undefined ? '' : humanBytes(r.bytes)} | ${r.note ?? ''} |`),
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+void main().catch((err: unknown) => {
+  process.stderr.write(`bench/interop: ${(err as Error).message}\n`);
+  process.exit(1);
+});
