@@ -26,7 +26,7 @@ export async function writeKdump(src: ExportSource, out: OutputFile, onProgress?
   const notes = encodeCpuNotes(src.layout, src.cpus, vmcoreinfoAt ? [vmcoreinfoAt] : []);
   const ranges: PfnRange[] = src.ranges.map((r) => ({ start: r.start / BigInt(PAGE_SIZE), pages: BigInt(r.pages) }));
   const machine = src.machine === EM_AARCH64 ? 'aarch64' : src.machine === EM_386 ? 'i686' : 'x86_64';
-  const createdAt = src.manifest?.createdAt ? Date.parse(src.manifest.createdAt) : Date.now();
+  const createdAt = typeof src.manifest?.createdAt === 'string' ? Date.parse(src.manifest.createdAt) : Date.now();
   const layout = layoutKdump({
     ranges,
     notes,

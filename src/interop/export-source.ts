@@ -38,7 +38,8 @@ export async function exportSource(reader: BundleReader): Promise<ExportSource> 
   const warnings: string[] = [];
   const manifest = reader.has(SECTION.manifest) ? await reader.json<Manifest>(SECTION.manifest) : undefined;
   const cpusSection = reader.has(SECTION.cpus) ? await reader.json<CpusSection>(SECTION.cpus) : undefined;
-  const arch = manifest?.vm.arch ?? cpusSection?.arch ?? 'x86_64';
+  // Sections come from any writer (synthetic bundles have a manifest without vm): read them defensively.
+  const arch = (manifest as Partial<Manifest> | undefined)?.vm?.arch ?? cpusSection?.arch ?? 'x86_64';
   const cpus = [...(cpusSection?.cpus ?? [])].sort((a, b) => a.index - b.index);
   let machine: number;
   let layout: NoteLayout;

@@ -12,11 +12,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { SearchModel } from '../../src/analysis/search';
 import { requireTools } from '../helpers/requirements';
-import { guestBuildSkipReason } from '../linux/build-guest';
+import { runCli } from '../helpers/cli';
+import { findKernelPackage, guestBuildSkipReason } from '../linux/build-guest';
 import { linuxFixture, type LinuxFixture } from './linux-fixture';
 import { assertGdbMatchesRegs, drgnSkipReason, assertRegistersCarried, diffCounts, drgnScript, NOTE_REGISTERS_X86_64, PYTHON_WITH_DRGN, tool, vmpm, vmpmJson } from './tools';
 
@@ -93,6 +95,47 @@ describe('interop with the classic tools on a real Linux guest', { skip }, () =>
       assert.equal(counts.addedPages, 64);
       await assertRegistersCarried(f.bundle, imported, NOTE_REGISTERS_X86_64);
       assert.equal(await vmpm(['section', imported, 'vmcoreinfo']), await vmpm(['section', f.bundle, 'vmcoreinfo']));
+    });
+  }
+
+  it('makedumpfile\'s own kdump-compressed output (-c -d 31, plain and flattened -F) imports; filtered pages are holes', { timeout: 180_000 }, async () => {
+    const filtered = join(f.dir, 'md.kdump');
+    const r = await tool('makedumpfile', ['-c', '-d', '31', exported('linux.elf'), filtered]);
+    assert.equal(r.code, 0, `makedumpfile -c -d 31 failed: ${r.stdout}${r.stderr}`);
+    const flat = join(f.dir, 'md.flat');
+    const rf = await tool('sh', ['-c', `makedumpfile -F -c -d 31 '${exported('linux.elf')}' > '${flat}'`]);
+    assert.equal(rf.code, 0, `makedumpfile -F failed: ${rf.stderr}`);
+    for (const [file, format] of [[filtered, 'kdump'], [flat, 'kdump-flattened']] as const) {
+      const imported = `${file}.vmpm`;
+      const res = await vmpmJson<{ format: string; cpus: number }>(['import', file, '-o', imported]);
+      assert.equal(res.format, format);
+      assert.equal(res.cpus, 2);
+      const counts = await diffCounts(f.bundle, imported);
+      assert.equal(counts.changedPages, 0, 'every page makedumpfile kept is the page vmpm captured');
+      assert.equal(counts.addedPages, 0);
+      assert.ok(counts.removedPages > 40_000, `${counts.removedPages} filtered pages are holes, not zeros`);
+      const removed = (await vmpmJson<{ memory: { removed: Array<{ start: string }> } }>(['diff', f.bundle, imported])).memory.removed[0];
+      assert.ok(removed, 'diff lists the filtered ranges');
+      const hole = await runCli(['read', imported, '--phys', removed.start, '--length', '16']);
+      assert.equal(hole.code, 1, `${removed.start} (filtered by -d 31) reads as not captured, not as zeros`);
+      assert.match(hole.stderr, /not captured/);
+      const search = await vmpmJson<SearchModel>(['search', imported, '--text', f.marker]);
+      assert.ok(search.matches.length > 0, 'the kernel log page survived the filter');
+    }
+  });
+
+  // crash needs the 860 MB debug vmlinux: run only when scripts/crash-check.sh has cached it.
+  const crashVmlinux = join(process.env.VMPM_CRASH_CACHE ?? join(homedir(), '.cache', 'vmpm-crash'), `vmlinux-${findKernelPackage()?.release ?? 'unknown'}`);
+  const crashSkip = requireTools('crash') || (existsSync(crashVmlinux) ? false : `no cached debug vmlinux at ${crashVmlinux} (run scripts/crash-check.sh once)`);
+  for (const format of ['elf', 'kdump']) {
+    it(`crash opens the ${format} export: sys, log, bt -a`, { skip: crashSkip, timeout: 300_000 }, async () => {
+      const cmds = join(f.dir, 'crash-cmds');
+      writeFileSync(cmds, 'sys\nlog\nbt -a\nquit\n');
+      const r = await tool('crash', ['-s', '-i', cmds, crashVmlinux, exported(`linux.${format}`)], { timeoutMs: 280_000 });
+      assert.equal(r.code, 0, `crash exited ${r.code}: ${r.stderr.slice(-2000)}`);
+      assert.ok(r.stdout.includes(`RELEASE: ${findKernelPackage()?.release ?? '?'}`), 'crash names the kernel release');
+      assert.ok(r.stdout.includes(f.marker), 'crash\'s log shows this run\'s marker');
+      assert.match(r.stdout, /PID: 1 .*COMMAND: "init"[\s\S]*sysrq_handle_crash/);
     });
   }
 

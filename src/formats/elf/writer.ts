@@ -138,5 +138,6 @@ function encodePhdr(b: Buffer, at: number, p: Phdr): void {
   b.writeBigUInt64LE(p.paddr, at + 24);
   b.writeBigUInt64LE(p.size, at + 32); // p_filesz
   b.writeBigUInt64LE(p.size, at + 40); // p_memsz
-  b.writeBigUInt64LE(p.type === PT_LOAD ? BigInt(PAGE) : 0n, at + 48);
+  // p_align 0, as QEMU and /proc/vmcore write it: crash 8.0.2 segfaults on a core whose PT_LOADs say 4096.
+  b.writeBigUInt64LE(0n, at + 48);
 }
