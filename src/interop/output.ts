@@ -108,7 +108,7 @@ export class SparseWriter {
     if (this.used === 0) return;
     await writeAll(this.fh, this.buf.subarray(0, this.used), this.at);
     this.bytesWritten += this.used;
-    // A fresh buffer: the previous one may still be referenced by nothing, but reuse is only safe after the await.
+    // The write above has completed, so the buffer can be refilled.
     this.used = 0;
   }
 }

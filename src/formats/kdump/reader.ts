@@ -78,15 +78,6 @@ export class KdumpReader {
     return new KdumpReader(info, meta, data, bitmapOffset, bitmapLength);
   }
 
-  /** Counts of pages that exist (bitmap 1) and were dumped (bitmap 2), from the bitmaps alone. */
-  async counts(): Promise<{ present: bigint; dumped: bigint }> {
-    let present = 0n;
-    let dumped = 0n;
-    for await (const pfn of this.setBits(0n)) void pfn, present++;
-    for await (const pfn of this.setBits(this.bitmapLength)) void pfn, dumped++;
-    return { present, dumped };
-  }
-
   /** Every dumped page in pfn order with its descriptor and stored (still compressed) bytes. */
   async *pages(): AsyncGenerator<KdumpPage> {
     const bs = this.info.blockSize;
