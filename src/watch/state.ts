@@ -45,6 +45,8 @@ export interface FailoverState {
   running: boolean | null;
   /** Why it is in that state, from the run status and, when matched, the bundle's trigger. */
   reason: string | null;
+  /** Over libvirt: the domain state and reason as `virsh domstate --reason` prints them. */
+  libvirt?: string;
   vm: VmIdentity | null;
   bundle: { path: string; sha256: string | null; createdAt: string; trigger: string | null } | null;
   /** The checks applied to the newest candidate bundle, in order; empty when none was needed. */
@@ -85,9 +87,17 @@ export async function queryState(
 }
 
 export async function checkFailoverState(client: QmpClient, options: { outDir?: string; verify?: boolean }): Promise<FailoverState> {
-  const status = await client.execute<{ status: string; running: boolean }>('query-status');
+  const status = await client.execute<{ status: string; running: boolean; libvirt?: { state?: unknown; reason?: unknown } }>('query-status');
   const vm = await queryIdentity(client);
-  const base = { endpoint: client.endpoint, status: status.status, running: status.running, vm, reason: runStateRule(status.status)?.reason ?? status.status };
+  const base: Pick<FailoverState, 'endpoint' | 'status' | 'running' | 'vm' | 'reason' | 'libvirt'> = {
+    endpoint: client.endpoint,
+    status: status.status,
+    running: status.running,
+    vm,
+    reason: runStateRule(status.status)?.reason ?? status.status,
+  };
+  const lv = status.libvirt;
+  if (lv !== undefined && typeof lv.state === 'string' && typeof lv.reason === 'string') base.libvirt = `${lv.state} (${lv.reason})`;
   if (status.running) {
     return { ...base, verdict: 'running', exitCode: STATE_EXIT.running, failoverSafe: false, bundle: null, checks: [], explanation: 'the VM is running' };
   }

@@ -126,6 +126,7 @@ test('state --libvirt: the same exit codes as --qmp (0 running, 11 stopped, 10 f
     const safe = await state();
     assert.equal(safe.code, 10, safe.stdout);
     assert.match(safe.stdout, /failover-safe: yes/);
+    assert.match(safe.stdout, /^libvirt: +crashed \(panicked\)$/m);
     const gone = await runCli(['state', '--libvirt', 'vmpm-no-such-domain', '--connect', host.uri]);
     assert.equal(gone.code, 12);
     assert.match(gone.stdout, /libvirt domain "vmpm-no-such-domain" not found on qemu:\/\/\/system/);

@@ -57,6 +57,7 @@ function humanState(s: FailoverState): string {
   const lines = [
     `vm:            ${s.vm ? `${s.vm.name ?? '(no name)'} ${s.vm.uuid ?? '(no uuid)'}` : '-'} at ${s.endpoint}`,
     `run state:     ${s.status ?? 'unknown'}${s.reason && s.reason !== s.status ? ` - ${s.reason}` : ''}`,
+    ...(s.libvirt !== undefined ? [`libvirt:       ${s.libvirt}`] : []),
     `failover-safe: ${s.failoverSafe ? 'yes' : 'no'} (${s.verdict}, exit ${s.exitCode})`,
     `why:           ${s.explanation}`,
   ];
