@@ -43,7 +43,7 @@ export function virshFailure(command: string, r: { stderr: string; code: number 
   if (socket) {
     return new LibvirtError(`libvirtd is not running (no daemon at ${socket[1]} for ${where}: ${socket[2]})`, 'unreachable', detail);
   }
-  if (/Permission denied|authentication (?:unavailable|failed)|not authorized|access denied|polkit|Unable to get system bus connection/i.test(detail)) {
+  if (/Permission denied|authentication (?:unavailable|failed)|not authorized|access denied|operation forbidden|polkit|Unable to get system bus connection/i.test(detail)) {
     return new LibvirtError(`permission denied by libvirt on ${where} (${firstReason(lines)}); run as root or as a member of the libvirt group`, 'permission', detail);
   }
   if (/failed to connect to the hypervisor|no connection driver available|Cannot recv data|End of file while reading data|client socket is closed/i.test(detail)) {

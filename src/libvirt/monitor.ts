@@ -25,7 +25,7 @@ import { stringifyJson, parseJson, type JsonValue } from '../qmp';
 import { describeError } from '../util/errors';
 import { CommandRefused, runCommand, type CommandContext } from './commands';
 import { domainConfig, domainInfo, domainState, readinessWarnings, versions, type DomainConfig, type DomainState } from './domain';
-import { LibvirtError } from './errors';
+import { LibvirtError, virshFailure } from './errors';
 import { parseDomainEventLine, parseQemuEventLine, splitLifecycle } from './event-lines';
 import { qmpStatusOf } from './run-state';
 import { VirshStream } from './stream';
@@ -97,6 +97,8 @@ export class LibvirtMonitor {
       }
       const v = await versions(virsh);
       const config = await domainConfig(virsh, target.domain);
+      // A stream that failed while the facts were read (e.g. a read-only connection may read but not subscribe).
+      if (m.closedWith?.err) throw m.closedWith.err;
       m.factsValue = { domain: target.domain, name: info.name, uuid: info.uuid, uri: target.uri ?? null, libvirtVersion: v.libvirt, qemuVersion: v.qemu, config, stateAtOpen: state };
     } catch (err) {
       await m.shutdown(undefined);
@@ -189,7 +191,11 @@ export class LibvirtMonitor {
       this.pending.push(started);
       this.record?.(started);
       void s.ended.then((end) => {
-        if (!end.byUs) void this.shutdown(new LibvirtError(`libvirt event stream ended: ${end.reason}`, 'unreachable', end.reason));
+        if (end.byUs) return;
+        // virsh's own error (no domain, no daemon, no permission) says more than "the stream ended".
+        const classified = end.stderr.trim() !== '' ? virshFailure(s.command, { stderr: end.stderr, code: end.code ?? 1 }, this.target.uri) : undefined;
+        const err = classified && classified.kind !== 'failed' ? classified : new LibvirtError(`libvirt event stream ended: ${end.reason}`, 'unreachable', end.reason);
+        void this.shutdown(err);
       });
     }
   }

@@ -25,6 +25,8 @@ export interface StreamEnd {
   reason: string;
   /** True when close() ended it. */
   byUs: boolean;
+  /** virsh's stderr (the end of it), for classifying the failure. */
+  stderr: string;
 }
 
 export class VirshStream {
@@ -63,14 +65,14 @@ export class VirshStream {
     });
     this.child.on('spawn', () => (this.spawned = true));
     this.ended = new Promise((resolve) => {
-      this.child.on('error', (err) => resolve({ code: null, signal: null, reason: `cannot run virsh: ${err.message}`, byUs: this.closedByUs }));
+      this.child.on('error', (err) => resolve({ code: null, signal: null, reason: `cannot run virsh: ${err.message}`, byUs: this.closedByUs, stderr: '' }));
       this.child.on('close', (code, signal) => {
         const lines = virshErrorLines(this.stderr);
         let reason = lines.join('; ');
         if (this.overflow) reason = `virsh printed a line longer than ${MAX_LINE} bytes`;
         else if (this.closedByUs) reason = 'closed by vmpm';
         else if (reason === '') reason = `virsh exited (${signal ?? `code ${code}`})`;
-        resolve({ code, signal, reason, byUs: this.closedByUs });
+        resolve({ code, signal, reason, byUs: this.closedByUs, stderr: this.stderr });
       });
     });
   }

@@ -40,7 +40,8 @@ export function runCli(
   });
 }
 
-function userIds(user: string): { uid: number; gid: number } {
+/** uid and gid of a local user, from /etc/passwd. */
+export function userIds(user: string): { uid: number; gid: number } {
   const entry = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${user}:`));
   const f = entry?.split(':');
   if (!f || f.length < 4) throw new Error(`no user ${user} in /etc/passwd`);

@@ -11,7 +11,8 @@ import { fromHex } from '../../src/util/hex';
 import { withBundle } from '../capture/harness';
 import { startWatch } from '../watch/helpers';
 import type { IncidentNotification } from '../../src/watch/notify';
-import { runCli } from '../helpers/cli';
+import { runCli, userIds, VMPM_BIN } from '../helpers/cli';
+import { spawnSync } from 'node:child_process';
 import { createBootSectorDomain, requireLibvirt, startLibvirtd, waitForDomState, type LibvirtHost } from '../helpers/libvirtd';
 
 const skip = requireLibvirt();
@@ -161,9 +162,25 @@ test('a domain that does not exist, a libvirtd that is not running, a permission
     await runCli(['capture', '--libvirt', 'x', '--connect', 'qemu+unix:///system?socket=/run/vmpm-no-libvirtd/sock', '-o', o]),
     /^vmpm: libvirtd is not running \(no daemon at \/run\/vmpm-no-libvirtd\/sock/m,
   );
-  // An unprivileged user is refused by libvirt's access control (polkit here, or socket permissions).
-  const nobody = await runCli(['qmp', '--libvirt', 'x', '--connect', host.uri, 'query-status'], { asUser: 'nobody' });
-  oneLine(nobody, /^vmpm: permission denied by libvirt on qemu:\/\/\/system \(.*\); run as root or as a member of the libvirt group$/m);
+  // libvirtd's read-only socket lets anyone read domain facts but not subscribe to QEMU's events.
+  const dom = await createBootSectorDomain(host, { memoryMiB: 16 });
+  try {
+    const ro = 'qemu+unix:///system?socket=/run/libvirt/libvirt-sock-ro';
+    oneLine(
+      await runCli(['capture', '--libvirt', dom.name, '--connect', ro, '-o', o]),
+      /^vmpm: permission denied by libvirt on qemu\+unix:\/\/\/system\?socket=\/run\/libvirt\/libvirt-sock-ro \(operation forbidden: read only access prevents \w+\); run as root or as a member of the libvirt group$/m,
+    );
+    assert.equal((await host.virsh.run(['domstate', dom.name, '--reason'])).trim(), 'paused (user)', 'nothing was done to the guest');
+  } finally {
+    await dom.destroy();
+  }
+  // An unprivileged user is refused by libvirt's access control (polkit here, or socket permissions),
+  // when that user can run this checkout at all (a clone under /root cannot be read by nobody).
+  const nobody = userIds('nobody');
+  if (spawnSync('test', ['-r', VMPM_BIN], nobody).status === 0) {
+    const r = await runCli(['qmp', '--libvirt', 'x', '--connect', host.uri, 'query-status'], { asUser: 'nobody' });
+    oneLine(r, /^vmpm: permission denied by libvirt on qemu:\/\/\/system \(.*\); run as root or as a member of the libvirt group$/m);
+  }
 });
 
 test('libvirtd survives 20 captures of one libvirt guest (libvirt dump, and pmemsave through a plain socket)', { skip }, async () => {
