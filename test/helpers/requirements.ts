@@ -27,6 +27,7 @@ const PACKAGE_OF: Record<string, string> = {
   nasm: 'nasm',
   zstd: 'zstd',
   chromium: 'chromium',
+  virsh: 'libvirt-clients',
   age: 'age',
   'age-keygen': 'age',
   'ssh-keygen': 'openssh-client',
