@@ -1,18 +1,17 @@
 /**
  * One vmpm capture in a fresh process, so its peak RSS (all threads) is its own. Prints one JSON line.
- *   node capture-child.js ENDPOINT OUT.vmpm dump|pmemsave|none
+ *   node capture-child.js ENDPOINT OUT.vmpm dump|pmemsave|snapshot|none
  */
 import { capture } from '../src/capture';
-import type { MemoryMethod } from '../src/bundle/schema';
 import { QmpClient } from '../src/qmp';
 
 async function main(): Promise<void> {
   const [endpoint, output, method] = process.argv.slice(2);
   const t0 = performance.now();
-  const client = await QmpClient.connect(endpoint!, { allow: ['cont'] });
+  const client = await QmpClient.connect(endpoint!, { allow: ['cont', 'migrate', 'migrate-set-capabilities', 'migrate-set-parameters', 'migrate_cancel'] });
   const connected = performance.now();
   try {
-    const result = await capture(client, { output: output!, overwrite: true, quiesce: 'stop-and-restore', memory: method as MemoryMethod });
+    const result = await capture(client, { output: output!, overwrite: true, quiesce: 'stop-and-restore', memory: method as 'dump' | 'pmemsave' | 'snapshot' | 'none' });
     const done = performance.now();
     process.stdout.write(
       `${JSON.stringify({
@@ -26,6 +25,8 @@ async function main(): Promise<void> {
         zeroPages: result.summary.zeroPages,
         storedPages: result.summary.storedPages,
         dedupPages: result.summary.dedupPages,
+        memoryMethod: result.summary.memoryMethod,
+        pausedMs: result.manifest.timings.paused ?? null,
       })}\n`,
     );
   } finally {

@@ -1,16 +1,19 @@
 /**
- * Capture benchmark (run manually: `npx tsc -p . && node dist/bench/capture.js`; about 2 minutes).
- * For a 1 GiB guest whose RAM is filled by the guest itself (assets/guests/fill.asm: a realistic mix,
- * and a mostly-zero variant that fills only 64 MiB), side by side in one run:
- *   - vmpm capture, method dump and pmemsave: wall time of the whole process (node start, connect,
- *     capture, exit), bundle size, peak RSS;
+ * Capture benchmark (run manually: `npx tsc -p . && node dist/bench/capture.js`; about 4 minutes).
+ * For a guest whose RAM is filled by the guest itself (assets/guests/fill.asm: a realistic mix over
+ * 1 GiB, a mostly-zero variant that fills only 64 MiB, and a 4 GiB guest with its first GiB mixed),
+ * side by side in one run:
+ *   - vmpm capture, method dump, pmemsave and snapshot: wall time of the whole process (node start,
+ *     connect, capture, exit), bundle size, peak RSS, and how long the guest was paused;
  *   - QEMU dump-guest-memory (ELF) to a file, then `zstd -3 -T2` on it: each time, and the .zst size;
  *   - metadata-only capture (--no-memory): in-process time of capture() on a connected client.
- * The guest is panicked (stopped) for every measurement, so all see the same memory.
+ * The guest halts after filling (pvpanic with -action panic=none: it stays "running", so the snapshot
+ * method applies), so every measurement sees the same memory. The load average is printed: the
+ * machine is shared; compare ratios from one run.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { capture } from '../src/capture';
 import { humanBytes } from '../src/util/bytes';
@@ -34,13 +37,13 @@ function now(): number {
   return performance.now();
 }
 
-async function bootFilledGuest(dir: string, fillEnd: number): Promise<{ qemu: LaunchedQemu; fillSeconds: number }> {
+async function bootFilledGuest(dir: string, fillEnd: number, memory: string): Promise<{ qemu: LaunchedQemu; fillSeconds: number }> {
   const image = join(dir, 'fill.img');
   const sector = Buffer.from(readFileSync(join(ASSETS, 'fill.bin')));
   sector.writeUInt32LE(fillEnd, FILL_END_OFFSET);
   writeFileSync(image, sector);
   truncateSync(image, 1024 * 1024);
-  const qemu = await launchQemu(['-drive', `file=${image},format=raw,if=ide`, '-device', 'pvpanic'], { memory: '1G', startPaused: true });
+  const qemu = await launchQemu(['-drive', `file=${image},format=raw,if=ide`, '-device', 'pvpanic', '-action', 'panic=none'], { memory, startPaused: true });
   const client = await QmpClient.connect(qemu.endpoint, { allow: ['cont'] });
   const t0 = now();
   await client.execute('cont');
@@ -50,7 +53,19 @@ async function bootFilledGuest(dir: string, fillEnd: number): Promise<{ qemu: La
   return { qemu, fillSeconds };
 }
 
-function runChild(endpoint: string, out: string, method: string): Promise<{ wall: number; result: { size: number; maxRssMiB: number; captureMs: number; cpuMs: number; zeroPages: number; pages: number; dedupPages: number } }> {
+interface ChildResult {
+  size: number;
+  maxRssMiB: number;
+  captureMs: number;
+  cpuMs: number;
+  zeroPages: number;
+  pages: number;
+  dedupPages: number;
+  memoryMethod: string;
+  pausedMs: number | null;
+}
+
+function runChild(endpoint: string, out: string, method: string): Promise<{ wall: number; result: ChildResult }> {
   return new Promise((resolve, reject) => {
     const t0 = now();
     const child = spawn(process.execPath, [CHILD, endpoint, out, method], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -99,23 +114,26 @@ async function metadataOnly(endpoint: string, dir: string): Promise<{ ms: number
 async function main(): Promise<void> {
   const rows: Row[] = [];
   const scenarios = [
-    { name: 'mixed 1 GiB', fillEnd: 0x40000000 },
-    { name: 'mostly zero', fillEnd: 0x200000 + 64 * 1024 * 1024 },
-  ];
+    { name: 'mixed 1 GiB', fillEnd: 0x40000000, memory: '1G', methods: ['dump', 'pmemsave', 'snapshot'] },
+    { name: 'mostly zero', fillEnd: 0x200000 + 64 * 1024 * 1024, memory: '1G', methods: ['dump', 'pmemsave', 'snapshot'] },
+    { name: '4 GiB, 1 GiB mixed', fillEnd: 0x40000000, memory: '4G', methods: ['dump', 'snapshot'] },
+  ].filter((s) => !process.env.BENCH_ONLY || s.name.startsWith(process.env.BENCH_ONLY));
+  process.stderr.write(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
   for (const s of scenarios) {
     const dir = mkdtempSync(join(tmpdir(), 'vmpm-bench-'));
-    const { qemu, fillSeconds } = await bootFilledGuest(dir, s.fillEnd);
+    const { qemu, fillSeconds } = await bootFilledGuest(dir, s.fillEnd, s.memory);
     try {
       process.stderr.write(`${s.name}: guest filled its RAM in ${fillSeconds.toFixed(1)} s\n`);
-      for (const method of ['dump', 'pmemsave']) {
+      for (const method of s.methods) {
         const { wall, result } = await runChild(qemu.endpoint, join(dir, `${method}.vmpm`), method);
+        if (result.memoryMethod !== method) throw new Error(`asked for ${method}, the capture used ${result.memoryMethod}`);
         rows.push({
           scenario: s.name,
           what: `vmpm capture (${method})`,
           seconds: wall,
           bytes: result.size,
           rssMiB: result.maxRssMiB,
-          note: `capture() ${(result.captureMs / 1000).toFixed(2)} s, vmpm CPU ${(result.cpuMs / 1000).toFixed(2)} s; ${result.zeroPages}/${result.pages} zero, ${result.dedupPages} dedup`,
+          note: `paused ${result.pausedMs === null ? '?' : `${Math.round(result.pausedMs)} ms`}; capture() ${(result.captureMs / 1000).toFixed(2)} s, vmpm CPU ${(result.cpuMs / 1000).toFixed(2)} s; ${result.zeroPages}/${result.pages} zero, ${result.dedupPages} dedup`,
         });
         rmSync(join(dir, `${method}.vmpm`), { force: true });
       }
@@ -139,6 +157,7 @@ async function main(): Promise<void> {
     r.rssMiB === undefined ? '' : `${r.rssMiB} MiB`,
     r.note ?? '',
   ]);
+  process.stderr.write(`load average at end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const fmt = (cols: string[]): string => `| ${cols.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   process.stdout.write(`${fmt(header)}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n${lines.map(fmt).join('\n')}\n`);

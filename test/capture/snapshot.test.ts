@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CpusSection, Manifest } from '../../src/bundle/schema';
@@ -12,7 +13,7 @@ import { fromHex } from '../../src/util/hex';
 import { VmpmError } from '../../src/util/errors';
 import { requireTools } from '../helpers/requirements';
 import { status, withBundle, withGuest } from './harness';
-import { COUNTER_MARKER, COUNTER_PAGES, launchCounterGuest } from './snapshot-guests';
+import { COUNTER_MARKER, COUNTER_PAGES, launchCounterGuest, launchFillGuest } from './snapshot-guests';
 
 const skip = requireTools('qemu-system-x86_64');
 const ALLOW = ['cont', 'migrate', 'migrate-set-capabilities', 'migrate-set-parameters', 'migrate_cancel'];
@@ -178,4 +179,55 @@ test('QEMU killed during a snapshot: one-line error, no bundle, nothing left beh
     assert.deepEqual(readdirSync(dir), []);
     assert.deepEqual(fifoDirs(), fifos);
   }, ALLOW);
+});
+
+/** A 2 MiB tmpfs for the output, or why there cannot be one (not root, no mount permission). */
+function mountSmallTmpfs(): { dir: string; unmount: () => void } | string {
+  if (process.getuid?.() !== 0) return 'needs root to mount a small tmpfs';
+  const dir = join(tmpdir(), `vmpm-snapfull-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', dir], { stdio: 'pipe' });
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    return `cannot mount a tmpfs here (${String((err as { stderr?: Buffer }).stderr ?? err).trim()})`;
+  }
+  return {
+    dir,
+    unmount: () => {
+      execFileSync('umount', [dir]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+test('the disk fills up during a snapshot: one-line error, no bundle, migration over, settings restored, guest running', { skip }, async (t) => {
+  const fs = mountSmallTmpfs();
+  if (typeof fs === 'string') {
+    t.skip(fs);
+    return;
+  }
+  try {
+    // 16 MiB of mixed pages: several MiB of bundle, far more than the 2 MiB file system holds.
+    await withGuest(() => launchFillGuest(16 * 1024 * 1024), async ({ client }) => {
+      await client.execute('cont');
+      await client.waitForEvent('GUEST_PANICKED', { timeoutMs: 120_000 });
+      const found = await migrationSettings(client);
+      const output = join(fs.dir, 'full.vmpm');
+      const err = await capture(client, { output, quiesce: 'stop-and-restore', memory: 'snapshot' }).then(
+        () => assert.fail('capture should fail'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof VmpmError, String(err));
+      assert.doesNotMatch(err.message, /\n/);
+      assert.match(err.message, /full\.vmpm|space/i);
+      assert.deepEqual(readdirSync(fs.dir), []);
+      const now = await migrationSettings(client);
+      assert.deepEqual({ bg: now.bg, bandwidth: now.bandwidth }, { bg: found.bg, bandwidth: found.bandwidth });
+      assert.ok(now.status === 'cancelled' || now.status === 'failed', `migration ${String(now.status)}`);
+      assert.deepEqual(await status(client), { status: 'running', running: true });
+    }, ALLOW);
+  } finally {
+    fs.unmount();
+  }
 });
