@@ -135,7 +135,10 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
       method = 'pmemsave';
       warnings.push(`QEMU is run by libvirt (${options.libvirtOwned}): memory via pmemsave; vmpm never sends it dump-guest-memory (it crashed libvirtd 9.0). --libvirt DOMAIN uses libvirt's own dump`);
     }
-    if (method === 'snapshot') snapshotSettings = await SnapshotSettings.apply(client, actions, warnings);
+    if (method === 'snapshot') {
+      snapshotSettings = await SnapshotSettings.apply(client, actions, warnings);
+      fifoDir = await createFifoDir(); // now, not in the pause (mkdtemp took ~30 ms under load)
+    }
     if (shouldStop(policy, before)) {
       await actions.run('stop', `guest was ${before.status}; policy ${policy}`, () => client.execute('stop'));
       stoppedHere = true;
@@ -159,7 +162,7 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
     if (method !== 'none') {
       phase('memory', 0, Number(plan.reduce((s, r) => s + (r.end - r.start), 0n)));
       const tMem = performance.now();
-      fifoDir = await createFifoDir();
+      fifoDir ??= await createFifoDir();
       const ctx: MemoryCaptureContext = {
         client,
         writer,

@@ -95,10 +95,12 @@ export async function captureWithSnapshot(ctx: MemoryCaptureContext, settings: S
   let started = false;
   try {
     throwIfAborted(ctx.signal);
-    const placed = ctx.writer.beginPlacedRanges(ctx.plan.map((r) => ({ start: r.start, length: r.end - r.start, name: r.name })));
-    const placement = new MigrationPlacement(ctx.plan, placed);
     started = true;
     await actions.run('migrate', `background snapshot into ${socket.uri} (vmpm reads it; nothing on disk)`, () => client.execute('migrate', { uri: socket.uri }));
+    // While QEMU sets up (the guest still paused), not before: reserving a 4 GiB guest's page index
+    // takes tens of milliseconds under load; the stream waits in the socket meanwhile.
+    const placed = ctx.writer.beginPlacedRanges(ctx.plan.map((r) => ({ start: r.start, length: r.end - r.start, name: r.name })));
+    const placement = new MigrationPlacement(ctx.plan, placed);
     const parser = new MigrationStreamParser();
     const total = ctx.plan.reduce((s, r) => s + Number(r.end - r.start), 0);
     let pages = 0;
