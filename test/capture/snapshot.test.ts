@@ -208,8 +208,9 @@ test('the disk fills up during a snapshot: one-line error, no bundle, migration 
     return;
   }
   try {
-    // 16 MiB of mixed pages: several MiB of bundle, far more than the 2 MiB file system holds.
-    await withGuest(() => launchFillGuest(16 * 1024 * 1024), async ({ client }) => {
+    // 64 MiB of mixed pages: ~16 MiB of bundle against a 2 MiB file system, so the disk fills while
+    // QEMU still has most of the data to send (it waits for vmpm: the socket applies backpressure).
+    await withGuest(() => launchFillGuest(64 * 1024 * 1024), async ({ client }) => {
       await client.execute('cont');
       await client.waitForEvent('GUEST_PANICKED', { timeoutMs: 120_000 });
       const found = await migrationSettings(client);
