@@ -138,6 +138,31 @@ describe('vmpm klog on a real Linux guest', { skip }, () => {
     assert.match(table, /critical .*machine-check .*guest-kernel .*bank 1: status 0xb200000000000175 \(VAL UC EN PCC/);
   });
 
+  it('more than 4 GiB of RAM with log_buf_len=4M: the ring lives above the PCI hole in the direct map and is read through the page tables', { timeout: TIMEOUT }, async (t) => {
+    const s = await boot({ trigger: 'sysrq', memory: '5G', append: ['log_buf_len=4M'] }, t);
+    const m = await klogJson(s.bundle);
+    assert.equal(m.ring.textBytes, 4 << 20, 'the dynamic 4 MiB buffer, not the 128 KiB static one');
+    assert.match(m.ring.textAddress, /^0xffff8/, 'a direct-map address');
+    const tr = await cli(['translate', s.bundle, m.ring.textAddress, '--json']);
+    const phys = BigInt((JSON.parse(tr.stdout) as { physical: string }).physical);
+    assert.ok(phys >= 1n << 32n, `text ring at physical 0x${phys.toString(16)}, above 4 GiB`);
+    assert.equal(m.skippedTotal, 0);
+    const lines = (await cli(['klog', s.bundle])).stdout.split('\n');
+    for (const line of serialKernelLines(s.serial)) assert.ok(lines.includes(line), `console line missing: ${line}`);
+    assert.ok(m.records.some((r) => r.text === 'Kernel panic - not syncing: sysrq triggered crash'));
+  });
+
+  it('bzImage with KASLR: klog and info follow the randomized kernel', { timeout: TIMEOUT }, async (t) => {
+    const s = await boot({ trigger: 'sysrq', kernel: 'bzImage' }, t);
+    const m = await klogJson(s.bundle);
+    assert.ok(m.records.some((r) => r.text === s.marker));
+    assert.ok(m.records.some((r) => r.text === 'Kernel panic - not syncing: sysrq triggered crash'));
+    const info = JSON.parse((await cli(['info', s.bundle, '--json', '--no-verify'])).stdout) as { guestKernel: { available: boolean; kaslrOffset?: string; panic?: { line: string } } };
+    assert.equal(info.guestKernel.available, true);
+    assert.notEqual(info.guestKernel.kaslrOffset, '0x0', 'KASLR moved the kernel');
+    assert.equal(info.guestKernel.panic?.line, 'Kernel panic - not syncing: sysrq triggered crash');
+  });
+
   it('no -device vmcoreinfo: klog finds the VMCOREINFO text in RAM, checks it against the kernel image and says so', { timeout: TIMEOUT }, async (t) => {
     const s = await boot({ trigger: 'sysrq', vmcoreinfo: false }, t);
     const sections = (await cli(['section', s.bundle])).stdout;
