@@ -344,8 +344,9 @@ async function restoreAfterFailure(
   actions: ActionLog,
   warnings: string[],
 ): Promise<string | undefined> {
-  // A closed connection means QEMU is gone (or unreachable): the failure message already says so.
-  if (!stoppedHere || policy !== 'stop-and-restore' || client.closed) return undefined;
+  if (!stoppedHere || policy !== 'stop-and-restore') return undefined;
+  // The monitor went away, not necessarily QEMU: the guest vmpm stopped may well still be stopped.
+  if (client.closed) return 'the QMP connection is gone, so vmpm could not resume it; `vmpm state` tells, `vmpm qmp ... cont --allow cont` resumes';
   try {
     const now = await client.execute<{ status: string; running: boolean }>('query-status', undefined, { timeoutMs: 5000 });
     if (decideResume(policy, true, now).resume) {

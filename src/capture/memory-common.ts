@@ -3,6 +3,7 @@ import type { BundleWriter, MemoryRangeStats } from '../bundle';
 import type { ElfNotesInfo } from '../bundle/schema';
 import type { QmpClient } from '../qmp';
 import { VmpmError } from '../util/errors';
+import { timerMs } from '../util/time';
 import type { ActionLog } from './actions';
 import type { FifoReaderOptions } from './fifo';
 import type { SnapshotInfo } from './memory-snapshot';
@@ -56,5 +57,6 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
 
 /** Generous per-command timeout for commands that stream `bytes` of RAM (>= 20 MiB/s plus a minute). */
 export function streamingTimeoutMs(bytes: bigint): number {
-  return 60_000 + Number(bytes / 20_000n);
+  // Clamped: a memory map claiming tens of TiB would otherwise overflow Node's timer (fires at once).
+  return timerMs(60_000 + Number(bytes / 20_000n));
 }

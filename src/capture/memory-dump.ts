@@ -12,6 +12,7 @@ import type { MemoryRangeWriter } from '../bundle';
 import type { QmpEvent } from '../qmp';
 import { VmpmError } from '../util/errors';
 import { toHex } from '../util/hex';
+import { timerMs } from '../util/time';
 import { readElfCoreStream, type ElfSegment } from '../formats/elf';
 import { FifoReader, makeFifo } from './fifo';
 import {
@@ -147,7 +148,7 @@ function min(a: bigint, b: bigint): bigint {
 async function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new VmpmError(message)), ms)))]);
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new VmpmError(message)), timerMs(ms))))]);
   } finally {
     clearTimeout(timer);
   }

@@ -36,9 +36,15 @@ export async function captureWithPmemsave(ctx: MemoryCaptureContext): Promise<Me
       const streaming = ctx.writer.addMemoryRange(range.start, reader.chunks(), { name: range.name, expectedLength: size });
       streaming.catch(() => undefined); // observed below
       try {
-        await ctx.actions.run('pmemsave', `${toHex(range.start)}-${toHex(range.end - 1n)} (${range.name}) into a FIFO`, () =>
-          ctx.client.execute('pmemsave', { val: safeInt(range.start), size: safeInt(size), filename: fifo }, { timeoutMs: streamingTimeoutMs(size) }),
-        );
+        // A stream that fails first (QEMU never opened the FIFO, or stopped writing) fails the range now,
+        // not when pmemsave's reply (which may never come) times out.
+        const streamFailed = streaming.then(() => new Promise<never>(() => undefined));
+        await Promise.race([
+          ctx.actions.run('pmemsave', `${toHex(range.start)}-${toHex(range.end - 1n)} (${range.name}) into a FIFO`, () =>
+            ctx.client.execute('pmemsave', { val: safeInt(range.start), size: safeInt(size), filename: fifo }, { timeoutMs: streamingTimeoutMs(size) }),
+          ),
+          streamFailed,
+        ]);
       } catch (err) {
         await reader.close();
         await streaming.catch(() => undefined);

@@ -1,5 +1,7 @@
 import { describeError } from '../util/errors';
 import { isRecord } from '../util/guards';
+import { timerMs } from '../util/time';
+import { checkReply } from './reply-shapes';
 import { parseEndpoint, type Endpoint } from './endpoint';
 import {
   QmpCommandError,
@@ -150,7 +152,8 @@ export class QmpClient {
     return new QmpNegotiationError(`qmp_capabilities on ${this.endpoint} got no reply within ${timeoutMs} ms`);
   }
 
-  private async open(timeoutMs: number): Promise<void> {
+  private async open(requestedMs: number): Promise<void> {
+    const timeoutMs = timerMs(requestedMs);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(this.timeoutError(this.life.state === 'opening' ? this.life.phase : 'connect', timeoutMs)), timeoutMs);
@@ -241,7 +244,9 @@ export class QmpClient {
     args?: Record<string, unknown>,
     options: { timeoutMs?: number; fds?: readonly number[] } = {},
   ): Promise<T> {
-    const { value } = await this.call(command, args, options.timeoutMs ?? this.commandTimeoutMs, options.fds);
+    const { value, received } = await this.call(command, args, options.timeoutMs ?? this.commandTimeoutMs, options.fds);
+    // Replies vmpm relies on are checked against QMP's schema (reply-shapes.ts): a wrong shape is one line.
+    checkReply(command, value, clip(received));
     return value as T;
   }
 
@@ -289,8 +294,8 @@ export class QmpClient {
         entry.timer = setTimeout(() => {
           if (this.inFlight.get(id) !== entry) return;
           this.inFlight.set(id, null); // keep its place: QEMU may still answer (late reply is dropped)
-          reject(new QmpTimeoutError(command, timeoutMs, { sent }));
-        }, timeoutMs);
+          reject(new QmpTimeoutError(command, timerMs(timeoutMs), { sent }));
+        }, timerMs(timeoutMs));
       }
       this.inFlight.set(id, entry);
       this.log.record('tx', sent);
@@ -428,7 +433,7 @@ export class QmpClient {
         finish(() => reject(new QmpDisconnectedError(`connection to ${this.endpoint} closed while waiting for ${name}`, { cause: err }))),
       );
       if (Number.isFinite(timeoutMs) && timeoutMs > 0) {
-        timer = setTimeout(() => finish(() => reject(new QmpTimeoutError(`wait for ${name}`, timeoutMs))), timeoutMs);
+        timer = setTimeout(() => finish(() => reject(new QmpTimeoutError(`wait for ${name}`, timerMs(timeoutMs)))), timerMs(timeoutMs));
       }
     });
   }

@@ -22,3 +22,15 @@ export function isoFromQmpTimestamp(ts: QmpTimestamp): string | undefined {
 export function roundMs(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
+
+/** The longest delay Node's timers take (2^31-1 ms, about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A timer delay Node will honour: at most MAX_TIMER_MS. Beyond it Node prints TimeoutOverflowWarning
+ * and fires at once, so a timeout scaled from a (possibly hostile) size would fail an operation at
+ * once instead of waiting; clamped, it waits the longest a timer can.
+ */
+export function timerMs(ms: number): number {
+  return Math.min(ms, MAX_TIMER_MS);
+}

@@ -1,7 +1,7 @@
 import { BundleFormatError } from '../errors';
 import type { BlockSection, CpusSection, ErrorsSection, EventsSection, Manifest, MemmapSection, TranscriptSection } from '../schema';
 import { SECTION_SHAPES } from './sections';
-import { ShapeError } from './shape';
+import { ShapeError } from '../../util/shape';
 
 /** The type each known JSON section has once it passed its schema. */
 export interface SectionTypes {

@@ -4,7 +4,7 @@
  * are checked as strings; the ones readers index tables with (severity, transcript direction) exactly.
  */
 import { SECTION } from '../schema';
-import { any, array, bool, hex, nullable, num, object, oneOf, record, type Shape, str, uint } from './shape';
+import { any, array, bool, hex, nullable, num, object, oneOf, record, type Shape, str, uint } from '../../util/shape';
 
 const runState = object({ status: str, running: bool, 'reason?': str, at: str, 'libvirt?': str });
 

@@ -1,3 +1,4 @@
+import { MAX_TIMER_MS } from '../../util/time';
 import { UsageError } from '../../util/errors';
 import { parseBigUint } from '../../util/hex';
 
@@ -31,5 +32,7 @@ export function parseMilliseconds(text: string, option: string, options: { allow
   const n = Number(text);
   const ok = /^\d+$/.test(text.trim()) && Number.isSafeInteger(n) && (n > 0 || options.allowZero === true);
   if (!ok) throw new UsageError(`${option} expects a ${options.allowZero ? 'whole' : 'positive whole'} number of milliseconds, got ${JSON.stringify(text)}`);
+  // Node's timers overflow above 2^31-1 ms (they fire at once): say so instead of misbehaving.
+  if (n > MAX_TIMER_MS) throw new UsageError(`${option} is at most ${MAX_TIMER_MS} ms (about 24.8 days), got ${text.trim()}`);
   return n;
 }

@@ -1,5 +1,6 @@
 /**
- * A tiny structural validator for the JSON sections of a bundle. A bundle's digests are not secret:
+ * A tiny structural validator for JSON that vmpm did not produce itself: the sections of a bundle
+ * (see bundle/validate) and QEMU's QMP replies (qmp/reply-shapes.ts). A bundle's digests are not secret:
  * anyone can rewrite a section and recompute them, so `verify` passing says nothing about the shape
  * of what a section holds. Every reader therefore checks a section against its schema before using
  * it, and a mismatch is one line naming the field ("field cpus[0].registers.rip must be a "0x..."
@@ -7,7 +8,7 @@
  *
  * Unknown extra fields are accepted everywhere (forward compatibility: newer writers may add fields).
  */
-import { isRecord } from '../../util/guards';
+import { isRecord } from './guards';
 
 /** Thrown by a Shape; `path` is the JSON path of the offending field, `expected` what it must be. */
 export class ShapeError extends Error {
@@ -40,6 +41,12 @@ export const num: Shape = (v, p) => {
 /** A non-negative integer no larger than 2^53 - 1. */
 export const uint: Shape = (v, p) => {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new ShapeError(p, 'a non-negative integer');
+};
+
+/** An integer as the QMP client decodes it: a number, or a bigint beyond 2^53. */
+export const int: Shape = (v, p) => {
+  if (typeof v === 'bigint') return;
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw new ShapeError(p, 'an integer');
 };
 
 export const bool: Shape = (v, p) => {
