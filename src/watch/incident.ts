@@ -5,7 +5,7 @@
  */
 import { capture } from '../capture';
 import { errorRecordFromEvent } from '../capture/errors';
-import type { CaptureAction, ErrorRecord, MemoryMethod } from '../bundle/schema';
+import type { CaptureAction, ErrorRecord, JournalEvent, MemoryMethod } from '../bundle/schema';
 import type { QmpClient, QmpEvent } from '../qmp';
 import { panicLineOf } from '../analysis/guest-kernel';
 import { describeError } from '../util/errors';
@@ -66,6 +66,8 @@ export interface IncidentContext {
 }
 
 export class Incident {
+  /** Journal events of the LEAD_UP_MS before the trigger, oldest first (set when the incident runs). */
+  private leadUp: Array<{ event: string; time: string }> = [];
   readonly events: QmpEvent[];
   readonly trigger: ErrorRecord;
   bundle: string | null = null;
@@ -94,6 +96,7 @@ export class Incident {
 
   /** Stops (already under way), captures and builds the notification. Never throws. */
   async run(ctx: IncidentContext): Promise<IncidentNotification> {
+    this.leadUp = leadUpEvents(ctx.journal.snapshot(), this.triggerEvent);
     const n = this.baseNotification(ctx);
     const effect = destructiveEffect(this.triggerEvent);
     if (effect) n.lost.push(...evidenceLost(effect));
@@ -173,7 +176,8 @@ export class Incident {
   private finish(n: IncidentNotification, error?: string): IncidentNotification {
     this.done = true;
     n.at = new Date().toISOString();
-    n.events = this.events.map((e) => ({ event: e.event, time: qemuTime(e.timestamp, e.receivedAt) }));
+    // What led up to the trigger first (a MEMORY_FAILURE 60 ms before GUEST_PANICKED): HA reads this line first.
+    n.events = [...this.leadUp, ...this.events.map((e) => ({ event: e.event, time: qemuTime(e.timestamp, e.receivedAt) }))];
     if (error !== undefined) {
       n.error = error;
       n.failoverSafe = false;
@@ -196,3 +200,22 @@ function recordFor(e: QmpEvent): ErrorRecord {
   };
 }
 
+
+/** How far before the trigger the notification reaches back for the events that led up to it. */
+export const LEAD_UP_MS = 10_000;
+/** At most this many lead-up events in a notification (the bundle's journal keeps them all). */
+const MAX_LEAD_UP = 50;
+
+/** The journal's events within LEAD_UP_MS before `trigger` (by QEMU's timestamps), the trigger itself excluded. */
+export function leadUpEvents(journal: JournalEvent[], trigger: QmpEvent): Array<{ event: string; time: string }> {
+  const triggerTime = qemuTime(trigger.timestamp, trigger.receivedAt);
+  const at = Date.parse(triggerTime);
+  const out: Array<{ event: string; time: string }> = [];
+  for (const e of journal) {
+    const t = Date.parse(e.time);
+    // ISO times with microseconds sort as strings: anything at or after the trigger is not lead-up.
+    if (!Number.isFinite(t) || t < at - LEAD_UP_MS || e.time >= triggerTime) continue;
+    out.push({ event: e.event, time: e.time });
+  }
+  return out.slice(-MAX_LEAD_UP);
+}

@@ -39,6 +39,9 @@ export interface VmWatcherOptions {
   connect?: (options: ConnectOptions) => Promise<{ client: QmpClient; libvirtOwned?: string }>;
 }
 
+/** A session shorter than this (or whose start-up failed) counts as failed: the next reconnect waits a backoff step. */
+const HEALTHY_SESSION_MS = 5_000;
+
 export class VmWatcher {
   private readonly journal: RollingJournal;
   private identity: VmIdentity | undefined;
@@ -49,6 +52,8 @@ export class VmWatcher {
   private captureAbort = new AbortController();
   private readonly loopAbort = new AbortController();
   private client: QmpClient | undefined;
+  /** The incident of a stop whose connection dropped, until the next connection says whether the VM is still in it. */
+  private openStop: { incident: Incident; status: string; identity: VmIdentity } | undefined;
   /** Evidence that libvirt runs the QEMU behind a plain socket, from the current connection. */
   private libvirtOwned: string | undefined;
   /** Events graded serious, incidents opened: for tests and the exit log line. */
@@ -87,13 +92,25 @@ export class VmWatcher {
         await sleep(delay, signal);
         continue;
       }
-      backoff.reset();
       if (signal.aborted) {
         // stop() came while we were connecting: it could not close this client, so do it here.
         await client.close().catch(() => undefined);
         break;
       }
-      await this.session(client);
+      const startedAt = performance.now();
+      const started = await this.session(client);
+      if (signal.aborted) break;
+      // Backoff applies to every failed session, not only failed connects: a monitor that greets and
+      // then drops the next command would otherwise be reconnected to thousands of times a second.
+      if (started && performance.now() - startedAt >= HEALTHY_SESSION_MS) {
+        backoff.reset();
+        continue;
+      }
+      const delay = backoff.next();
+      if (backoff.failures === 1 || backoff.failures % 10 === 0) {
+        this.log('warn', `session ended after ${Math.round(performance.now() - startedAt)} ms; reconnecting in ${delay} ms (attempt ${backoff.failures})`);
+      }
+      await sleep(delay, signal);
     }
   }
 
@@ -115,16 +132,20 @@ export class VmWatcher {
     await this.client?.close().catch(() => undefined);
   }
 
-  private async session(client: QmpClient): Promise<void> {
+  /** One connection, until it closes or stop(); true when its start-up queries succeeded. */
+  private async session(client: QmpClient): Promise<boolean> {
     this.client = client;
     this.stats.connects += 1;
     const closed = new Promise<void>((resolve) => client.onClose(() => resolve()));
     const stopped = new Promise<void>((resolve) => this.loopAbort.signal.addEventListener('abort', () => resolve(), { once: true }));
     const unsubscribe = client.onEvent((e) => this.onEvent(client, e), { replay: true });
+    let started = false;
     try {
       this.identity = await queryIdentity(client);
       const status = await client.execute<{ status: string; running: boolean }>('query-status');
+      this.resumeOpenStop(status.status);
       this.runStatus ??= status.status;
+      started = true;
       const v = client.greeting.version.qemu;
       this.log('info', `connected to QEMU ${v.major}.${v.minor}.${v.micro} (${this.endpoint}); run state ${status.status}`);
       if (this.options.catchUp !== false) await this.catchUp(client, status);
@@ -133,13 +154,31 @@ export class VmWatcher {
     }
     await Promise.race([closed, stopped]);
     unsubscribe();
-    if (this.loopAbort.signal.aborted) return;
-    this.log('warn', 'monitor connection closed (QEMU exited or restarted); reconnecting');
+    if (this.loopAbort.signal.aborted) return started;
+    this.log('warn', 'monitor connection closed (QEMU exited or restarted, or the monitor dropped us); reconnecting');
     await this.inFlight;
-    // A new connection may be a new QEMU process: nothing of the old run state or incident carries over.
+    // A stop with an incident is remembered: if the next connection finds the same VM still in the same
+    // stopped state, it is the same stop (one stop, one incident), not a new one per reconnect.
+    this.openStop =
+      this.incident && this.runStatus !== undefined && this.runStatus !== 'running' && this.identity
+        ? { incident: this.incident, status: this.runStatus, identity: this.identity }
+        : undefined;
+    // Otherwise a new connection may be a new QEMU process: nothing of the old run state or incident carries over.
     this.incident = undefined;
     this.runStatus = undefined;
     this.client = undefined;
+    return started;
+  }
+
+  /** After a reconnect: the VM still stopped as it was under an incident is that incident's stop. */
+  private resumeOpenStop(status: string): void {
+    const open = this.openStop;
+    this.openStop = undefined;
+    if (!open || !this.identity) return;
+    if (status !== open.status || this.identity.uuid !== open.identity.uuid || this.identity.name !== open.identity.name) return;
+    this.incident = open.incident;
+    this.runStatus = status;
+    this.log('info', `VM still ${status}: the same stop as the incident of ${open.incident.triggerEvent.event}, not a new incident`);
   }
 
   /** The hot path: grade, and for a serious event send `stop` before anything else is done. */
