@@ -6,7 +6,10 @@
  * (a 64 MiB --range and a --pattern over all 4 GiB). Alternatives measured in the same run: age -r,
  * age -d, ssh-keygen -Y sign.
  *
- *   npm run build && node dist/bench/custody.js [--dir DIR] [--clean] [--keep]
+ * `--data P`: only P% of the 1 MiB chunks hold random data, the rest are zero (default 100: the
+ * worst case for memory, every one of the 1,048,576 pages distinct).
+ *
+ *   npm run build && node dist/bench/custody.js [--dir DIR] [--data P] [--clean] [--keep]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -29,8 +32,12 @@ function arg(name: string, fallback: string): string {
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
 }
 
+const DATA_PERCENT = Number(arg('--data', '100'));
+
 async function* image(length: bigint): AsyncGenerator<Buffer> {
-  for (let at = 0n; at < length; at += 1n << 20n) yield randomBytes(1 << 20);
+  const zero = Buffer.alloc(1 << 20);
+  let n = 0;
+  for (let at = 0n; at < length; at += 1n << 20n) yield (n++ * 37) % 100 < DATA_PERCENT ? randomBytes(1 << 20) : zero;
 }
 
 async function build(path: string): Promise<void> {
@@ -63,9 +70,9 @@ async function main(): Promise<void> {
   const dir = arg('--dir', join(tmpdir(), 'vmpm-bench-custody'));
   if (process.argv.includes('--clean')) rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const bundle = join(dir, 'guest-4g.vmpm');
+  const bundle = join(dir, `guest-4g-${DATA_PERCENT}pct.vmpm`);
   if (!existsSync(bundle)) {
-    process.stderr.write(`building ${bundle} (4 GiB of random pages, once) ...\n`);
+    process.stderr.write(`building ${bundle} (4 GiB, ${DATA_PERCENT}% random pages, once) ...\n`);
     await build(bundle);
   }
   const size = statSync(bundle).size;
@@ -98,7 +105,7 @@ async function main(): Promise<void> {
   add('age -d (alternative)', u2, mb(u2.seconds));
   rmSync(join(dir, 'guest.by-age.vmpm'), { force: true });
   rmSync(sealed, { force: true });
-  out('guest-4g.vmpm.sig');
+  rmSync(`${bundle}.sig`, { force: true });
   const g1 = timed(process.execPath, [VMPM, 'sign', bundle, '--key', sshKey]);
   add('vmpm sign', g1, mb(g1.seconds));
   const g2 = timed('sh', ['-c', `ssh-keygen -Y sign -q -n vmpm -f '${sshKey}' < '${bundle}' > '${out('by-ssh-keygen.sig')}'`]);
@@ -111,8 +118,8 @@ async function main(): Promise<void> {
   add('vmpm redact --range (64 MiB)', rr, 'rewrites all 4 GiB');
   const rp = timed(process.execPath, [VMPM, 'redact', bundle, '-o', out('guest.redacted.vmpm'), '--pattern', 'VMPM-SECRET-[0-9]+', '--force']);
   add('vmpm redact --pattern', rp, 'regex over all 4 GiB');
-  if (!process.argv.includes('--keep')) for (const n of ['guest.slim.vmpm', 'guest.redacted.vmpm', 'guest-4g.vmpm.sig']) rmSync(join(dir, n), { force: true });
-  const table = new Table({ head: ['command (4 GiB guest, bundle ' + `${(size / 2 ** 30).toFixed(2)} GiB)`, 'seconds', 'max RSS MiB', 'notes'], style: { head: [], border: [] } });
+  if (!process.argv.includes('--keep')) for (const p of [join(dir, 'guest.slim.vmpm'), join(dir, 'guest.redacted.vmpm'), `${bundle}.sig`]) rmSync(p, { force: true });
+  const table = new Table({ head: [`command (4 GiB guest, ${DATA_PERCENT}% data, bundle ${(size / 2 ** 30).toFixed(2)} GiB)`, 'seconds', 'max RSS MiB', 'notes'], style: { head: [], border: [] } });
   table.push(...rows);
   process.stdout.write(`${table.toString()}\n`);
   const over = rows.filter((r) => r[0]!.startsWith('vmpm') && Number(r[2]) >= 256);
