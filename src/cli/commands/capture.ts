@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { basename, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { capture, formatSummaryLine, type CaptureOptions, type RequestedMemoryMethod } from '../../capture';
+import { describeLeftover, findLeftovers } from '../../capture/leftovers';
 import type { MemoryMethod, QuiescePolicy } from '../../bundle/schema';
 import { UsageError, VmpmError } from '../../util/errors';
 import { createProgressBar } from '../progress';
@@ -111,6 +112,8 @@ Examples:
       const output = resolve(o.output);
       // Checked before connecting (the bundle writer checks again, atomically): no guest is stopped for nothing.
       checkOutputPath(output, o.force === true);
+      // A vmpm killed with SIGKILL could not clean up: say what it left (issue 13; see README "Hostile input").
+      for (const l of findLeftovers(dirname(output))) process.stderr.write(`vmpm: warning: ${describeLeftover(l)}\n`);
       // The key is loaded (and a bad one refused) before the guest is touched.
       const signKey = o.signKey === undefined ? undefined : await loadSigningKey(o.signKey);
       if (signKey) checkOutputPath(`${output}.sig`, o.force === true, '--sign-key');
