@@ -22,6 +22,7 @@ import { VmpmError, describeError } from '../util/errors';
 import { toHex } from '../util/hex';
 import { roundMs } from '../util/time';
 import { ActionLog } from './actions';
+import { CaptureError, classifyCaptureFailure } from './capture-error';
 import { collectErrorRecords, mergeJournal, runStateReason } from './evidence';
 import { createFifoDir, type FifoDir } from './fifo';
 import { buildManifest, partialManifest } from './manifest';
@@ -36,7 +37,7 @@ import { openOutput, readAttachments, sealPartial } from './output';
 import { parseElfNotes, vmcoreinfoFromNotes } from '../formats/elf';
 import { describeRegions, planCaptureRanges } from './plan';
 import { decideResume, shouldStop, vmpmStoppedIt } from './policy';
-import type { CaptureSummary } from './summary';
+import { buildSummary, type CaptureSummary } from './summary';
 
 export { partialPathFor } from './output';
 
@@ -112,6 +113,8 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
   let fifoDir: FifoDir | undefined;
   let snapshotSettings: SnapshotSettings | undefined;
   let stoppedHere = false;
+  /** vmpm stopped the guest: here, or the caller (watch's immediate `stop`) before. */
+  const vmpmStopped = (): boolean => stoppedHere || vmpmStoppedIt(options.priorActions ?? []);
   let stopAt: number | undefined;
   let before: RunState | undefined;
   let resumedAt: number | undefined;
@@ -180,7 +183,6 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
         warnings.push('dump-guest-memory pauses a running guest by itself while it dumps; registers were read before');
       }
       memory = method === 'dump' ? await captureWithDump(ctx) : method === 'snapshot' && snapshotSettings ? await captureWithSnapshot(ctx, snapshotSettings) : await captureWithPmemsave(ctx);
-      await fifoDir.remove();
       mark('memory', tMem);
       // A background snapshot resumes the guest itself, milliseconds after vmpm's stop.
       if (memory.resumedAt !== undefined && stopAt !== undefined) {
@@ -193,20 +195,13 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
 
     phase('restore');
     const tRestore = performance.now();
-    const now = await queryStatus(client);
-    const decision = decideResume(policy, stoppedHere || vmpmStoppedIt(options.priorActions ?? []), now);
-    let resumed = false;
-    if (decision.resume) {
-      // A refused or failed `cont` must not cost the capture: the guest stays stopped, and the manifest says so.
-      try {
-        await actions.run('cont', 'restoring the run state vmpm found', () => client.execute('cont'));
-        resumedAt = performance.now();
-        if (stopAt !== undefined) timings.paused = roundMs(resumedAt - stopAt);
-        resumed = true;
-      } catch (err) {
-        warnings.push(`could not resume the guest vmpm stopped (${describeError(err)}); it is left stopped`);
-      }
+    const restored = await restoreRunState(client, policy, vmpmStopped(), actions, warnings, 'restoring the run state vmpm found');
+    if (restored.resumedAt !== undefined) {
+      resumedAt = restored.resumedAt;
+      if (stopAt !== undefined) timings.paused = roundMs(resumedAt - stopAt);
     }
+    const resumed = restored.resumedAt !== undefined;
+    const now = restored.now;
     const after = resumed ? await queryStatus(client) : now;
     mark('restore', tRestore);
 
@@ -274,41 +269,37 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
     }
     const durationMs = Math.round(performance.now() - t0);
     const sum = (f: (r: MemoryCaptureResult['ranges'][number]) => number): number => memory.ranges.reduce((s, r) => s + f(r), 0);
-    const summary: CaptureSummary = {
-      path,
-      sha256: finished.sha256,
-      bundleBytes: finished.size,
-      vm: { name: identity.name, uuid: identity.uuid, arch: identity.arch },
-      stateBefore: before.status,
-      stateAfter: after.status,
-      consistent: manifest.consistent,
-      policy,
-      memoryMethod: method,
+    const summary = buildSummary({
+      manifest,
+      file: { path, sha256: finished.sha256, size: finished.size },
+      memory: {
+        ranges: memory.ranges.length,
+        ramCapturedBytes: sum((r) => Number(r.length)),
+        pages: sum((r) => r.pages),
+        zeroPages: sum((r) => r.zeroPages),
+        storedPages: sum((r) => r.storedPages),
+        dedupPages: sum((r) => r.dedupPages),
+      },
       cpus: cpus.cpus.length,
-      ranges: memory.ranges.length,
-      ramCapturedBytes: sum((r) => Number(r.length)),
-      pages: sum((r) => r.pages),
-      zeroPages: sum((r) => r.zeroPages),
-      storedPages: sum((r) => r.storedPages),
-      dedupPages: sum((r) => r.dedupPages),
       errorRecords: records.length,
-      guestStoppedMs: stopAt !== undefined && resumedAt !== undefined ? Math.round(resumedAt - stopAt) : null,
       durationMs,
-      warnings,
-    };
+    });
     return { path, sha256: finished.sha256, size: finished.size, manifest, summary };
   } catch (err) {
-    let message = failureMessage(err, currentPhase, client, signal);
-    await fifoDir?.remove().catch(() => undefined);
     await snapshotSettings?.restore(warnings);
-    const notRestored = await restoreAfterFailure(client, policy, stoppedHere, actions, warnings);
-    // The user must hear that the guest vmpm stopped is still stopped: nothing else will tell them.
-    if (notRestored) message += `; the guest vmpm stopped is left stopped (${notRestored})`;
+    const failure = new CaptureError({
+      phase: currentPhase,
+      kind: classifyCaptureFailure(err, client.closed, signal?.aborted === true),
+      detail: describeError(err),
+      // The one run-state restore after a failure; the success path restores in its own phase.
+      leftStopped: await restoreAfterFailure(client, policy, vmpmStopped(), actions, warnings),
+      cause: err,
+    });
     if (options.keepPartial) {
       const partial: Parameters<typeof partialManifest>[0] = {
         createdAt,
         origin: options.origin ?? 'capture',
-        reason: message,
+        reason: failure.message,
         before,
         policy,
         memory: method,
@@ -320,43 +311,56 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
     } else {
       await writer.abort();
     }
-    throw new VmpmError(message, { cause: err });
+    throw failure;
   } finally {
     await fifoDir?.remove().catch(() => undefined);
   }
 }
 
-function failureMessage(err: unknown, phase: string, client: QmpClient, signal: AbortSignal | undefined): string {
-  if (signal?.aborted) return `capture interrupted during ${phase}; nothing complete was written`;
-  const what = describeError(err);
-  if (client.closed) return `QEMU closed the QMP connection during ${phase} (${what}); capture abandoned`;
-  return what.startsWith('capture') ? what : `capture failed during ${phase}: ${what}`;
+/**
+ * The one run-state restore, for the success and the failure path: a guest vmpm stopped goes back to
+ * running when the policy says so and it is still merely paused. A refused or failed `cont` leaves it
+ * stopped (with a warning) and is returned as `notResumed`; it never fails the capture. `now` is the
+ * status before any `cont`; undefined when QEMU could not be asked.
+ */
+async function restoreRunState(
+  client: QmpClient,
+  policy: QuiescePolicy,
+  stoppedByVmpm: boolean,
+  actions: ActionLog,
+  warnings: string[],
+  why: string,
+  timeoutMs?: number,
+): Promise<{ now: RunState; resumedAt?: number; notResumed?: string }> {
+  const opts = timeoutMs === undefined ? {} : { timeoutMs };
+  const now = await queryStatus(client, opts);
+  if (!decideResume(policy, stoppedByVmpm, now).resume) return { now };
+  try {
+    await actions.run('cont', why, () => client.execute('cont', undefined, opts));
+    return { now, resumedAt: performance.now() };
+  } catch (err) {
+    warnings.push(`could not resume the guest vmpm stopped (${describeError(err)}); it is left stopped`);
+    return { now, notResumed: `could not resume it: ${describeError(err)}` };
+  }
 }
 
-/**
- * Puts a guest vmpm stopped back to running when the policy says so and QEMU still answers.
- * Returns why it could not, when vmpm stopped the guest and it is still stopped.
- */
+/** After a failure: restores while QEMU still answers; returns why a guest vmpm stopped is still stopped. */
 async function restoreAfterFailure(
   client: QmpClient,
   policy: QuiescePolicy,
-  stoppedHere: boolean,
+  stoppedByVmpm: boolean,
   actions: ActionLog,
   warnings: string[],
 ): Promise<string | undefined> {
-  if (!stoppedHere || policy !== 'stop-and-restore') return undefined;
+  if (!stoppedByVmpm || policy !== 'stop-and-restore') return undefined;
   // The monitor went away, not necessarily QEMU: the guest vmpm stopped may well still be stopped.
   if (client.closed) return 'the QMP connection is gone, so vmpm could not resume it; `vmpm state` tells, `vmpm qmp ... cont --allow cont` resumes';
   try {
-    const now = await client.execute<{ status: string; running: boolean }>('query-status', undefined, { timeoutMs: 5000 });
-    if (decideResume(policy, true, now).resume) {
-      await actions.run('cont', 'restoring the run state after a failed capture', () => client.execute('cont', undefined, { timeoutMs: 5000 }));
-    }
-    return undefined;
+    const r = await restoreRunState(client, policy, true, actions, warnings, 'restoring the run state after a failed capture', 5000);
+    return r.notResumed;
   } catch (err) {
-    const why = `could not resume it: ${describeError(err)}`;
     warnings.push(`could not restore the run state: ${describeError(err)}`);
-    return why;
+    return `could not resume it: ${describeError(err)}`;
   }
 }
 

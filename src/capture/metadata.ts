@@ -55,14 +55,14 @@ export interface LibvirtStatus {
   readiness?: string[];
 }
 
-export async function queryStatus(client: QmpClient): Promise<RunState> {
-  return (await queryStatusDetailed(client)).state;
+export async function queryStatus(client: QmpClient, options: { timeoutMs?: number } = {}): Promise<RunState> {
+  return (await queryStatusDetailed(client, options)).state;
 }
 
 /** query-status, with libvirt's view when the session runs over libvirt. */
-export async function queryStatusDetailed(client: QmpClient): Promise<{ state: RunState; libvirt?: LibvirtStatus }> {
+export async function queryStatusDetailed(client: QmpClient, options: { timeoutMs?: number } = {}): Promise<{ state: RunState; libvirt?: LibvirtStatus }> {
   const at = new Date().toISOString();
-  const s = await client.execute<QueryStatus & { libvirt?: LibvirtStatus }>('query-status');
+  const s = await client.execute<QueryStatus & { libvirt?: LibvirtStatus }>('query-status', undefined, options);
   const state: RunState = { status: s.status, running: s.running, at };
   if (s.libvirt === undefined || typeof s.libvirt.state !== 'string') return { state };
   state.libvirt = `${s.libvirt.state} (${s.libvirt.reason})`;

@@ -1,5 +1,5 @@
 /** The short account of a finished capture: what the CLI prints and what `--json` emits. */
-import type { MemoryMethod, QuiescePolicy } from '../bundle/schema';
+import type { Manifest, MemoryMethod, QuiescePolicy } from '../bundle/schema';
 import { humanBytes } from '../util/bytes';
 import { plural } from '../util/text';
 
@@ -26,6 +26,51 @@ export interface CaptureSummary {
   guestStoppedMs: number | null;
   durationMs: number;
   warnings: string[];
+}
+
+/** What the manifest does not hold: the file, the memory totals, counts of other sections. */
+export interface SummarySources {
+  manifest: Manifest;
+  file: { path: string; sha256: string; size: number };
+  memory: { ranges: number; ramCapturedBytes: number; pages: number; zeroPages: number; storedPages: number; dedupPages: number };
+  cpus: number;
+  errorRecords: number;
+  durationMs: number;
+}
+
+/**
+ * The one way a summary is made, for a fresh capture and for a bundle on disk alike, so both report
+ * the same pause: `guestStoppedMs` is the manifest's `timings.paused` (stop to cont, or to the
+ * background snapshot's own resume); bundles written before that timing existed fall back to the
+ * stop and cont action times.
+ */
+export function buildSummary(src: SummarySources): CaptureSummary {
+  const m = src.manifest;
+  return {
+    path: src.file.path,
+    sha256: src.file.sha256,
+    bundleBytes: src.file.size,
+    vm: { name: m.vm.name, uuid: m.vm.uuid, arch: m.vm.arch },
+    stateBefore: m.runState.before.status,
+    stateAfter: m.runState.after.status,
+    consistent: m.consistent,
+    policy: m.policy.quiesce,
+    memoryMethod: m.policy.memory,
+    cpus: src.cpus,
+    ...src.memory,
+    errorRecords: src.errorRecords,
+    guestStoppedMs: guestStoppedMs(m),
+    durationMs: src.durationMs,
+    warnings: m.warnings,
+  };
+}
+
+function guestStoppedMs(m: Manifest): number | null {
+  const paused = m.timings.paused;
+  if (paused !== undefined) return Math.round(paused);
+  const stop = m.actions.find((a) => a.action === 'stop' && a.result === 'ok');
+  const cont = m.actions.find((a) => a.action === 'cont' && a.result === 'ok');
+  return stop && cont ? Math.round(Date.parse(cont.at) - Date.parse(stop.at)) : null;
 }
 
 

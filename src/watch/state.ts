@@ -56,6 +56,18 @@ export interface FailoverState {
   error?: string;
 }
 
+const EXIT_OF: Record<StateVerdict, number> = {
+  running: STATE_EXIT.running,
+  'failover-safe': STATE_EXIT.failoverSafe,
+  'stopped-not-captured': STATE_EXIT.stoppedNotCaptured,
+  unreachable: STATE_EXIT.unreachable,
+};
+
+/** A state with its exit code and failover-safe flag derived from the verdict (never set by hand). */
+function verdictState(verdict: StateVerdict, rest: Omit<FailoverState, 'verdict' | 'exitCode' | 'failoverSafe'>): FailoverState {
+  return { ...rest, verdict, exitCode: EXIT_OF[verdict], failoverSafe: verdict === 'failover-safe' };
+}
+
 /** Connects, checks, disconnects. An unreachable monitor is a verdict (exit 12), not an error. */
 export async function queryState(
   endpoint: string,
@@ -67,20 +79,20 @@ export async function queryState(
     const connectTimeoutMs = options.connectTimeoutMs ?? 3000;
     client = options.connect ? await options.connect({ connectTimeoutMs }) : await QmpClient.connect(endpoint, { connectTimeoutMs });
   } catch (err) {
-    return {
-      endpoint, verdict: 'unreachable', exitCode: STATE_EXIT.unreachable, failoverSafe: false, status: null, running: null,
+    return verdictState('unreachable', {
+      endpoint, status: null, running: null,
       reason: null, vm: null, bundle: null, checks: [], explanation: `monitor unreachable: ${describeError(err)}`, error: describeError(err),
-    };
+    });
   }
   try {
     return await checkFailoverState(client, options);
   } catch (err) {
     // The monitor went away or stopped answering mid-check: to a resource agent that is "unreachable".
     if (!(err instanceof QmpDisconnectedError || err instanceof QmpTimeoutError)) throw err;
-    return {
-      endpoint, verdict: 'unreachable', exitCode: STATE_EXIT.unreachable, failoverSafe: false, status: null, running: null,
+    return verdictState('unreachable', {
+      endpoint, status: null, running: null,
       reason: null, vm: null, bundle: null, checks: [], explanation: `monitor stopped answering: ${describeError(err)}`, error: describeError(err),
-    };
+    });
   } finally {
     await client.close().catch(() => undefined);
   }
@@ -99,11 +111,10 @@ export async function checkFailoverState(client: QmpClient, options: { outDir?: 
   const lv = status.libvirt;
   if (lv !== undefined && typeof lv.state === 'string' && typeof lv.reason === 'string') base.libvirt = `${lv.state} (${lv.reason})`;
   if (status.running) {
-    return { ...base, verdict: 'running', exitCode: STATE_EXIT.running, failoverSafe: false, bundle: null, checks: [], explanation: 'the VM is running' };
+    return verdictState('running', { ...base, bundle: null, checks: [], explanation: 'the VM is running' });
   }
-  const notCaptured = (explanation: string, checks: FailoverCheck[] = [], bundle: FailoverState['bundle'] = null): FailoverState => ({
-    ...base, verdict: 'stopped-not-captured', exitCode: STATE_EXIT.stoppedNotCaptured, failoverSafe: false, bundle, checks, explanation,
-  });
+  const notCaptured = (explanation: string, checks: FailoverCheck[] = [], bundle: FailoverState['bundle'] = null): FailoverState =>
+    verdictState('stopped-not-captured', { ...base, bundle, checks, explanation });
   if (options.outDir === undefined) return notCaptured('stopped; no --out-dir given, so no bundle to check');
 
   const candidates = await bundlesOf(options.outDir, vm);
@@ -130,12 +141,12 @@ export async function checkFailoverState(client: QmpClient, options: { outDir?: 
     }
     const failed = checks.find((c) => !c.ok);
     if (failed) return notCaptured(`stopped; newest bundle ${path} does not qualify: ${failed.check}: ${failed.detail}`, checks, bundle);
-    return {
+    return verdictState('failover-safe', {
       ...base,
       reason: trig ? `${base.reason}; trigger: ${trig.summary}` : base.reason,
-      verdict: 'failover-safe', exitCode: STATE_EXIT.failoverSafe, failoverSafe: true, bundle, checks,
+      bundle, checks,
       explanation: `stopped and captured in ${path}`,
-    };
+    });
   } finally {
     for (const c of candidates) await c.reader.close().catch(() => undefined);
   }
