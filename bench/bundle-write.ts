@@ -18,8 +18,8 @@ function arg(name: string, fallback: string): string {
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
 }
 
-function child(args: string[]): Record<string, number> {
-  const r = spawnSync(process.execPath, [join(__dirname, 'lib', 'child.js'), ...args], { encoding: 'utf8' });
+function child(args: string[], env: Record<string, string> = {}): Record<string, number> {
+  const r = spawnSync(process.execPath, [join(__dirname, 'lib', 'child.js'), ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
   if (r.status !== 0) throw new Error(`bench child ${args.join(' ')} failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number>;
 }
@@ -68,13 +68,15 @@ async function main(): Promise<void> {
         const z = zstdCli(image, join(dir, `${kind}-${size}m.zst`));
         // The defaults (1 MiB frames, level 3); for the large realistic image also 4 MiB frames (better
         // ratio, slower cold reads) and level 1 (less CPU, larger bundle), to show the trade-offs.
-        const variants: Array<{ label: string; frameBytes: number; level: number }> = [{ label: '', frameBytes: 0, level: 0 }];
+        const variants: Array<{ label: string; frameBytes: number; level: number; noRaw?: boolean }> = [{ label: '', frameBytes: 0, level: 0 }];
+        // Without raw-block frames for incompressible pages: what that lever gives, in the same run.
+        if (kind !== 'zero') variants.push({ label: ', no raw frames', frameBytes: 0, level: 0, noRaw: true });
         if (kind === 'realistic' && size === Math.max(...sizes)) {
           variants.push({ label: ', 4 MiB frames', frameBytes: 4 * MiB, level: 0 }, { label: ', level 1', frameBytes: 0, level: 1 });
         }
-        for (const { label, frameBytes, level } of variants) {
+        for (const { label, frameBytes, level, noRaw } of variants) {
           const bundle = join(dir, `${kind}-${size}m.vmpm`);
-          const w = child(['write', image, bundle, String(frameBytes), String(level)]);
+          const w = child(['write', image, bundle, String(frameBytes), String(level)], noRaw ? { VMPM_BENCH_RAW_FRAMES: '0' } : {});
           const r = child(['reads', bundle, '200']);
           const bytes = size * MiB;
           table.push([

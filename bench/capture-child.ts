@@ -27,6 +27,7 @@ async function main(): Promise<void> {
         dedupPages: result.summary.dedupPages,
         memoryMethod: result.summary.memoryMethod,
         pausedMs: result.manifest.timings.paused ?? null,
+        qemuDowntimeMs: result.manifest.timings.snapshotDowntime ?? null,
       })}\n`,
     );
   } finally {

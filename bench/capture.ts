@@ -63,6 +63,7 @@ interface ChildResult {
   dedupPages: number;
   memoryMethod: string;
   pausedMs: number | null;
+  qemuDowntimeMs: number | null;
 }
 
 function runChild(endpoint: string, out: string, method: string): Promise<{ wall: number; result: ChildResult }> {
@@ -133,7 +134,7 @@ async function main(): Promise<void> {
           seconds: wall,
           bytes: result.size,
           rssMiB: result.maxRssMiB,
-          note: `paused ${result.pausedMs === null ? '?' : `${Math.round(result.pausedMs)} ms`}; capture() ${(result.captureMs / 1000).toFixed(2)} s, vmpm CPU ${(result.cpuMs / 1000).toFixed(2)} s; ${result.zeroPages}/${result.pages} zero, ${result.dedupPages} dedup`,
+          note: `paused ${result.pausedMs === null ? '?' : `${Math.round(result.pausedMs)} ms`}${result.qemuDowntimeMs === null ? '' : ` (QEMU's downtime ${result.qemuDowntimeMs} ms)`}; capture() ${(result.captureMs / 1000).toFixed(2)} s, vmpm CPU ${(result.cpuMs / 1000).toFixed(2)} s; ${result.zeroPages}/${result.pages} zero, ${result.dedupPages} dedup`,
         });
         rmSync(join(dir, `${method}.vmpm`), { force: true });
       }

@@ -14,6 +14,8 @@ async function write(image: string, out: string, frameBytes?: number, level?: nu
   const options: WriterOptions = { overwrite: true };
   if (frameBytes) options.frameBytes = frameBytes;
   if (level) options.level = level;
+  // The bench compares with and without raw-block frames for incompressible pages.
+  if (process.env.VMPM_BENCH_RAW_FRAMES === '0') options.rawFrames = false;
   const w = await BundleWriter.create(out, options);
   await w.addJsonSection('manifest', { origin: 'synthetic', image });
   await w.addMemoryRange(0n, createReadStream(image, { highWaterMark: 1024 * 1024 }), { name: 'ram', expectedLength: BigInt(statSync(image).size) });

@@ -22,6 +22,8 @@ export interface HashedPages {
   digests: Buffer;
   /** The input buffer handed back (its pages are still needed for the frames). */
   input: Buffer;
+  /** One byte per page: 1 when it looks incompressible (raw-frame.ts). */
+  incompressible?: Uint8Array;
 }
 
 interface Pending {
@@ -75,8 +77,8 @@ export class CompressPool {
   }
 
   /** Compresses one frame. `data` must own its ArrayBuffer: it is transferred (and unusable afterwards). */
-  async compress(data: Buffer): Promise<CompressedFrame> {
-    const msg = await this.run((id) => ({ kind: 'compress', id, data, level: this.level }), data);
+  async compress(data: Buffer, raw = false): Promise<CompressedFrame> {
+    const msg = await this.run((id) => ({ kind: 'compress', id, data, level: this.level, raw }), data);
     if (!('compressed' in msg)) throw new VmpmError('compression worker sent an unexpected reply');
     return { compressed: view(msg.compressed), sha256: Buffer.from(msg.sha256), input: view(msg.input) };
   }
@@ -85,7 +87,7 @@ export class CompressPool {
   async hashPages(data: Buffer): Promise<HashedPages> {
     const msg = await this.run((id) => ({ kind: 'hash', id, data }), data);
     if (!('digests' in msg)) throw new VmpmError('compression worker sent an unexpected reply');
-    return { digests: view(msg.digests), input: view(msg.input) };
+    return { digests: view(msg.digests), input: view(msg.input), incompressible: msg.incompressible };
   }
 
   private run(request: (id: number) => WorkerRequest, data: Buffer): Promise<WorkerResponse> {

@@ -1,19 +1,21 @@
 /**
  * Body of a compression worker thread (one zstd-codec instance per thread). Two jobs:
- * - hash: SHA-256 of each 4 KiB page of a batch (the writer dedups on the results);
- * - compress: one zstd frame, plus the SHA-256 of the compressed bytes.
+ * - hash: SHA-256 of each 4 KiB page of a batch (the writer dedups on the results), and which pages
+ *   look incompressible (raw-frame.ts);
+ * - compress: one zstd frame (compressed, or of raw blocks), plus the SHA-256 of its bytes.
  * Either way the input buffer is handed back so the writer can refill it instead of allocating.
  */
 import { parentPort } from 'node:worker_threads';
 import { describeError } from '../util/errors';
 import { compressFrame, warmUpCodec } from './codec';
 import { hashPages, sha256 } from './pages';
+import { estimatePages, rawFrame } from './raw-frame';
 
-export type WorkerRequest = { kind: 'compress'; id: number; data: Uint8Array; level: number } | { kind: 'hash'; id: number; data: Uint8Array };
+export type WorkerRequest = { kind: 'compress'; id: number; data: Uint8Array; level: number; raw?: boolean } | { kind: 'hash'; id: number; data: Uint8Array };
 
 export type WorkerResponse =
   | { id: number; compressed: Uint8Array; sha256: Uint8Array; input: Uint8Array }
-  | { id: number; digests: Uint8Array; input: Uint8Array }
+  | { id: number; digests: Uint8Array; input: Uint8Array; incompressible: Uint8Array }
   | { id: number; error: string };
 
 function owns(b: Uint8Array): boolean {
@@ -30,13 +32,18 @@ if (port) {
     if (msg.kind === 'hash') {
       try {
         const digests = hashPages(msg.data);
-        port.postMessage({ id: msg.id, digests, input: msg.data } satisfies WorkerResponse, [...transfer, digests.buffer as ArrayBuffer]);
+        const incompressible = estimatePages(msg.data);
+        port.postMessage({ id: msg.id, digests, input: msg.data, incompressible } satisfies WorkerResponse, [
+          ...transfer,
+          digests.buffer as ArrayBuffer,
+          incompressible.buffer as ArrayBuffer,
+        ]);
       } catch (err) {
         fail(msg.id, err);
       }
       return;
     }
-    compressFrame(msg.data, msg.level).then((out) => {
+    (msg.raw ? Promise.resolve(rawFrame(msg.data)) : compressFrame(msg.data, msg.level)).then((out) => {
       const digest = sha256(out);
       // zstd-codec returns a fresh array, so the result can be transferred rather than copied.
       const owned = owns(out) ? out : Buffer.from(out);

@@ -7,6 +7,7 @@
 import { compressFrame } from './codec';
 import { CompressPool, type CompressedFrame, type HashedPages } from './compress-pool';
 import { hashPages, sha256 } from './pages';
+import { estimatePages, rawFrame } from './raw-frame';
 
 export type { CompressedFrame, HashedPages };
 
@@ -15,6 +16,8 @@ export interface FrameBatch {
   data: Buffer;
   firstSlot: number;
   slotCount: number;
+  /** Pages that looked incompressible: a frame of raw zstd blocks (raw-frame.ts), no compressor. */
+  raw?: boolean;
 }
 
 export interface FrameEncoder {
@@ -36,7 +39,7 @@ export class PooledZstdEncoder implements FrameEncoder {
     return this.pool.hashPages(data);
   }
   encode(batch: FrameBatch): Promise<CompressedFrame> {
-    return this.pool.compress(batch.data);
+    return this.pool.compress(batch.data, batch.raw === true);
   }
   close(): Promise<void> {
     return this.pool.close();
@@ -47,10 +50,10 @@ export class PooledZstdEncoder implements FrameEncoder {
 export class InlineZstdEncoder implements FrameEncoder {
   constructor(private readonly level: number) {}
   hashPages(data: Buffer): Promise<HashedPages> {
-    return Promise.resolve({ digests: hashPages(data), input: data });
+    return Promise.resolve({ digests: hashPages(data), input: data, incompressible: estimatePages(data) });
   }
   async encode(batch: FrameBatch): Promise<CompressedFrame> {
-    const compressed = await compressFrame(batch.data, this.level);
+    const compressed = batch.raw ? rawFrame(batch.data) : await compressFrame(batch.data, this.level);
     return { compressed, sha256: sha256(compressed) };
   }
   close(): Promise<void> {

@@ -3,9 +3,11 @@
  *
  * The calling thread drops zero pages (memcmp-speed test) and batches the others; the encoder's
  * workers hash each batch (SHA-256); back on the calling thread, strictly in submission order, a
- * digest already seen (in any range) reuses its slot, otherwise the page becomes the next slot and is
- * packed into the open frame batch, which goes to the encoder when it holds `frameBytes`. Encoded
- * frames are handed to `output` in slot order; the writer writes them in that order. At most
+ * digest already seen (in any range) reuses its slot, otherwise the page takes a slot in the open frame
+ * batch of its kind (compressed, or raw-block for pages the hash workers found incompressible), which
+ * goes to the encoder when it holds `frameBytes`. Batches reserve slot ranges, so frames are written
+ * in the order they fill, not slot order; compactSlots() closes the last batches' holes and puts the
+ * frame entries in slot order at the end. At most
  * `workers + 1` hash batches and `workers + 1` frame batches are in flight, so memory stays bounded.
  *
  * Where to change what (the speed work): the encoding of a frame is the FrameEncoder
@@ -15,6 +17,7 @@
 import { VmpmError, describeError } from '../util/errors';
 import { DIGEST_SIZE, MAX_SLOTS, PAGE_SIZE, ZERO_SLOT } from './format';
 import type { CompressedFrame, FrameBatch, FrameEncoder, HashedPages } from './frame-encoder';
+import { FrameSlots } from './frame-slots';
 import { DigestTable, isZeroPage, U32List } from './pages';
 
 export interface FrameOutput {
@@ -32,6 +35,8 @@ export interface PagePipelineOptions {
   workers: number;
   encoder: FrameEncoder;
   output: FrameOutput;
+  /** Incompressible pages into raw-block frames (default true; false for comparisons). */
+  rawFrames?: boolean;
 }
 
 /** How the pages processed since resetCounts() turned out (non-zero pages only). */
@@ -55,8 +60,9 @@ export class PagePipeline {
   private hashBatchPositions: number[] = [];
   /** Hash jobs in submission order; results are deduplicated strictly in this order. */
   private readonly hashQueue: Array<{ result: Promise<HashedPages>; positions: number[] }> = [];
-  /** The open frame batch: new slots are packed here until it holds frameBytes. */
-  private frame: FrameBatch | undefined;
+  /** The open frame batches (compressed and raw) and their slot reservations (frame-slots.ts). */
+  private readonly slots: FrameSlots;
+  private readonly rawFrames: boolean;
   private readonly framesInFlight: Promise<void>[] = [];
   private counts: PageCounts = { dedupPages: 0, storedPages: 0 };
   private slotObserver: ((position: number, dedup: boolean) => void) | undefined;
@@ -66,6 +72,8 @@ export class PagePipeline {
     this.maxInFlight = Math.max(1, options.workers) + 1;
     this.encoder = options.encoder;
     this.output = options.output;
+    this.rawFrames = options.rawFrames ?? true;
+    this.slots = new FrameSlots(this.frameBytes / PAGE_SIZE, () => this.takeBuffer());
   }
 
   /** Page-index entries so far (the next page's position). */
@@ -105,7 +113,7 @@ export class PagePipeline {
   /** Reserves `count` page-index positions (zero pages until placed); returns the first. */
   reserve(count: number): number {
     const first = this.pageIndex.length;
-    for (let i = 0; i < count; i++) this.pageIndex.push(ZERO_SLOT);
+    this.pageIndex.extend(count, ZERO_SLOT); // one fill: a 4 GiB guest reserves a million entries
     return first;
   }
 
@@ -133,7 +141,15 @@ export class PagePipeline {
   /** drain(), then sends the last (partial) frame batch: every stored page is in a queued frame after. */
   async finish(): Promise<void> {
     await this.drain();
-    await this.flushFrame();
+    for (const batch of this.slots.takeOpen()) await this.flushFrame(batch);
+  }
+
+  /**
+   * After every frame is written: closes the slot holes the last, partly filled batches left, in the
+   * page index, the digests and `frames` (their firstSlot), and sorts `frames` into slot order.
+   */
+  compactSlots(frames: Array<{ firstSlot: number }>): void {
+    this.slots.compact(this.pageIndex, this.digests, frames);
   }
 
   resetCounts(): void {
@@ -168,7 +184,7 @@ export class PagePipeline {
     } catch (err) {
       throw err instanceof Error ? err : new VmpmError(describeError(err));
     }
-    const { digests, input } = hashed;
+    const { digests, input, incompressible } = hashed;
     for (let i = 0; i < job.positions.length; i++) {
       const position = job.positions[i]!;
       const digest = digests.subarray(i * DIGEST_SIZE, (i + 1) * DIGEST_SIZE);
@@ -179,30 +195,30 @@ export class PagePipeline {
         this.slotObserver?.(position, true);
         continue;
       }
-      this.pageIndex.set(position, await this.store(digest, input, i));
+      this.pageIndex.set(position, await this.store(digest, input, i, this.rawFrames && incompressible?.[i] === 1));
       this.counts.storedPages++;
       this.slotObserver?.(position, false);
     }
     this.recycle(input);
   }
 
-  /** A new unique page (page `i` of `input`): its slot, packed into the open frame batch. */
-  private async store(digest: Buffer, input: Buffer, i: number): Promise<number> {
+  /**
+   * A new unique page (page `i` of `input`): its slot, packed into the open frame batch of its kind
+   * (incompressible pages, as the hash workers estimated, go to raw-block frames).
+   */
+  private async store(digest: Buffer, input: Buffer, i: number, raw: boolean): Promise<number> {
     if (this.digests.count >= MAX_SLOTS) throw new VmpmError(`more than ${MAX_SLOTS} unique pages: beyond what format v1 can index`);
-    const slot = this.digests.add(digest);
-    this.frame ??= { data: this.takeBuffer(), firstSlot: slot, slotCount: 0 };
-    input.copy(this.frame.data, this.frame.slotCount * PAGE_SIZE, i * PAGE_SIZE, (i + 1) * PAGE_SIZE);
-    this.frame.slotCount++;
-    if (this.frame.slotCount * PAGE_SIZE === this.frameBytes) await this.flushFrame();
+    const { slot, full } = this.slots.add(input, i, raw);
+    this.digests.setAt(slot, digest);
+    if (full) await this.flushFrame(full);
     return slot;
   }
 
-  /** Sends the open frame batch to the encoder and its output in order; waits while too many are in flight. */
-  private async flushFrame(): Promise<void> {
-    const open = this.frame;
-    if (!open || open.slotCount === 0) return;
-    this.frame = undefined;
+  /** Sends a frame batch to the encoder and its output in order; waits while too many are in flight. */
+  private async flushFrame(open: FrameBatch): Promise<void> {
+    if (open.slotCount === 0) return;
     const batch: FrameBatch = { data: this.trimmed(open.data, open.slotCount), firstSlot: open.firstSlot, slotCount: open.slotCount };
+    if (open.raw) batch.raw = true;
     const encoded = this.encoder.encode(batch).then((frame) => {
       this.recycle(frame.input);
       return frame;

@@ -45,6 +45,25 @@ export class U32List {
   set(i: number, v: number): void {
     this.data[i] = v;
   }
+  /** Appends `n` copies of `v` (one allocation, not n pushes: a 4 GiB guest reserves a million). */
+  extend(n: number, v: number): void {
+    if (this.length + n > this.data.length) {
+      let size = this.data.length;
+      while (size < this.length + n) size *= 2;
+      const bigger = new Uint32Array(size);
+      bigger.set(this.data.subarray(0, this.length));
+      this.data = bigger;
+    }
+    this.data.fill(v, this.length, this.length + n);
+    this.length += n;
+  }
+  /** Replaces every entry with fn(entry). */
+  remap(fn: (v: number) => number): void {
+    for (let i = 0; i < this.length; i++) this.data[i] = fn(this.data[i]!);
+  }
+  at(i: number): number {
+    return this.data[i]!;
+  }
   /** Little-endian bytes of the first `length` entries. */
   toBuffer(): Buffer {
     const out = Buffer.alloc(this.length * 4);
@@ -76,19 +95,50 @@ export class DigestTable {
     }
   }
 
+  /** Slots in use, in the order they were set (slots may have gaps until compact()). */
+  private readonly occupied = new U32List();
+
   /** Appends a digest known to be absent; returns its slot. */
   add(digest: Buffer): number {
-    const slot = this.count;
-    if ((slot + 1) * DIGEST_SIZE > this.digests.length) {
+    const slot = this.highest + 1;
+    this.setAt(slot, digest);
+    return slot;
+  }
+
+  /** Stores a digest known to be absent at `slot` (unused so far; gaps allowed, see compact()). */
+  setAt(slot: number, digest: Buffer): void {
+    while ((slot + 1) * DIGEST_SIZE > this.digests.length) {
       const bigger = Buffer.alloc(this.digests.length * 2);
       this.digests.copy(bigger);
       this.digests = bigger;
     }
     digest.copy(this.digests, slot * DIGEST_SIZE);
     this.count++;
+    this.occupied.push(slot);
+    this.highest = Math.max(this.highest, slot);
     if (this.count * 2 > this.table.length) this.rehash(this.table.length * 2);
     else this.insert(slot);
-    return slot;
+  }
+
+  private highest = -1;
+
+  /**
+   * Closes gaps: `runs` lists, in slot order, each run of used slots (from, count); afterwards the
+   * runs sit back to back from slot 0 and `count` slots are dense.
+   */
+  compact(runs: Array<{ from: number; count: number }>): void {
+    const dense = Buffer.alloc(Math.max(1, this.count) * DIGEST_SIZE);
+    let to = 0;
+    for (const r of runs) {
+      this.digests.copy(dense, to * DIGEST_SIZE, r.from * DIGEST_SIZE, (r.from + r.count) * DIGEST_SIZE);
+      to += r.count;
+    }
+    this.digests = dense;
+    this.count = to;
+    this.highest = to - 1;
+    this.occupied.length = 0;
+    for (let s = 0; s < to; s++) this.occupied.push(s);
+    this.rehash(this.table.length);
   }
 
   /** All digests, slot order (32 bytes each). */
@@ -105,6 +155,6 @@ export class DigestTable {
 
   private rehash(size: number): void {
     this.table = new Uint32Array(size);
-    for (let s = 0; s < this.count; s++) this.insert(s);
+    for (let i = 0; i < this.occupied.length; i++) this.insert(this.occupied.at(i));
   }
 }

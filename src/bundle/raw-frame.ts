@@ -2,7 +2,8 @@
  * Incompressible pages (encrypted or already-compressed data) are not worth a compressor's time: a
  * zstd frame may hold "raw" blocks (RFC 8878 3.1.1.2: Block_Type 0, the bytes stored as they are), so
  * such pages go into frames of raw blocks, which stock `zstd -d` and zstd-codec decode like any
- * other frame. Which pages: a cheap estimate (compressibility.ts-style byte census) on a sample.
+ * other frame. Which pages: a cheap estimate (a census of distinct byte values) on a sample, run by the
+ * compression workers while they hash.
  */
 
 const ZSTD_MAGIC = 0xfd2fb528;
@@ -52,26 +53,29 @@ const SAMPLE = 128;
  */
 export const INCOMPRESSIBLE_DISTINCT = 140;
 
-const seen = new Uint32Array(256);
-let generation = 0;
+const seen = new Uint8Array(256);
 
 /** True when the page at buf[off..off+4096) looks incompressible (a byte census of 256 sampled bytes). */
 export function looksIncompressible(buf: Uint8Array, off: number): boolean {
-  generation++;
-  if (generation === 0xffffffff) {
-    seen.fill(0);
-    generation = 1;
-  }
-  const g = generation;
+  seen.fill(0);
   let distinct = 0;
-  for (const start of [off, off + 2048]) {
-    for (let i = start; i < start + SAMPLE; i++) {
-      const b = buf[i]!;
-      if (seen[b] !== g) {
-        seen[b] = g;
-        distinct++;
-      }
-    }
+  for (let i = off; i < off + SAMPLE; i++) {
+    const b = buf[i]!;
+    distinct += 1 - seen[b]!;
+    seen[b] = 1;
+  }
+  for (let i = off + 2048; i < off + 2048 + SAMPLE; i++) {
+    const b = buf[i]!;
+    distinct += 1 - seen[b]!;
+    seen[b] = 1;
   }
   return distinct > INCOMPRESSIBLE_DISTINCT;
+}
+
+/** One byte per 4 KiB page of `data`: 1 when the page looks incompressible. */
+export function estimatePages(data: Uint8Array): Uint8Array {
+  const pages = Math.floor(data.length / 4096);
+  const out = new Uint8Array(pages);
+  for (let i = 0; i < pages; i++) out[i] = looksIncompressible(data, i * 4096) ? 1 : 0;
+  return out;
 }

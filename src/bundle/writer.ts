@@ -48,6 +48,8 @@ export interface WriterOptions {
   level?: number;
   /** Uncompressed bytes per frame, a multiple of 4096, default 1 MiB, maximum 4 MiB (less at levels >= 6). */
   frameBytes?: number;
+  /** Incompressible pages into raw-block zstd frames instead of the compressor (default true; false for comparisons). */
+  rawFrames?: boolean;
   /** Compression worker threads, default min(2, cpus); 0 compresses on the calling thread. */
   workers?: number;
   onProgress?: (p: { memoryBytesIn: number }) => void;
@@ -100,6 +102,7 @@ export class BundleWriter {
       workers,
       encoder,
       output: { frame: (encoded, batch) => this.writeFrame(encoded, batch) },
+      rawFrames: options.rawFrames ?? true,
     });
     this.host = {
       pages: this.pages,
@@ -280,6 +283,7 @@ export class BundleWriter {
       await this.guard(this.pages.finish());
       await this.chain;
       this.checkFailure();
+      this.pages.compactSlots(this.frames);
       const trailerOffset = this.offset;
       const trailer = this.encodeTrailer();
       await this.emit(trailer);

@@ -189,7 +189,10 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
         resumedAt = memory.resumedAt;
         timings.paused = roundMs(resumedAt - stopAt);
       }
-      if (memory.snapshot) await writer.addJsonSection(SECTION.snapshot, snapshotSection(memory.snapshot, cpus, warnings));
+      if (memory.snapshot) {
+        if (memory.snapshot.downtimeMs !== null) timings.snapshotDowntime = memory.snapshot.downtimeMs;
+        await writer.addJsonSection(SECTION.snapshot, snapshotSection(memory.snapshot, cpus, warnings));
+      }
     }
     checkAbort();
 
