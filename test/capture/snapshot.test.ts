@@ -20,6 +20,20 @@ const ALLOW = ['cont', 'migrate', 'migrate-set-capabilities', 'migrate-set-param
 const fifoDirs = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('vmpm-fifo-'));
 
 /**
+ * No FIFO directory the capture made is left. Other test files capture at the same time (their
+ * directories come and go), so: every directory that appeared since `before` must be gone within 2 s.
+ */
+async function assertNoNewFifoDirs(before: string[]): Promise<void> {
+  const deadline = Date.now() + 2000;
+  let extra = fifoDirs().filter((d) => !before.includes(d));
+  while (extra.length > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    extra = extra.filter((d) => fifoDirs().includes(d));
+  }
+  assert.deepEqual(extra, []);
+}
+
+/**
  * The issue's bound is 100 ms under TCG on a quiet 2-core host. This machine is shared (load 8-14
  * while helpers build and test), and every QMP round trip in the stop waits for a core: the bound
  * scales with the load per core, and the test prints what it measured.
@@ -161,7 +175,7 @@ test('interrupted during a snapshot: no bundle, migration cancelled, settings re
     const { err } = await strikeDuringSnapshot(client, output, (c) => c.abort());
     assert.ok(err instanceof VmpmError && /interrupted/.test(err.message), String(err));
     assert.deepEqual(readdirSync(dir), []);
-    assert.deepEqual(fifoDirs(), fifos);
+    await assertNoNewFifoDirs(fifos);
     const now = await migrationSettings(client);
     assert.deepEqual({ bg: now.bg, bandwidth: now.bandwidth }, { bg: found.bg, bandwidth: found.bandwidth });
     assert.ok(now.status === 'cancelled' || now.status === 'failed', `migration ${String(now.status)}`);
@@ -177,7 +191,7 @@ test('QEMU killed during a snapshot: one-line error, no bundle, nothing left beh
     assert.ok(err instanceof VmpmError, String(err));
     assert.doesNotMatch(err.message, /\n/);
     assert.deepEqual(readdirSync(dir), []);
-    assert.deepEqual(fifoDirs(), fifos);
+    await assertNoNewFifoDirs(fifos);
   }, ALLOW);
 });
 
