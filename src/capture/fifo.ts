@@ -36,7 +36,8 @@ export interface FifoDir {
 }
 
 export async function createFifoDir(parent: string = tmpdir()): Promise<FifoDir> {
-  const path = await mkdtemp(join(parent, 'vmpm-fifo-'));
+  // The pid in the name lets a later run tell a directory left by a killed vmpm from one in use.
+  const path = await mkdtemp(join(parent, `vmpm-fifo-${process.pid}-`));
   let removing: Promise<void> | undefined;
   return { path, remove: () => (removing ??= rm(path, { recursive: true, force: true })) };
 }

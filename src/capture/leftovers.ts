@@ -5,7 +5,7 @@
  * delete them: another vmpm may be writing them right now). The guest such a run stopped may still
  * be stopped; `vmpm state` reports it (exit 11).
  */
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readlinkSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -36,12 +36,52 @@ export function findLeftovers(dir: string, temp: string = tmpdir()): Leftover[] 
     }
   };
   scan(dir, (n) => /^\..+\.partial-[0-9a-f]{12}$/.test(n), 'partial-bundle');
-  scan(temp, (n) => n.startsWith('vmpm-fifo-'), 'fifo-dir');
-  return found.sort((a, b) => a.modified.getTime() - b.modified.getTime());
+  scan(temp, (n) => /^vmpm-fifo-\d+-/.test(n) && !alive(Number(/^vmpm-fifo-(\d+)-/.exec(n)![1])), 'fifo-dir');
+  // A temporary bundle some process still has open is a capture in progress, not a leftover.
+  const open = openFiles();
+  return found
+    .filter((l) => l.kind !== 'partial-bundle' || (open !== undefined && !open.has(l.path)))
+    .sort((a, b) => a.modified.getTime() - b.modified.getTime());
 }
 
 /** One warning line per leftover. */
 export function describeLeftover(l: Leftover): string {
   const what = l.kind === 'partial-bundle' ? `an unfinished bundle (${l.bytes} bytes)` : 'a memory FIFO directory';
   return `found ${what} left by an earlier vmpm that did not finish (killed?), or in use by one running now: ${l.path} (modified ${l.modified.toISOString()}); delete it once no vmpm runs, and check the guest with \`vmpm state\``;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Every file any process has open (Linux /proc), or undefined where that cannot be known. */
+function openFiles(): Set<string> | undefined {
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n));
+  } catch {
+    return undefined;
+  }
+  const open = new Set<string>();
+  for (const pid of pids) {
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue; // gone, or another user's process
+    }
+    for (const fd of fds) {
+      try {
+        open.add(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  return open;
 }
