@@ -43,8 +43,12 @@ test('safety: reads, stop and dumps are always allowed; state changes need the a
   }
   for (const c of ['cont', 'system_reset', 'quit', 'device_add', 'inject-nmi', 'qom-set', 'migrate', 'whatever']) {
     assert.throws(() => assertCommandAllowed(c, undefined, none), QmpUnsafeCommandError, c);
-    assert.doesNotThrow(() => assertCommandAllowed(c, undefined, new Set([c])), c);
+    const args = c === 'migrate' ? { uri: 'unix:/run/vmpm/migration.sock' } : undefined;
+    assert.doesNotThrow(() => assertCommandAllowed(c, args, new Set([c])), c);
   }
+  // Even when allowed, migrate may only go to a unix: socket (vmpm's own background-snapshot listener).
+  assert.throws(() => assertCommandAllowed('migrate', { uri: 'tcp:10.0.0.1:4444' }, new Set(['migrate'])), QmpUnsafeCommandError);
+  assert.throws(() => assertCommandAllowed('migrate', { uri: 'exec:cat > /tmp/x' }, new Set(['migrate'])), QmpUnsafeCommandError);
   const hmp = (line: string, allow: string[] = []): void => assertCommandAllowed('human-monitor-command', { 'command-line': line }, new Set(allow));
   for (const line of ['info registers -a', '  info mtree -f', 'xp /4xw 0x20000', 'x /2i $pc', 'help']) assert.doesNotThrow(() => hmp(line), line);
   for (const line of ['mce 0 1 0x9400000000000000 0 0x20000 0', 'o /b 0x505 1', 'cont', 'c', 'quit', 'q', 'system_reset', 'nmi']) {
