@@ -39,7 +39,7 @@ test('Ctrl-C during vmpm capture: clean one-line error, no bundle, FIFOs removed
   try {
     const out = join(qemu.dir, 'sigint.vmpm');
     const before = fifoDirs();
-    const child = spawn(process.execPath, [VMPM_BIN, 'capture', '--qmp', qemu.endpoint, '-o', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [VMPM_BIN, 'capture', '--qmp', qemu.endpoint, '-o', out, '--memory-method', 'dump'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
