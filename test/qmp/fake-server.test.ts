@@ -42,7 +42,7 @@ test('an event sent before the greeting is buffered and replayed to a subscriber
       await c.closed;
     },
     async (server) => {
-      const client = await QmpClient.connect(server.endpoint);
+      const client = await QmpClient.connect(server.endpoint, { checkReplyShapes: false });
       try {
         assert.equal(client.greeting.version.qemu.major, 7);
         const seen: QmpEvent[] = [];
@@ -74,7 +74,7 @@ test('an event between qmp_capabilities and its reply is not taken for the reply
       await c.closed;
     },
     async (server) => {
-      const client = await QmpClient.connect(server.endpoint);
+      const client = await QmpClient.connect(server.endpoint, { checkReplyShapes: false });
       try {
         assert.deepEqual(
           client.bufferedEvents().map((e) => e.event),
@@ -99,7 +99,7 @@ test('replies are matched by id, not by order', async () => {
       await c.closed;
     },
     async (server) => {
-      const client = await QmpClient.connect(server.endpoint);
+      const client = await QmpClient.connect(server.endpoint, { checkReplyShapes: false });
       try {
         const [a, b] = await Promise.all([client.execute('query-name'), client.execute('query-uuid')]);
         assert.equal(a, 'first');
@@ -125,7 +125,7 @@ test('an id-less error fails the oldest pending command and the connection stays
       await c.closed;
     },
     async (server) => {
-      const client = await QmpClient.connect(server.endpoint);
+      const client = await QmpClient.connect(server.endpoint, { checkReplyShapes: false });
       try {
         const first = client.execute('query-name');
         const second = client.execute('query-uuid');
@@ -157,7 +157,7 @@ test('a reply with an unknown id or without an id is dropped, not given to a pen
       await c.closed;
     },
     async (server) => {
-      const client = await QmpClient.connect(server.endpoint);
+      const client = await QmpClient.connect(server.endpoint, { checkReplyShapes: false });
       try {
         assert.equal(await client.execute('query-name'), 'mine');
         assert.ok(client.transcript().some((e) => e.line.includes('not-ours')), 'dropped reply still in the transcript');
@@ -178,7 +178,7 @@ test('a disconnect mid-command fails every pending call at once', async () => {
       c.socket.destroy();
     },
     async (server) => {
-      const client = await QmpClient.connect(server.endpoint, { commandTimeoutMs: 60_000 });
+      const client = await QmpClient.connect(server.endpoint, { checkReplyShapes: false, commandTimeoutMs: 60_000 });
       let closeErr: Error | undefined | null = null;
       client.onClose((e) => (closeErr = e));
       const started = Date.now();
@@ -208,7 +208,7 @@ test('a never-answered command times out after its per-call timeout; a late repl
       await c.closed;
     },
     async (server) => {
-      const client = await QmpClient.connect(server.endpoint, { commandTimeoutMs: 60_000 });
+      const client = await QmpClient.connect(server.endpoint, { checkReplyShapes: false, commandTimeoutMs: 60_000 });
       try {
         const started = Date.now();
         await assert.rejects(client.execute('query-name', undefined, { timeoutMs: 150 }), (err: unknown) => {
@@ -245,7 +245,7 @@ test('an over-long line closes the connection with QmpProtocolError without buff
       }
     },
     async (server) => {
-      const client = await QmpClient.connect(server.endpoint, { maxLineBytes: 256 * 1024 });
+      const client = await QmpClient.connect(server.endpoint, { checkReplyShapes: false, maxLineBytes: 256 * 1024 });
       const pending = client.execute('query-qmp-schema');
       await assert.rejects(pending, (err: unknown) => {
         assert.ok(err instanceof QmpProtocolError);
@@ -269,7 +269,7 @@ test('invalid JSON from the server closes the connection with QmpProtocolError',
       await c.closed;
     },
     async (server) => {
-      const client = await QmpClient.connect(server.endpoint);
+      const client = await QmpClient.connect(server.endpoint, { checkReplyShapes: false });
       let closeErr: Error | undefined;
       client.onClose((e) => (closeErr = e));
       await assert.rejects(client.execute('query-status'), (err: unknown) => {
@@ -324,7 +324,7 @@ test('a refused qmp_capabilities is a QmpNegotiationError', async () => {
       await c.closed;
     },
     async (server) => {
-      await assert.rejects(QmpClient.connect(server.endpoint), (err: unknown) => {
+      await assert.rejects(QmpClient.connect(server.endpoint, { checkReplyShapes: false }), (err: unknown) => {
         assert.ok(err instanceof QmpNegotiationError);
         assert.match(err.message, /GenericError: nope/);
         return true;
@@ -378,7 +378,7 @@ test('64-bit integers are sent and received exactly', async () => {
       await c.closed;
     },
     async (server) => {
-      const client = await QmpClient.connect(server.endpoint);
+      const client = await QmpClient.connect(server.endpoint, { checkReplyShapes: false });
       try {
         const r = await client.execute<{ max: bigint; neg: bigint; small: number; echo: string }>('memsave', {
           val: -140737488224256n,
@@ -409,7 +409,7 @@ test('refused unsafe commands never reach the socket; allowed ones do', async ()
       }
     },
     async (server) => {
-      const client = await QmpClient.connect(server.endpoint, { allow: ['inject-nmi', 'o'] });
+      const client = await QmpClient.connect(server.endpoint, { checkReplyShapes: false, allow: ['inject-nmi', 'o'] });
       try {
         for (const command of ['cont', 'system_reset', 'quit', 'device_add', 'migrate', 'no-such-command']) {
           await assert.rejects(client.execute(command), (err: unknown) => {
@@ -469,7 +469,7 @@ test('HMP error texts returned as success are raised as QmpHmpError; normal text
       await c.closed;
     },
     async (server) => {
-      const client = await QmpClient.connect(server.endpoint);
+      const client = await QmpClient.connect(server.endpoint, { checkReplyShapes: false });
       try {
         for (const text of errorTexts) {
           await assert.rejects(client.hmp('info status'), (err: unknown) => {
@@ -498,7 +498,7 @@ test('events are read promptly without listeners, bounded, and counted when drop
       await c.closed;
     },
     async (server) => {
-      const client = await QmpClient.connect(server.endpoint, { maxBufferedEvents: 1000 });
+      const client = await QmpClient.connect(server.endpoint, { checkReplyShapes: false, maxBufferedEvents: 1000 });
       try {
         assert.equal(await client.execute('query-status'), 'after-events');
         const buffered = client.bufferedEvents();
@@ -527,7 +527,7 @@ test('the transcript records every line sent and received, verbatim, in order', 
       await c.closed;
     },
     async (server) => {
-      const client = await QmpClient.connect(server.endpoint);
+      const client = await QmpClient.connect(server.endpoint, { checkReplyShapes: false });
       try {
         await client.execute('stop');
         await client.waitForEvent('STOP', { timeoutMs: 1000 });
@@ -555,7 +555,7 @@ test('close() fails pending calls with QmpDisconnectedError and is idempotent', 
       await c.closed;
     },
     async (server) => {
-      const client = await QmpClient.connect(server.endpoint);
+      const client = await QmpClient.connect(server.endpoint, { checkReplyShapes: false });
       let reason: Error | undefined | null = null;
       client.onClose((e) => (reason = e));
       const pending = assert.rejects(client.execute('query-status'), QmpDisconnectedError);
