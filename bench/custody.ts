@@ -9,7 +9,7 @@
  * `--data P`: only P% of the 1 MiB chunks hold random data, the rest are zero (default 100: the
  * worst case for memory, every one of the 1,048,576 pages distinct).
  *
- *   npm run build && node dist/bench/custody.js [--dir DIR] [--data P] [--clean] [--keep]
+ *   npm run build && node dist/bench/custody.js [--dir DIR] [--data P] [--clean] [--keep] [--build-only]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -17,40 +17,17 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Table from 'cli-table3';
-import { BundleWriter } from '../src/bundle';
-import { toHex } from '../src/util/hex';
+import { arg, buildPcBundle } from './lib/pc-bundle';
 
-const GiB = 1n << 30n;
-const RANGES = [
-  { start: 0n, length: 3n * GiB, name: 'pc.ram' },
-  { start: 4n * GiB, length: GiB, name: 'pc.ram@4G' },
-];
 const VMPM = join(__dirname, '..', '..', 'bin', 'vmpm');
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
 
 const DATA_PERCENT = Number(arg('--data', '100'));
 
-async function* image(length: bigint): AsyncGenerator<Buffer> {
+/** Chunk n holds random data when (n * 37) % 100 < P: spread evenly, the same chunks every run. */
+async function* image(_start: bigint, length: bigint): AsyncGenerator<Buffer> {
   const zero = Buffer.alloc(1 << 20);
   let n = 0;
   for (let at = 0n; at < length; at += 1n << 20n) yield (n++ * 37) % 100 < DATA_PERCENT ? randomBytes(1 << 20) : zero;
-}
-
-async function build(path: string): Promise<void> {
-  const w = await BundleWriter.create(path, { level: 1 });
-  await w.addJsonSection('memmap', {
-    regions: RANGES.map((r) => ({ name: r.name, kind: 'ram', start: toHex(r.start), end: toHex(r.start + r.length), captured: true })),
-    sizeSummary: null,
-    memdevs: [],
-    memoryDevices: [],
-    raw: '',
-  });
-  for (const r of RANGES) await w.addMemoryRange(r.start, image(r.length), { name: r.name, expectedLength: r.length });
-  await w.finish();
 }
 
 interface Run {
@@ -73,8 +50,9 @@ async function main(): Promise<void> {
   const bundle = join(dir, `guest-4g-${DATA_PERCENT}pct.vmpm`);
   if (!existsSync(bundle)) {
     process.stderr.write(`building ${bundle} (4 GiB, ${DATA_PERCENT}% random pages, once) ...\n`);
-    await build(bundle);
+    await buildPcBundle(bundle, image);
   }
+  if (process.argv.includes('--build-only')) return;
   const size = statSync(bundle).size;
   const key = join(dir, 'age-key.txt');
   if (!existsSync(key)) execFileSync('age-keygen', ['-o', key], { stdio: 'ignore' });

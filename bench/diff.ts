@@ -13,21 +13,11 @@ import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, rmSync, stat
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Table from 'cli-table3';
-import { BundleWriter, BundleReader } from '../src/bundle';
+import { BundleReader } from '../src/bundle';
 import { buildDiff, diffPageIndexes } from '../src/analysis';
-import { toHex } from '../src/util/hex';
+import { arg, buildPcBundle, PC_RANGES } from './lib/pc-bundle';
 
-const GiB = 1n << 30n;
-const RANGES = [
-  { start: 0n, length: 3n * GiB, name: 'pc.ram' },
-  { start: 4n * GiB, length: GiB, name: 'pc.ram@4G' },
-];
 const PAGE = 4096;
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
 
 /** Deterministic page selection: which pages hold data in A, which B changes or adds. */
 function pageKind(addr: bigint, side: 'a' | 'b'): 'zero' | 'data' | 'changed' {
@@ -57,21 +47,6 @@ async function* image(start: bigint, length: bigint, side: 'a' | 'b'): AsyncGene
   }
 }
 
-async function build(path: string, side: 'a' | 'b'): Promise<number> {
-  const t0 = Date.now();
-  const w = await BundleWriter.create(path, { level: 1 });
-  await w.addJsonSection('memmap', {
-    regions: RANGES.map((r) => ({ name: r.name, kind: 'ram', start: toHex(r.start), end: toHex(r.start + r.length), captured: true })),
-    sizeSummary: null,
-    memdevs: [],
-    memoryDevices: [],
-    raw: '',
-  });
-  for (const r of RANGES) await w.addMemoryRange(r.start, image(r.start, r.length, side), { name: r.name, expectedLength: r.length });
-  await w.finish();
-  return Date.now() - t0;
-}
-
 /**
  * The same image as one raw file (the ranges back to back, as pmemsave of each range would give),
  * written sparse: only data pages are written, so building it is cheap while `cmp` still has to read
@@ -81,7 +56,7 @@ function writeRaw(path: string, side: 'a' | 'b'): void {
   const fd = openSync(path, 'w', 0o600);
   const page = Buffer.alloc(PAGE);
   let fileOffset = 0;
-  for (const r of RANGES) {
+  for (const r of PC_RANGES) {
     for (let addr = r.start; addr < r.start + r.length; addr += BigInt(PAGE), fileOffset += PAGE) {
       const kind = pageKind(addr, side);
       if (kind === 'zero') continue;
@@ -109,7 +84,7 @@ async function main(): Promise<void> {
   for (const [path, side] of [[a, 'a'], [b, 'b']] as const) {
     if (existsSync(path)) continue;
     process.stderr.write(`building ${path} (4 GiB, once) ...\n`);
-    process.stderr.write(`  built in ${(await build(path, side)) / 1000} s\n`);
+    process.stderr.write(`  built in ${(await buildPcBundle(path, (start, length) => image(start, length, side))) / 1000} s\n`);
   }
   const rawA = join(dir, 'a-4g.raw');
   const rawB = join(dir, 'b-4g.raw');
