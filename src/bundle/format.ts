@@ -2,6 +2,8 @@
  * Byte layout of bundle format v1 (docs/bundle-format.md is the normative description; this file
  * and the doc must agree). All integers are little-endian. Shared by writer, reader and verify.
  */
+import { bundleBytes, EntryCodec } from './entry-codec';
+
 export const PAGE_SIZE = 4096;
 export const FORMAT_MAJOR = 1;
 export const FORMAT_MINOR = 0;
@@ -42,15 +44,19 @@ export const MAX_NAME_BYTES = 1024;
 export const MAX_TRAILER_BYTES = 2 ** 31 - 1;
 export const MAX_SECTION_BYTES = 2 ** 31 - 1;
 
+/** The fixed header after its 8-byte magic (docs/bundle-format.md "Header"); 24..32 reserved (zero). */
+export const BUNDLE_HEADER = new EntryCodec(HEADER_SIZE, {
+  major: { at: 8, kind: 'u16' },
+  minor: { at: 10, kind: 'u16' },
+  flags: { at: 12, kind: 'u32' },
+  headerSize: { at: 16, kind: 'u32' },
+  pageSize: { at: 20, kind: 'u32' },
+});
+
 export function encodeHeader(version: { minor: number; flags: number } = { minor: FORMAT_MINOR, flags: 0 }): Buffer {
   const b = Buffer.alloc(HEADER_SIZE);
   HEADER_MAGIC.copy(b, 0);
-  b.writeUInt16LE(FORMAT_MAJOR, 8);
-  b.writeUInt16LE(version.minor, 10);
-  b.writeUInt32LE(version.flags, 12);
-  b.writeUInt32LE(HEADER_SIZE, 16);
-  b.writeUInt32LE(PAGE_SIZE, 20);
-  b.writeBigUInt64LE(0n, 24);
+  BUNDLE_HEADER.write(b, 0, { major: FORMAT_MAJOR, minor: version.minor, flags: version.flags, headerSize: HEADER_SIZE, pageSize: PAGE_SIZE });
   return b;
 }
 
@@ -64,29 +70,28 @@ export interface Footer {
   reserved: number;
 }
 
+/** The footer before its 8-byte magic at 88 (docs/bundle-format.md "Footer"). */
+export const FOOTER = new EntryCodec(FOOTER_SIZE, {
+  trailerOffset: { at: 0, kind: 'u64' },
+  trailerLength: { at: 8, kind: 'u64' },
+  trailerSha256: { at: 16, kind: 'digest' },
+  fileSha256: { at: 48, kind: 'digest' },
+  major: { at: 80, kind: 'u16' },
+  minor: { at: 82, kind: 'u16' },
+  reserved: { at: 84, kind: 'u32' },
+});
+
 export function encodeFooter(f: Omit<Footer, 'major' | 'minor' | 'reserved'>, minor = FORMAT_MINOR): Buffer {
   const b = Buffer.alloc(FOOTER_SIZE);
-  b.writeBigUInt64LE(f.trailerOffset, 0);
-  b.writeBigUInt64LE(f.trailerLength, 8);
-  f.trailerSha256.copy(b, 16);
-  f.fileSha256.copy(b, 48);
-  b.writeUInt16LE(FORMAT_MAJOR, 80);
-  b.writeUInt16LE(minor, 82);
-  b.writeUInt32LE(0, 84);
+  FOOTER.write(b, 0, { ...f, major: FORMAT_MAJOR, minor, reserved: 0 });
   FOOTER_MAGIC.copy(b, 88);
   return b;
 }
 
-export function decodeFooter(b: Buffer): Footer {
-  return {
-    trailerOffset: b.readBigUInt64LE(0),
-    trailerLength: b.readBigUInt64LE(8),
-    trailerSha256: Buffer.from(b.subarray(16, 48)),
-    fileSha256: Buffer.from(b.subarray(48, 80)),
-    major: b.readUInt16LE(80),
-    minor: b.readUInt16LE(82),
-    reserved: b.readUInt32LE(84),
-  };
+/** The footer's fields (the magic is checked by the caller); digests are copies. */
+export function decodeFooter(b: Buffer, file?: string, base = 0): Footer {
+  const f = FOOTER.read(bundleBytes(b, 'footer', file, base), 0);
+  return { ...f, trailerSha256: Buffer.from(f.trailerSha256), fileSha256: Buffer.from(f.fileSha256) };
 }
 
 export interface SectionEntry {

@@ -2,27 +2,29 @@
  * BundleReader: opens a v1 bundle, validates its structure (footer, trailer digest, every table
  * entry against the file size) without touching the body, and reads sections and guest memory on
  * demand. Sections and frames are digest-checked when read; every page handed out is checked
- * against its page digest. A small LRU keeps recently decompressed frames.
+ * against its page digest. Body access and the frame cache live in frame-store.ts, verify() in
+ * verify.ts.
  */
 import { createHash } from 'node:crypto';
 import { constants as fsConstants, promises as fsp } from 'node:fs';
+import { FormatError } from '../formats/errors';
 import { VmpmError, describeError } from '../util/errors';
 import { toHex } from '../util/hex';
-import { decompressFrame } from './codec';
-import { BundleFormatError, CodecError } from './errors';
+import { BundleFormatError } from './errors';
+import { fileSha256, FrameStore, readAt } from './frame-store';
 import { fsErrorText } from './fs-errors';
-import { FLAG_DIGESTS_ONLY, type Footer, FOOTER_SIZE, type FrameEntry, HEADER_SIZE, PAGE_SIZE, type RangeEntry, SECTION_TYPE_JSON, type SectionEntry, ZERO_SLOT } from './format';
-import { Lru } from './lru';
-import { sha256, ZERO_PAGE, ZERO_PAGE_DIGEST } from './pages';
+import { type Footer, FOOTER_SIZE, HEADER_SIZE, PAGE_SIZE, type RangeEntry, SECTION_TYPE_JSON, type SectionEntry, ZERO_SLOT } from './format';
+import { sha256, ZERO_PAGE_DIGEST } from './pages';
 import { jsonLimitProblem, MAX_JSON_SECTION_BYTES } from './validate/limits';
 import { parseFooter, parseHeader, parseTrailer, type Structure } from './structure';
 import { type MemoryTables, withMemoryIndex } from './memory-index';
+import { verifyBundle, type VerifyResult } from './verify';
 
-/** Decompressed frames kept in memory (4 MiB each at most). */
-const FRAME_CACHE = 8;
+export { fileSha256 } from './frame-store';
+export type { VerifyResult } from './verify';
+
 /** Largest single read() a caller may ask for. */
 const MAX_READ = 1024 * 1024 * 1024;
-const IO_CHUNK = 4 * 1024 * 1024;
 
 export interface SectionInfo {
   name: string;
@@ -50,22 +52,15 @@ export interface BundleStats {
   compressedBytes: number;
 }
 
-export interface VerifyResult {
-  ok: boolean;
-  sha256: string;
-  problems: string[];
-}
-
 export class BundleReader {
   readonly version: { major: number; minor: number };
   private readonly byAddress: RangeEntry[];
-  private readonly frameCache = new Lru<number, Promise<Buffer>>(FRAME_CACHE);
-  private closed = false;
+  private readonly store: FrameStore;
 
   private constructor(
     readonly path: string,
     readonly fileSize: number,
-    private readonly fh: fsp.FileHandle,
+    fh: fsp.FileHandle,
     private readonly footer: Footer,
     private readonly s: Structure,
     version: { major: number; minor: number },
@@ -74,6 +69,7 @@ export class BundleReader {
     readonly digestsOnly = false,
   ) {
     this.version = version;
+    this.store = new FrameStore(path, fh, s);
     this.byAddress = s.ranges.filter((r) => r.pages > 0).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
   }
 
@@ -109,6 +105,8 @@ export class BundleReader {
     } catch (err) {
       await fh.close().catch(() => undefined);
       // readAt() does not know the path (a file that shrank between stat and read).
+      // A bounds check of formats/byte-reader (structure.ts) names the field and offset.
+      if (err instanceof FormatError) throw new BundleFormatError(`${path}: ${err.problem}`);
       if (err instanceof BundleFormatError && !err.message.startsWith(path)) throw new BundleFormatError(`${path}: ${err.message}`);
       if (err instanceof VmpmError) throw err;
       throw new VmpmError(`cannot read bundle ${path}: ${fsErrorText(err)}`, { cause: err });
@@ -147,7 +145,7 @@ export class BundleReader {
 
   async raw(name: string): Promise<Buffer> {
     const e = this.section(name);
-    const data = await this.readBody(e.offset, e.length, `section "${name}"`);
+    const data = await this.store.readBody(e.offset, e.length, `section "${name}"`);
     const digest = sha256(data);
     if (!digest.equals(e.sha256)) {
       throw new BundleFormatError(
@@ -219,7 +217,7 @@ export class BundleReader {
       const inPage = Number(rel % BigInt(PAGE_SIZE));
       const rangeLeft = range.length - rel;
       const n = Math.min(PAGE_SIZE - inPage, length - done, Number(rangeLeft < BigInt(PAGE_SIZE) ? rangeLeft : BigInt(PAGE_SIZE)));
-      const page = await this.pageData(range, pageNo);
+      const page = await this.store.pageData(range, pageNo);
       page.copy(out, done, inPage, inPage + n);
       done += n;
     }
@@ -236,7 +234,7 @@ export class BundleReader {
     const range = this.rangeAt(addr);
     if (!range) return undefined;
     const slot = this.s.pageIndex[range.firstPage + Number((addr - range.start) / BigInt(PAGE_SIZE))]!;
-    return slot === ZERO_SLOT ? ZERO_PAGE_DIGEST : this.slotDigest(slot);
+    return slot === ZERO_SLOT ? ZERO_PAGE_DIGEST : this.store.slotDigest(slot);
   }
 
   /**
@@ -285,7 +283,8 @@ export class BundleReader {
         const addr = r.start + BigInt(p * PAGE_SIZE);
         if (addr >= to) break;
         if (this.s.pageIndex[r.firstPage + p] === ZERO_SLOT) continue;
-        yield { addr, data: Buffer.from(await this.pageData(r, p)) };
+        this.requireContents();
+        yield { addr, data: Buffer.from(await this.store.pageData(r, p)) };
       }
     }
   }
@@ -306,7 +305,7 @@ export class BundleReader {
   /** SHA-256 of the whole file (what `sha256sum` prints), streamed. */
   async sha256(): Promise<string> {
     const h = createHash('sha256');
-    await this.hashRange(h, 0, this.fileSize);
+    await this.store.hashRange(h, 0, this.fileSize);
     return h.digest('hex');
   }
 
@@ -315,58 +314,14 @@ export class BundleReader {
    * digest, decompression and size, and every stored page against its page digest.
    */
   async verify(onProgress?: (done: number, total: number) => void): Promise<VerifyResult> {
-    const problems: string[] = [];
-    const total = this.fileSize + [...this.s.sections, ...this.s.unknownSections].reduce((a, e) => a + e.length, 0) + this.s.frames.reduce((a, f) => a + f.compressedLength, 0);
-    let done = 0;
-    const step = (n: number): void => {
-      done += n;
-      onProgress?.(done, total);
-    };
-    const whole = createHash('sha256');
-    const footerAt = this.fileSize - FOOTER_SIZE;
-    await this.hashRange(whole, 0, footerAt, step);
-    const beforeFooter = whole.copy().digest();
-    if (!beforeFooter.equals(this.footer.fileSha256)) {
-      problems.push(
-        `file content (bytes 0..${footerAt}) SHA-256 mismatch: footer says ${this.footer.fileSha256.toString('hex')}, data hashes to ${beforeFooter.toString('hex')}`,
-      );
-    }
-    await this.hashRange(whole, footerAt, this.fileSize, step);
-    if (this.headerFlags !== 0 && this.version.minor === 0) problems.push(`header flags are 0x${this.headerFlags.toString(16)}, expected 0 in format 1.0`);
-    if (((this.headerFlags & FLAG_DIGESTS_ONLY) !== 0) !== this.digestsOnly) {
-      problems.push(`header flag digests-only is ${this.headerFlags & FLAG_DIGESTS_ONLY ? 'set' : 'clear'} but the bundle ${this.digestsOnly ? 'has' : 'has no'} memory-index section`);
-    }
-    for (const e of [...this.s.sections, ...this.s.unknownSections]) {
-      const h = createHash('sha256');
-      await this.hashRange(h, e.offset, e.offset + e.length, step);
-      const d = h.digest();
-      if (!d.equals(e.sha256)) problems.push(`section "${e.name}" (offset ${e.offset}, ${e.length} bytes): SHA-256 mismatch: index says ${e.sha256.toString('hex')}, data hashes to ${d.toString('hex')}`);
-    }
-    for (let i = 0; i < this.s.frames.length; i++) {
-      const f = this.s.frames[i]!;
-      try {
-        const data = await this.loadFrame(i);
-        for (let k = 0; k < f.slotCount; k++) {
-          const d = sha256(data.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE));
-          const expected = this.slotDigest(f.firstSlot + k);
-          if (!d.equals(expected)) {
-            problems.push(`frame ${i}: stored page ${f.firstSlot + k} SHA-256 mismatch: index says ${expected.toString('hex')}, data hashes to ${d.toString('hex')}`);
-            break;
-          }
-        }
-      } catch (err) {
-        problems.push(describeError(err).replace(`${this.path}: `, ''));
-      }
-      step(f.compressedLength);
-    }
-    return { ok: problems.length === 0, sha256: whole.digest('hex'), problems };
+    return verifyBundle(
+      { store: this.store, fileSize: this.fileSize, footer: this.footer, headerFlags: this.headerFlags, minor: this.version.minor, digestsOnly: this.digestsOnly },
+      onProgress,
+    );
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.frameCache.clear();
-    await this.fh.close();
+    await this.store.close();
   }
 
   private section(name: string): SectionEntry {
@@ -379,10 +334,6 @@ export class BundleReader {
     if (this.digestsOnly) {
       throw new VmpmError(`${this.path} is a slim bundle: it has every page's digest but no memory contents (made by vmpm slim); read the full bundle`);
     }
-  }
-
-  private slotDigest(slot: number): Buffer {
-    return this.s.digests.subarray(slot * 32, slot * 32 + 32);
   }
 
   private rangeAt(addr: bigint): RangeEntry | undefined {
@@ -398,111 +349,4 @@ export class BundleReader {
     }
     return undefined;
   }
-
-  /** The 4 KiB of page `pageNo` of `range` (zero-padded past a partial end), digest-checked. */
-  private async pageData(range: RangeEntry, pageNo: number): Promise<Buffer> {
-    this.requireContents();
-    const slot = this.s.pageIndex[range.firstPage + pageNo]!;
-    if (slot === ZERO_SLOT) return ZERO_PAGE;
-    const frameNo = this.frameOfSlot(slot);
-    const frame = this.s.frames[frameNo]!;
-    const data = await this.frameData(frameNo);
-    const page = data.subarray((slot - frame.firstSlot) * PAGE_SIZE, (slot - frame.firstSlot + 1) * PAGE_SIZE);
-    const d = sha256(page);
-    const expected = this.slotDigest(slot);
-    if (!d.equals(expected)) {
-      throw new BundleFormatError(
-        `${this.path}: page at ${toHex(range.start + BigInt(pageNo * PAGE_SIZE))} (slot ${slot}, frame ${frameNo}) SHA-256 mismatch: index says ${expected.toString('hex')}, data hashes to ${d.toString('hex')}`,
-      );
-    }
-    return page;
-  }
-
-  private frameOfSlot(slot: number): number {
-    const frames = this.s.frames;
-    let lo = 0;
-    let hi = frames.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (frames[mid]!.firstSlot <= slot) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
-  }
-
-  private frameData(i: number): Promise<Buffer> {
-    const cached = this.frameCache.get(i);
-    if (cached) return cached;
-    const p = this.loadFrame(i);
-    this.frameCache.set(i, p);
-    p.catch(() => this.frameCache.delete(i));
-    return p;
-  }
-
-  private async loadFrame(i: number): Promise<Buffer> {
-    const f: FrameEntry = this.s.frames[i]!;
-    const label = `frame ${i} (offset ${f.offset}, ${f.compressedLength} bytes)`;
-    const compressed = await this.readBody(f.offset, f.compressedLength, label);
-    const d = sha256(compressed);
-    if (!d.equals(f.sha256)) {
-      throw new BundleFormatError(`${this.path}: ${label} SHA-256 mismatch: index says ${f.sha256.toString('hex')}, data hashes to ${d.toString('hex')}`);
-    }
-    try {
-      return await decompressFrame(compressed, f.uncompressedLength);
-    } catch (err) {
-      if (err instanceof CodecError) throw new BundleFormatError(`${this.path}: ${label}: ${err.message}`);
-      throw err;
-    }
-  }
-
-  private async readBody(offset: number, length: number, what: string): Promise<Buffer> {
-    if (this.closed) throw new VmpmError(`${this.path} is closed`);
-    try {
-      return await readAt(this.fh, offset, length);
-    } catch (err) {
-      throw new BundleFormatError(`${this.path}: cannot read ${what}: ${fsErrorText(err)}`);
-    }
-  }
-
-  private async hashRange(h: ReturnType<typeof createHash>, from: number, to: number, step?: (n: number) => void): Promise<void> {
-    const buf = Buffer.allocUnsafe(Math.min(IO_CHUNK, Math.max(1, to - from)));
-    let pos = from;
-    while (pos < to) {
-      const n = Math.min(buf.length, to - pos);
-      const { bytesRead } = await this.fh.read(buf, 0, n, pos);
-      if (bytesRead === 0) throw new BundleFormatError(`${this.path}: file ended at ${pos} while reading up to ${to} (it shrank while open?)`);
-      h.update(buf.subarray(0, bytesRead));
-      pos += bytesRead;
-      step?.(bytesRead);
-    }
-  }
-}
-
-/** Reads exactly `length` bytes at `position` or fails naming where the file ended. */
-async function readAt(fh: fsp.FileHandle, position: number, length: number): Promise<Buffer> {
-  const buf = Buffer.alloc(length);
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await fh.read(buf, done, length - done, position + done);
-    if (bytesRead === 0) throw new BundleFormatError(`file ended at offset ${position + done}, expected ${length} bytes at ${position}`);
-    done += bytesRead;
-  }
-  return buf;
-}
-
-/** SHA-256 of any file, streamed (for files that do not open as bundles). */
-export async function fileSha256(path: string): Promise<string> {
-  const h = createHash('sha256');
-  const fh = await fsp.open(path, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(IO_CHUNK);
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      h.update(buf.subarray(0, bytesRead));
-    }
-  } finally {
-    await fh.close();
-  }
-  return h.digest('hex');
 }

@@ -6,8 +6,11 @@
 import { toHex } from '../util/hex';
 import { compressBound, MAX_FRAME_INPUT } from './codec';
 import { BundleFormatError } from './errors';
-import { readTrailerEntries, readTrailerHeader } from './trailer';
+import type { ByteReader } from '../formats/byte-reader';
+import { bundleBytes } from './entry-codec';
+import { type FrameValues, type RangeValues, readTrailerEntries, readTrailerHeader, type SectionValues } from './trailer';
 import {
+  BUNDLE_HEADER,
   decodeFooter,
   DIGEST_SIZE,
   type Footer,
@@ -47,35 +50,35 @@ function hex(b: Buffer): string {
 
 /** Checks the first HEADER_SIZE bytes. `where` prefixes messages (the file path). */
 export function parseHeader(where: string, b: Buffer, fileSize: number): HeaderInfo {
-  if (!b.subarray(0, 8).equals(HEADER_MAGIC)) {
-    throw new BundleFormatError(`${where}: not a vmpm bundle (header magic is ${hex(b.subarray(0, 8))}, expected ${hex(HEADER_MAGIC)})`);
+  const r = bundleBytes(b, 'header', where);
+  const magic = r.bytes(0, HEADER_MAGIC.length, 'magic');
+  if (!magic.equals(HEADER_MAGIC)) {
+    throw new BundleFormatError(`${where}: not a vmpm bundle (header magic is ${hex(magic)}, expected ${hex(HEADER_MAGIC)})`);
   }
-  const major = b.readUInt16LE(8);
-  const minor = b.readUInt16LE(10);
+  const { major, minor, flags, headerSize, pageSize } = BUNDLE_HEADER.read(r, 0);
   if (major > FORMAT_MAJOR) {
     throw new BundleFormatError(
       `${where}: bundle format version ${major}.${minor} is newer than this vmpm reads (format ${FORMAT_MAJOR}.x); upgrade vmpm`,
     );
   }
   if (major < 1) throw new BundleFormatError(`${where}: bundle format version ${major}.${minor} is not supported (this vmpm reads ${FORMAT_MAJOR}.x)`);
-  const headerSize = b.readUInt32LE(16);
-  const pageSize = b.readUInt32LE(20);
   if (headerSize < HEADER_SIZE || headerSize > fileSize - FOOTER_SIZE) {
     throw new BundleFormatError(`${where}: header size ${headerSize} is invalid (expected at least ${HEADER_SIZE} and within the file)`);
   }
   if (pageSize !== PAGE_SIZE) throw new BundleFormatError(`${where}: page size ${pageSize} is not supported (expected ${PAGE_SIZE})`);
-  return { major, minor, flags: b.readUInt32LE(12), headerSize };
+  return { major, minor, flags, headerSize };
 }
 
 /** Checks the last FOOTER_SIZE bytes against the header and the file size. */
 export function parseFooter(where: string, b: Buffer, fileSize: number, header: HeaderInfo): Footer {
   const footerAt = fileSize - FOOTER_SIZE;
-  if (!b.subarray(88, 96).equals(FOOTER_MAGIC)) {
+  const magic = bundleBytes(b, 'footer', where, footerAt).bytes(88, FOOTER_MAGIC.length, 'magic');
+  if (!magic.equals(FOOTER_MAGIC)) {
     throw new BundleFormatError(
-      `${where}: no bundle footer at offset ${footerAt} (found ${hex(b.subarray(88, 96))}, expected ${hex(FOOTER_MAGIC)}): the file is truncated or was not finished`,
+      `${where}: no bundle footer at offset ${footerAt} (found ${hex(magic)}, expected ${hex(FOOTER_MAGIC)}): the file is truncated or was not finished`,
     );
   }
-  const f = decodeFooter(b);
+  const f = decodeFooter(b, where, footerAt);
   if (f.major !== header.major || f.minor !== header.minor) {
     throw new BundleFormatError(`${where}: footer says format ${f.major}.${f.minor} but the header says ${header.major}.${header.minor}`);
   }
@@ -104,6 +107,36 @@ export interface Structure {
   unknownSections: SectionEntry[];
 }
 
+/** What every table check needs: message prefix, name lookup, body bounds. */
+interface TrailerContext {
+  at: (what: string) => string;
+  nameAt: (what: string, off: number, len: number, required: boolean) => string | undefined;
+  inBody: (what: string, offset: bigint, length: bigint) => void;
+}
+
+function trailerContext(at: (what: string) => string, strings: Buffer, headerSize: number, bodyEnd: number): TrailerContext {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  return {
+    at,
+    nameAt: (what, off, len, required) => {
+      if (len === 0 && !required) return undefined;
+      if (len === 0 || len > MAX_NAME_BYTES || off + len > strings.length) {
+        throw new BundleFormatError(at(`${what} name at ${off}+${len} is outside the ${strings.length}-byte string table or not 1..${MAX_NAME_BYTES} bytes`));
+      }
+      try {
+        return decoder.decode(strings.subarray(off, off + len));
+      } catch {
+        throw new BundleFormatError(at(`${what} name is not valid UTF-8`));
+      }
+    },
+    inBody: (what, offset, length) => {
+      if (offset < BigInt(headerSize) || offset + length > BigInt(bodyEnd)) {
+        throw new BundleFormatError(at(`${what} at offset ${offset}, ${length} bytes, lies outside the body (${headerSize}..${bodyEnd})`));
+      }
+    },
+  };
+}
+
 /**
  * Decodes the trailer (already digest-checked) and validates every entry against `bodyEnd` (= trailer offset).
  * `memoryIndex`: `t` is a slim bundle's memory-index section (trailer layout, no sections, no frames:
@@ -112,7 +145,8 @@ export interface Structure {
 export function parseTrailer(where: string, t: Buffer, headerSize: number, bodyEnd: number, options: { memoryIndex?: boolean } = {}): Structure {
   const at = (what: string): string => `${where}: ${options.memoryIndex ? 'memory-index section' : 'trailer'} ${what}`;
   if (t.length < TRAILER_HEADER_SIZE) throw new BundleFormatError(at(`is ${t.length} bytes, shorter than its ${TRAILER_HEADER_SIZE}-byte header`));
-  const head = readTrailerHeader(t);
+  const r = bundleBytes(t, options.memoryIndex ? 'memory-index section' : 'trailer', where, options.memoryIndex ? 0 : bodyEnd);
+  const head = readTrailerHeader(r);
   const { sections: sectionCount, ranges: rangeCount, frames: frameCount, slots: slotCount, pages: pageCountBig, stringsLength } = head;
   if (slotCount === ZERO_SLOT) throw new BundleFormatError(at(`slot count ${slotCount} is reserved`));
   if (options.memoryIndex && (sectionCount !== 0 || frameCount !== 0)) {
@@ -122,7 +156,8 @@ export function parseTrailer(where: string, t: Buffer, headerSize: number, bodyE
     throw new BundleFormatError(at(`page count ${pageCountBig} does not fit a ${t.length}-byte trailer`));
   }
   const pageCount = Number(pageCountBig);
-  const layout = trailerLayout({ sections: sectionCount, ranges: rangeCount, frames: frameCount, slots: slotCount, pages: pageCount, stringsLength });
+  const counts = { sections: sectionCount, ranges: rangeCount, frames: frameCount, slots: slotCount, pages: pageCount, stringsLength };
+  const layout = trailerLayout(counts);
   if (layout.total !== t.length) {
     throw new BundleFormatError(
       at(
@@ -130,55 +165,49 @@ export function parseTrailer(where: string, t: Buffer, headerSize: number, bodyE
       ),
     );
   }
-  const entries = readTrailerEntries(t, { sections: sectionCount, ranges: rangeCount, frames: frameCount, slots: slotCount, pages: pageCount, stringsLength });
-  const strings = t.subarray(layout.strings, layout.strings + stringsLength);
-  const decoder = new TextDecoder('utf-8', { fatal: true });
-  const nameAt = (what: string, off: number, len: number, required: boolean): string | undefined => {
-    if (len === 0 && !required) return undefined;
-    if (len === 0 || len > MAX_NAME_BYTES || off + len > stringsLength) {
-      throw new BundleFormatError(at(`${what} name at ${off}+${len} is outside the ${stringsLength}-byte string table or not 1..${MAX_NAME_BYTES} bytes`));
-    }
-    try {
-      return decoder.decode(strings.subarray(off, off + len));
-    } catch {
-      throw new BundleFormatError(at(`${what} name is not valid UTF-8`));
-    }
-  };
-  const inBody = (what: string, offset: bigint, length: bigint): void => {
-    if (offset < BigInt(headerSize) || offset + length > BigInt(bodyEnd)) {
-      throw new BundleFormatError(at(`${what} at offset ${offset}, ${length} bytes, lies outside the body (${headerSize}..${bodyEnd})`));
-    }
-  };
-
-  const sections: SectionEntry[] = [];
-  const seen = new Set<string>();
-  const unknownSections: SectionEntry[] = [];
-  entries.sections.forEach((e, i) => {
-    const { offset, length, type } = e;
-    const name = nameAt(`section ${i}`, e.nameOffset, e.nameLength, true)!;
-    inBody(`section "${name}"`, offset, length);
-    if (length > BigInt(MAX_SECTION_BYTES)) throw new BundleFormatError(at(`section "${name}" is ${length} bytes, over the ${MAX_SECTION_BYTES}-byte limit`));
-    if (seen.has(name)) throw new BundleFormatError(at(`has two sections named "${name}"`));
-    seen.add(name);
-    const entry: SectionEntry = { name, type, offset: Number(offset), length: Number(length), sha256: Buffer.from(e.sha256) };
-    // A newer minor version's section type: skipped by readers, still covered by verify.
-    if (type !== SECTION_TYPE_JSON && type !== SECTION_TYPE_RAW) unknownSections.push(entry);
-    else sections.push(entry);
-  });
-
-  const pageIndex = readPageIndex(t, layout.pageIndex, pageCount);
+  const entries = readTrailerEntries(r, counts);
+  const cx = trailerContext(at, r.bytes(layout.strings, stringsLength, 'string table'), headerSize, bodyEnd);
+  const { sections, unknownSections } = checkSections(cx, entries.sections);
+  const pageIndex = readPageIndex(r, layout.pageIndex, pageCount);
   for (let i = 0; i < pageCount; i++) {
     const v = pageIndex[i]!;
     if (v >= slotCount && v !== ZERO_SLOT) {
       throw new BundleFormatError(at(`page index entry ${i} refers to slot ${v}, but there are ${slotCount} slots`));
     }
   }
+  const ranges = checkRanges(cx, entries.ranges, pageIndex);
+  const frames = checkFrames(cx, entries.frames, slotCount, options.memoryIndex === true);
+  const digests = r.bytes(layout.digests, slotCount * DIGEST_SIZE, 'slot digests');
+  return { sections, ranges, frames, pageIndex, digests, slotCount, unknownSections };
+}
 
+function checkSections(cx: TrailerContext, list: SectionValues[]): { sections: SectionEntry[]; unknownSections: SectionEntry[] } {
+  const sections: SectionEntry[] = [];
+  const seen = new Set<string>();
+  const unknownSections: SectionEntry[] = [];
+  list.forEach((e, i) => {
+    const { offset, length, type } = e;
+    const name = cx.nameAt(`section ${i}`, e.nameOffset, e.nameLength, true)!;
+    cx.inBody(`section "${name}"`, offset, length);
+    if (length > BigInt(MAX_SECTION_BYTES)) throw new BundleFormatError(cx.at(`section "${name}" is ${length} bytes, over the ${MAX_SECTION_BYTES}-byte limit`));
+    if (seen.has(name)) throw new BundleFormatError(cx.at(`has two sections named "${name}"`));
+    seen.add(name);
+    const entry: SectionEntry = { name, type, offset: Number(offset), length: Number(length), sha256: Buffer.from(e.sha256) };
+    // A newer minor version's section type: skipped by readers, still covered by verify.
+    if (type !== SECTION_TYPE_JSON && type !== SECTION_TYPE_RAW) unknownSections.push(entry);
+    else sections.push(entry);
+  });
+  return { sections, unknownSections };
+}
+
+function checkRanges(cx: TrailerContext, list: RangeValues[], pageIndex: Uint32Array): RangeEntry[] {
+  const { at } = cx;
+  const pageCount = pageIndex.length;
   const ranges: RangeEntry[] = [];
   let nextPage = 0n;
-  for (const [i, e] of entries.ranges.entries()) {
+  for (const [i, e] of list.entries()) {
     const { start, length, firstPage, zeroPages } = e;
-    const name = nameAt(`range ${i}`, e.nameOffset, e.nameLength, false);
+    const name = cx.nameAt(`range ${i}`, e.nameOffset, e.nameLength, false);
     const label = `range ${i} (${toHex(start)}+${toHex(length)})`;
     if (start % BigInt(PAGE_SIZE) !== 0n) throw new BundleFormatError(at(`${label} does not start on a page boundary`));
     if (start + length > MAX_ADDRESS) throw new BundleFormatError(at(`${label} runs past the 64-bit address space`));
@@ -203,14 +232,18 @@ export function parseTrailer(where: string, t: Buffer, headerSize: number, bodyE
       throw new BundleFormatError(at(`ranges ${toHex(prev.start)}+${toHex(prev.length)} and ${toHex(sorted[i]!.start)}+${toHex(sorted[i]!.length)} overlap`));
     }
   }
+  return ranges;
+}
 
+function checkFrames(cx: TrailerContext, list: FrameValues[], slotCount: number, memoryIndex: boolean): FrameEntry[] {
+  const { at } = cx;
   const frames: FrameEntry[] = [];
   let nextSlot = 0;
   const maxCompressed = compressBound(MAX_FRAME_INPUT);
-  for (const [i, e] of entries.frames.entries()) {
+  for (const [i, e] of list.entries()) {
     const { offset, compressedLength, uncompressedLength, firstSlot, slotCount: slots } = e;
     const label = `frame ${i}`;
-    inBody(label, offset, BigInt(compressedLength));
+    cx.inBody(label, offset, BigInt(compressedLength));
     if (compressedLength === 0 || compressedLength > maxCompressed) {
       throw new BundleFormatError(at(`${label} compressed length ${compressedLength} is out of bounds (1..${maxCompressed})`));
     }
@@ -224,19 +257,17 @@ export function parseTrailer(where: string, t: Buffer, headerSize: number, bodyE
     if (nextSlot > slotCount) throw new BundleFormatError(at(`${label} runs past the ${slotCount} slots`));
     frames.push({ offset: Number(offset), compressedLength, uncompressedLength, firstSlot, slotCount: slots, sha256: Buffer.from(e.sha256) });
   }
-  if (nextSlot !== slotCount && !options.memoryIndex) throw new BundleFormatError(at(`frames hold ${nextSlot} slots, but the digest table has ${slotCount}`));
-
-  const digests = t.subarray(layout.digests, layout.digests + slotCount * DIGEST_SIZE);
-  return { sections, ranges, frames, pageIndex, digests, slotCount, unknownSections };
+  if (nextSlot !== slotCount && !memoryIndex) throw new BundleFormatError(at(`frames hold ${nextSlot} slots, but the digest table has ${slotCount}`));
+  return frames;
 }
 
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** The page index as u32 values: a zero-copy view when the host is little-endian and the bytes are aligned. */
-function readPageIndex(t: Buffer, offset: number, count: number): Uint32Array {
-  const byteOffset = t.byteOffset + offset;
-  if (LITTLE_ENDIAN_HOST && byteOffset % 4 === 0) return new Uint32Array(t.buffer, byteOffset, count);
+function readPageIndex(r: ByteReader, offset: number, count: number): Uint32Array {
+  const bytes = r.bytes(offset, count * PAGE_ENTRY_SIZE, 'page index');
+  if (LITTLE_ENDIAN_HOST && bytes.byteOffset % 4 === 0) return new Uint32Array(bytes.buffer, bytes.byteOffset, count);
   const out = new Uint32Array(count);
-  for (let i = 0; i < count; i++) out[i] = t.readUInt32LE(offset + i * PAGE_ENTRY_SIZE);
+  for (let i = 0; i < count; i++) out[i] = r.u32(offset + i * PAGE_ENTRY_SIZE, 'page index entry');
   return out;
 }

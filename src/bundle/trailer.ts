@@ -4,6 +4,8 @@
  * (structure.ts, which then validates every value). docs/bundle-format.md has the same tables; the
  * offsets here are the only place the code spells them.
  */
+import type { ByteReader } from '../formats/byte-reader';
+import { EntryCodec, type EntryValues, type Fields } from './entry-codec';
 import {
   DIGEST_SIZE,
   FRAME_ENTRY_SIZE,
@@ -14,46 +16,6 @@ import {
   trailerLayout,
   type TrailerCounts,
 } from './format';
-
-type Kind = 'u32' | 'u64' | 'digest';
-type ValueOf<K extends Kind> = K extends 'u32' ? number : K extends 'u64' ? bigint : Buffer;
-interface FieldSpec {
-  readonly at: number;
-  readonly kind: Kind;
-}
-type Fields = Readonly<Record<string, FieldSpec>>;
-/** The values of one entry, as stored: u32 as number, u64 as bigint, digests as 32-byte views. */
-export type EntryValues<F extends Fields> = { [K in keyof F]: ValueOf<F[K]['kind']> };
-
-/** One fixed-size little-endian record: its fields, and reading and writing it at an offset. */
-export class EntryCodec<F extends Fields> {
-  private readonly list: Array<[keyof F & string, FieldSpec]>;
-  constructor(
-    readonly size: number,
-    readonly fields: F,
-  ) {
-    this.list = Object.entries(fields) as Array<[keyof F & string, FieldSpec]>;
-    const end = Math.max(...this.list.map(([, f]) => f.at + (f.kind === 'u32' ? 4 : f.kind === 'u64' ? 8 : DIGEST_SIZE)));
-    if (end > size) throw new Error(`entry fields end at ${end}, past the ${size}-byte entry`);
-  }
-
-  read(b: Buffer, o: number): EntryValues<F> {
-    const out: Record<string, number | bigint | Buffer> = {};
-    for (const [name, f] of this.list) {
-      out[name] = f.kind === 'u32' ? b.readUInt32LE(o + f.at) : f.kind === 'u64' ? b.readBigUInt64LE(o + f.at) : b.subarray(o + f.at, o + f.at + DIGEST_SIZE);
-    }
-    return out as EntryValues<F>;
-  }
-
-  write(b: Buffer, o: number, v: EntryValues<F>): void {
-    for (const [name, f] of this.list) {
-      const value = v[name];
-      if (f.kind === 'u32') b.writeUInt32LE(value as number, o + f.at);
-      else if (f.kind === 'u64') b.writeBigUInt64LE(value as bigint, o + f.at);
-      else (value as Buffer).copy(b, o + f.at, 0, DIGEST_SIZE);
-    }
-  }
-}
 
 /** Trailer header (32 bytes): the counts every table size follows from; 28..32 reserved (zero). */
 export const TRAILER_HEADER = new EntryCodec(TRAILER_HEADER_SIZE, {
@@ -114,12 +76,12 @@ export interface TrailerTables {
 }
 
 /** The counts of a trailer's header (no validation: structure.ts checks them against the length). */
-export function readTrailerHeader(t: Buffer): TrailerHeaderValues {
+export function readTrailerHeader(t: ByteReader): TrailerHeaderValues {
   return TRAILER_HEADER.read(t, 0);
 }
 
 /** Table entries of a trailer whose length was already checked against its counts. */
-export function readTrailerEntries(t: Buffer, counts: TrailerCounts): { sections: SectionValues[]; ranges: RangeValues[]; frames: FrameValues[] } {
+export function readTrailerEntries(t: ByteReader, counts: TrailerCounts): { sections: SectionValues[]; ranges: RangeValues[]; frames: FrameValues[] } {
   const layout = trailerLayout(counts);
   const table = <F extends Fields>(codec: EntryCodec<F>, start: number, n: number): Array<EntryValues<F>> =>
     Array.from({ length: n }, (_, i) => codec.read(t, start + i * codec.size));
