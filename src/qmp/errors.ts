@@ -1,5 +1,13 @@
 import { VmpmError } from '../util/errors';
 
+/** Longest raw line kept inside an error object (full lines are in the transcript). */
+const ERROR_LINE_CHARS = 2000;
+
+/** A raw protocol line as an error keeps it: cut at ERROR_LINE_CHARS, with the full length said. */
+export function clipLine(line: string): string {
+  return line.length > ERROR_LINE_CHARS ? `${line.slice(0, ERROR_LINE_CHARS)}... (${line.length} chars)` : line;
+}
+
 /**
  * Every failure of the QMP client is a QmpError (a VmpmError, so the CLI prints one line). Where a
  * message was exchanged, `sent` and `received` hold the raw lines, for diagnostics and transcripts.

@@ -1,3 +1,7 @@
+import { isRecord } from '../util/guards';
+import { timerMs } from '../util/time';
+import { QmpDisconnectedError, QmpTimeoutError } from './errors';
+import type { JsonObject } from './messages';
 import type { QmpEvent } from './types';
 
 export type EventListener = (e: QmpEvent) => void;
@@ -39,6 +43,54 @@ export class EventHub {
   droppedCount(): number {
     return this.dropped;
   }
+
+  /**
+   * Resolves with the first event `test` accepts (buffered ones first when `includeBuffered`); rejects
+   * when the session closes first (`onClose` subscribes to that) or after `timeoutMs` (0/Infinity: never).
+   */
+  waitFor(
+    test: (e: QmpEvent) => boolean,
+    wait: { name: string; endpoint: string; timeoutMs: number; includeBuffered: boolean; onClose: (listener: (err?: Error) => void) => () => void },
+  ): Promise<QmpEvent> {
+    const { name, timeoutMs } = wait;
+    return new Promise((resolve, reject) => {
+      let done = false;
+      let timer: NodeJS.Timeout | undefined;
+      let unsubscribeClose: () => void = () => undefined;
+      let unsubscribe: () => void = () => undefined;
+      const finish = (fn: () => void): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        unsubscribe();
+        unsubscribeClose();
+        fn();
+      };
+      unsubscribe = this.subscribe((e) => {
+        if (test(e)) finish(() => resolve(e));
+      }, wait.includeBuffered);
+      if (done) {
+        unsubscribe();
+        return;
+      }
+      unsubscribeClose = wait.onClose((err) =>
+        finish(() => reject(new QmpDisconnectedError(`connection to ${wait.endpoint} closed while waiting for ${name}`, { cause: err }))),
+      );
+      if (Number.isFinite(timeoutMs) && timeoutMs > 0) {
+        timer = setTimeout(() => finish(() => reject(new QmpTimeoutError(`wait for ${name}`, timerMs(timeoutMs)))), timerMs(timeoutMs));
+      }
+    });
+  }
+}
+
+/** An {"event": ...} message as vmpm keeps it; a missing or malformed timestamp reads as QEMU's own {-1, -1}. */
+export function eventFromMessage(msg: JsonObject, receivedAt: Date): QmpEvent {
+  const ts = msg.timestamp;
+  const seconds = isRecord(ts) && typeof ts.seconds === 'number' ? ts.seconds : -1;
+  const microseconds = isRecord(ts) && typeof ts.microseconds === 'number' ? ts.microseconds : -1;
+  const e: QmpEvent = { event: msg.event as string, timestamp: { seconds, microseconds }, receivedAt };
+  if (isRecord(msg.data)) e.data = { ...msg.data };
+  return e;
 }
 
 /** A throwing listener must not break the reader loop or starve other listeners. */
