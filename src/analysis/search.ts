@@ -2,7 +2,7 @@ import { UsageError } from '../util/errors';
 import { toHex, type Hex } from '../util/hex';
 import type { AnalysisBundle } from './source';
 import { capturedRuns, regionSpans } from './sections';
-import { regionAt, type RegionSpan } from './ranges';
+import { regionAt, type AddrRange, type RegionSpan } from './ranges';
 import type { MemmapSection } from '../bundle/schema';
 
 export type SearchPattern = { kind: 'text'; text: string } | { kind: 'hex'; hex: string } | { kind: 'regex'; source: string };
@@ -168,6 +168,25 @@ export async function searchBundle(
   const limit = options.limit ?? 100;
   if (!Number.isSafeInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive integer, got ${limit}`);
   const matcher = makeMatcher(pattern);
+  const { found, truncated, runs } = await scanPages(bundle, matcher, limit);
+  const regions = regionSpans(options.memmap ?? null);
+  const matches: SearchMatch[] = [];
+  for (const f of found) matches.push(await describeMatch(bundle, f, regionAt(runs, f.addr), regionAt(regions, f.addr)));
+  const text = pattern.kind === 'text' ? pattern.text : pattern.kind === 'hex' ? pattern.hex : pattern.source;
+  return {
+    pattern: { kind: pattern.kind, text, bytes: pattern.kind === 'regex' ? null : matcher.maxLength },
+    matches,
+    truncated,
+    limit,
+  };
+}
+
+/** The scan itself: every captured run fed through one RunScanner, zero pages synthesised only where a match could touch them. */
+async function scanPages(
+  bundle: AnalysisBundle,
+  matcher: Matcher,
+  limit: number,
+): Promise<{ found: Array<{ addr: bigint; len: number }>; truncated: boolean; runs: AddrRange[] }> {
   const found: Array<{ addr: bigint; len: number }> = [];
   let truncated = false;
   const scanner = new RunScanner(matcher, (addr, len) => {
@@ -227,28 +246,25 @@ export async function searchBundle(
   while (ri < runs.length && !scanner.stopped) nextRun();
   scanner.flush();
 
-  const regions = regionSpans(options.memmap ?? null);
-  const matches: SearchMatch[] = [];
-  for (const f of found) {
-    const run = regionAt(runs, f.addr);
-    const cStart = run && f.addr - BigInt(CONTEXT) < run.start ? run.start : f.addr - BigInt(CONTEXT) < 0n ? 0n : f.addr - BigInt(CONTEXT);
-    const wantEnd = f.addr + BigInt(f.len + CONTEXT);
-    const cEnd = run && wantEnd > run.end ? run.end : wantEnd;
-    const ctx = await bundle.read(cStart, Number(cEnd - cStart), { zeroFill: true });
-    const region: RegionSpan | undefined = regionAt(regions, f.addr);
-    matches.push({
-      address: toHex(f.addr),
-      length: f.len,
-      region: region?.name ?? null,
-      context: { start: toHex(cStart), hex: ctx.toString('hex'), ascii: printable(ctx) },
-    });
-  }
-  const text = pattern.kind === 'text' ? pattern.text : pattern.kind === 'hex' ? pattern.hex : pattern.source;
+  return { found, truncated, runs };
+}
+
+/** One match with up to CONTEXT bytes each side, never past the captured run it lies in. */
+async function describeMatch(
+  bundle: AnalysisBundle,
+  f: { addr: bigint; len: number },
+  run: AddrRange | undefined,
+  region: RegionSpan | undefined,
+): Promise<SearchMatch> {
+  const cStart = run && f.addr - BigInt(CONTEXT) < run.start ? run.start : f.addr - BigInt(CONTEXT) < 0n ? 0n : f.addr - BigInt(CONTEXT);
+  const wantEnd = f.addr + BigInt(f.len + CONTEXT);
+  const cEnd = run && wantEnd > run.end ? run.end : wantEnd;
+  const ctx = await bundle.read(cStart, Number(cEnd - cStart), { zeroFill: true });
   return {
-    pattern: { kind: pattern.kind, text, bytes: pattern.kind === 'regex' ? null : matcher.maxLength },
-    matches,
-    truncated,
-    limit,
+    address: toHex(f.addr),
+    length: f.len,
+    region: region?.name ?? null,
+    context: { start: toHex(cStart), hex: ctx.toString('hex'), ascii: printable(ctx) },
   };
 }
 

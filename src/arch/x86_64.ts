@@ -84,47 +84,7 @@ export function parseX86Block(block: CpuBlock, arch: string): Omit<CpuState, 'qo
       registers[`${table}.limit`] = hexValue(m[3]!, 32, where);
       return;
     }
-    if (/^FPR\d$/.test(label)) {
-      const items = matchRepeated(line, FPR_ITEM);
-      if (!items) throw malformed(block.index, lineNo, line, '"FPRn=<16 hex> <4 hex>" pairs');
-      // QEMU's FPRn is physical x87 register n (env->fpregs[n]); the 80-bit value is exponent:mantissa.
-      for (const m of items) registers[`st${m[1]}`] = joinHexChunks([m[3]!, m[2]!]);
-      return;
-    }
-    if (/^XMM\d\d$/.test(label)) {
-      const items = matchRepeated(line, XMM_ITEM);
-      if (!items) throw malformed(block.index, lineNo, line, '"XMMnn=<16 hex> <16 hex>" pairs');
-      for (const m of items) registers[`xmm${Number(m[1])}`] = joinHexChunks([m[2]!, m[3]!]);
-      return;
-    }
-    if (/^YMM\d\d$/.test(label)) {
-      const items = matchRepeated(line, YMM_ITEM);
-      if (!items) throw malformed(block.index, lineNo, line, '"YMMnn=" and four 16-hex quads');
-      for (const m of items) {
-        const n = Number(m[1]);
-        registers[`ymm${n}`] = joinHexChunks([m[2]!, m[3]!, m[4]!, m[5]!]);
-        registers[`xmm${n}`] = joinHexChunks([m[4]!, m[5]!]);
-      }
-      return;
-    }
-    if (/^ZMM\d\d$/.test(label)) {
-      const items = matchRepeated(line, ZMM_ITEM);
-      if (!items) throw malformed(block.index, lineNo, line, '"ZMMnn=" and eight 16-hex quads');
-      for (const m of items) {
-        const n = Number(m[1]);
-        const quads = m[2]!.split(' ');
-        registers[`zmm${n}`] = joinHexChunks(quads);
-        registers[`ymm${n}`] = joinHexChunks(quads.slice(4));
-        registers[`xmm${n}`] = joinHexChunks(quads.slice(6));
-      }
-      return;
-    }
-    if (/^Opmask\d\d$/.test(label)) {
-      const items = matchRepeated(line, OPMASK_ITEM);
-      if (!items) throw malformed(block.index, lineNo, line, '"Opmasknn=<16 hex>" fields');
-      for (const m of items) registers[`k${Number(m[1])}`] = hexValue(m[2]!, 64, where);
-      return;
-    }
+    if (parseVectorLine(label, line, registers, (expected) => malformed(block.index, lineNo, line, expected), where)) return;
     if (label in SIMPLE_FIELDS || STATE_FIELDS.has(label)) {
       const fields = parseHexFields(line);
       if (!fields) throw malformed(block.index, lineNo, line, 'NAME=hex fields');
@@ -151,6 +111,55 @@ export function parseX86Block(block: CpuBlock, arch: string): Omit<CpuState, 'qo
   };
   if (halted !== undefined) state.halted = halted;
   return state;
+}
+
+/**
+ * The x87, SSE/AVX and AVX-512 lines (FPRn, XMMnn, YMMnn, ZMMnn, Opmasknn) into registers; a wider
+ * register also fills the narrower views it contains (zmm → ymm → xmm). False when `label` is none of them.
+ */
+function parseVectorLine(label: string, line: string, registers: Record<string, Hex>, fail: (expected: string) => Error, where: () => string): boolean {
+  if (/^FPR\d$/.test(label)) {
+    const items = matchRepeated(line, FPR_ITEM);
+    if (!items) throw fail('"FPRn=<16 hex> <4 hex>" pairs');
+    // QEMU's FPRn is physical x87 register n (env->fpregs[n]); the 80-bit value is exponent:mantissa.
+    for (const m of items) registers[`st${m[1]}`] = joinHexChunks([m[3]!, m[2]!]);
+    return true;
+  }
+  if (/^XMM\d\d$/.test(label)) {
+    const items = matchRepeated(line, XMM_ITEM);
+    if (!items) throw fail('"XMMnn=<16 hex> <16 hex>" pairs');
+    for (const m of items) registers[`xmm${Number(m[1])}`] = joinHexChunks([m[2]!, m[3]!]);
+    return true;
+  }
+  if (/^YMM\d\d$/.test(label)) {
+    const items = matchRepeated(line, YMM_ITEM);
+    if (!items) throw fail('"YMMnn=" and four 16-hex quads');
+    for (const m of items) {
+      const n = Number(m[1]);
+      registers[`ymm${n}`] = joinHexChunks([m[2]!, m[3]!, m[4]!, m[5]!]);
+      registers[`xmm${n}`] = joinHexChunks([m[4]!, m[5]!]);
+    }
+    return true;
+  }
+  if (/^ZMM\d\d$/.test(label)) {
+    const items = matchRepeated(line, ZMM_ITEM);
+    if (!items) throw fail('"ZMMnn=" and eight 16-hex quads');
+    for (const m of items) {
+      const n = Number(m[1]);
+      const quads = m[2]!.split(' ');
+      registers[`zmm${n}`] = joinHexChunks(quads);
+      registers[`ymm${n}`] = joinHexChunks(quads.slice(4));
+      registers[`xmm${n}`] = joinHexChunks(quads.slice(6));
+    }
+    return true;
+  }
+  if (/^Opmask\d\d$/.test(label)) {
+    const items = matchRepeated(line, OPMASK_ITEM);
+    if (!items) throw fail('"Opmasknn=<16 hex>" fields');
+    for (const m of items) registers[`k${Number(m[1])}`] = hexValue(m[2]!, 64, where);
+    return true;
+  }
+  return false;
 }
 
 /** "real" | "protected" | "long", from CR0.PE and EFER.LMA in that order. */

@@ -13,7 +13,7 @@ import type { QmpEvent } from '../qmp';
 import { VmpmError } from '../util/errors';
 import { toHex } from '../util/hex';
 import { timerMs } from '../util/time';
-import { readElfCoreStream, type ElfSegment } from '../formats/elf';
+import { readElfCoreStream, type ElfHeaderInfo, type ElfSegment } from '../formats/elf';
 import { FifoReader, makeFifo } from './fifo';
 import {
   fifoReaderOptions,
@@ -35,40 +35,41 @@ interface OpenRange {
   writer: MemoryRangeWriter;
 }
 
-export async function captureWithDump(ctx: MemoryCaptureContext): Promise<MemoryCaptureResult> {
-  const fifo = join(ctx.fifoDir, 'memory.elf');
-  await makeFifo(fifo);
-  const planned = totalBytes(ctx.plan);
-  const total = Number(planned);
-  let done = 0;
-  const reader = new FifoReader(fifo, fifoReaderOptions(ctx));
+/**
+ * PT_LOAD data into the planned RAM ranges: each load is cut to the plan, and each contiguous piece goes
+ * to one range writer (a piece continuing the previous one extends it).
+ */
+class LoadsIntoRanges {
+  readonly ranges: CapturedRange[] = [];
+  private open: OpenRange | undefined;
+  private done = 0;
 
-  let completed: (e: QmpEvent) => void = () => undefined;
-  const completion = new Promise<QmpEvent>((resolve) => (completed = resolve));
-  const unsubscribe = ctx.client.onEvent((e) => e.event === 'DUMP_COMPLETED' && completed(e), { replay: false });
+  constructor(
+    private readonly ctx: MemoryCaptureContext,
+    private readonly total: number,
+  ) {}
 
-  const ranges: CapturedRange[] = [];
-  const notes: Buffer[] = [];
-  let open: OpenRange | undefined;
-  const closeOpen = async (): Promise<void> => {
-    if (!open) return;
-    const stats = await open.writer.end();
-    ranges.push({ ...stats, name: open.name });
-    open = undefined;
-  };
-  const rangeAt = async (planIndex: number, addr: bigint, name: string): Promise<OpenRange> => {
-    if (open && open.planIndex === planIndex && open.next === addr) return open;
-    await closeOpen();
-    open = { planIndex, next: addr, name, writer: ctx.writer.beginMemoryRange(addr, { name }) };
-    return open;
-  };
+  /** Ends the range in progress (its stats join `ranges`). */
+  async closeOpen(): Promise<void> {
+    if (!this.open) return;
+    const stats = await this.open.writer.end();
+    this.ranges.push({ ...stats, name: this.open.name });
+    this.open = undefined;
+  }
 
-  const onLoad = async (seg: ElfSegment, data: AsyncIterable<Buffer>): Promise<void> => {
-    const pieces = intersectPlan(ctx.plan, seg.paddr, seg.paddr + BigInt(seg.filesz));
+  private async rangeAt(planIndex: number, addr: bigint, name: string): Promise<OpenRange> {
+    if (this.open && this.open.planIndex === planIndex && this.open.next === addr) return this.open;
+    await this.closeOpen();
+    this.open = { planIndex, next: addr, name, writer: this.ctx.writer.beginMemoryRange(addr, { name }) };
+    return this.open;
+  }
+
+  async onLoad(seg: ElfSegment, data: AsyncIterable<Buffer>): Promise<void> {
+    const pieces = intersectPlan(this.ctx.plan, seg.paddr, seg.paddr + BigInt(seg.filesz));
     let addr = seg.paddr;
     let pi = 0;
     for await (const chunk of data) {
-      throwIfAborted(ctx.signal);
+      throwIfAborted(this.ctx.signal);
       let off = 0;
       while (off < chunk.length) {
         const here = addr + BigInt(off);
@@ -80,17 +81,30 @@ export async function captureWithDump(ctx: MemoryCaptureContext): Promise<Memory
           continue;
         }
         const n = Number(min(piece.end - here, BigInt(chunk.length - off)));
-        const target = await rangeAt(piece.planIndex, here, piece.name);
+        const target = await this.rangeAt(piece.planIndex, here, piece.name);
         await target.writer.write(chunk.subarray(off, off + n));
         target.next = here + BigInt(n);
-        done += n;
+        this.done += n;
         off += n;
       }
       addr += BigInt(chunk.length);
-      ctx.onProgress?.(done, total);
+      this.ctx.onProgress?.(this.done, this.total);
     }
-  };
+  }
+}
 
+export async function captureWithDump(ctx: MemoryCaptureContext): Promise<MemoryCaptureResult> {
+  const fifo = join(ctx.fifoDir, 'memory.elf');
+  await makeFifo(fifo);
+  const planned = totalBytes(ctx.plan);
+  const reader = new FifoReader(fifo, fifoReaderOptions(ctx));
+
+  let completed: (e: QmpEvent) => void = () => undefined;
+  const completion = new Promise<QmpEvent>((resolve) => (completed = resolve));
+  const unsubscribe = ctx.client.onEvent((e) => e.event === 'DUMP_COMPLETED' && completed(e), { replay: false });
+
+  const loads = new LoadsIntoRanges(ctx, Number(planned));
+  const notes: Buffer[] = [];
   // Closing our end makes QEMU's next write fail, which ends a dump that is stuck on a full pipe.
   const abortListener = (): void => void reader.close();
   ctx.signal?.addEventListener('abort', abortListener);
@@ -98,7 +112,7 @@ export async function captureWithDump(ctx: MemoryCaptureContext): Promise<Memory
     onNote: (_seg, data) => {
       notes.push(data);
     },
-    onLoad,
+    onLoad: (seg, data) => loads.onLoad(seg, data),
   }, { streamName: 'dump-guest-memory ELF stream', truncationHint: 'did QEMU stop writing?' });
   parsing.catch(() => undefined); // observed below
 
@@ -118,27 +132,37 @@ export async function captureWithDump(ctx: MemoryCaptureContext): Promise<Memory
 
   try {
     const header = await parsing;
-    await closeOpen();
-    const event = await withTimeout(completion, COMPLETION_WAIT_MS, 'QEMU did not report DUMP_COMPLETED after the dump stream ended');
-    const data = (event.data ?? {}) as { result?: { status?: string }; error?: string };
-    if (data.error !== undefined || data.result?.status !== 'completed') {
-      throw new VmpmError(`dump-guest-memory failed: ${data.error ?? `status ${data.result?.status ?? 'unknown'}`}`);
-    }
-    const missing = ctx.plan.filter((p) => !ranges.some((r) => r.start <= p.start && p.end <= r.start + r.length));
-    for (const m of missing) ctx.warnings.push(`RAM range ${toHex(m.start)}-${toHex(m.end - 1n)} (${m.name}) is not fully in QEMU's dump`);
-    const result: MemoryCaptureResult = { ranges };
-    if (notes.length > 0) {
-      const info = { machine: header.machine, class: header.class, byteOrder: header.littleEndian ? 'little' : 'big' } as const;
-      result.elfNotes = { data: Buffer.concat(notes), info };
-    }
-    return result;
+    await loads.closeOpen();
+    await dumpCompleted(completion);
+    return dumpResult(ctx, loads.ranges, notes, header);
   } finally {
     ctx.signal?.removeEventListener('abort', abortListener);
     unsubscribe();
     await reader.close();
     // After a failure, end the range in progress so a --keep-partial bundle keeps what arrived.
-    await closeOpen().catch(() => undefined);
+    await loads.closeOpen().catch(() => undefined);
   }
+}
+
+/** DUMP_COMPLETED, within COMPLETION_WAIT_MS of the stream's end, saying the dump succeeded. */
+async function dumpCompleted(completion: Promise<QmpEvent>): Promise<void> {
+  const event = await withTimeout(completion, COMPLETION_WAIT_MS, 'QEMU did not report DUMP_COMPLETED after the dump stream ended');
+  const data = (event.data ?? {}) as { result?: { status?: string }; error?: string };
+  if (data.error !== undefined || data.result?.status !== 'completed') {
+    throw new VmpmError(`dump-guest-memory failed: ${data.error ?? `status ${data.result?.status ?? 'unknown'}`}`);
+  }
+}
+
+/** The ranges captured (a planned range the dump did not fully hold is a warning) and the notes with the ELF facts to decode them. */
+function dumpResult(ctx: MemoryCaptureContext, ranges: CapturedRange[], notes: Buffer[], header: ElfHeaderInfo): MemoryCaptureResult {
+  const missing = ctx.plan.filter((p) => !ranges.some((r) => r.start <= p.start && p.end <= r.start + r.length));
+  for (const m of missing) ctx.warnings.push(`RAM range ${toHex(m.start)}-${toHex(m.end - 1n)} (${m.name}) is not fully in QEMU's dump`);
+  const result: MemoryCaptureResult = { ranges };
+  if (notes.length > 0) {
+    const info = { machine: header.machine, class: header.class, byteOrder: header.littleEndian ? 'little' : 'big' } as const;
+    result.elfNotes = { data: Buffer.concat(notes), info };
+  }
+  return result;
 }
 
 function min(a: bigint, b: bigint): bigint {

@@ -93,6 +93,11 @@ export async function startQemu(
     throw err;
   }
   const qmpPath = join(dir, 'qmp.sock');
+  return waitForSocket(spawnQemu(binary, qemuArgs(options, qmpPath, machineArgs), dir, qmpPath));
+}
+
+/** vmpm's standard options (TCG, no display, panic pauses, the QMP socket) around the machine's own. */
+function qemuArgs(options: LaunchOptions, qmpPath: string, machineArgs: string[]): string[] {
   const args = [
     '-accel', 'tcg',
     '-display', 'none',
@@ -108,7 +113,16 @@ export async function startQemu(
   if (options.uuid !== undefined) args.push('-uuid', options.uuid);
   if (options.serialFile !== undefined) args.push('-serial', `file:${escapeQemuOptionValue(options.serialFile)}`);
   args.push(...machineArgs, ...(options.extraArgs ?? []));
+  return args;
+}
 
+/** A running QEMU child with its stderr tail kept and an idempotent kill that also removes `dir`. */
+interface QemuChild {
+  launched: LaunchedQemu;
+  hasExited: () => boolean;
+}
+
+function spawnQemu(binary: string, args: string[], dir: string, qmpPath: string): QemuChild {
   installExitHook();
   const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   live.set(child, dir);
@@ -144,7 +158,6 @@ export async function startQemu(
     })();
     return killing;
   };
-
   const launched: LaunchedQemu = {
     qmpPath,
     endpoint: `unix:${qmpPath}`,
@@ -154,18 +167,23 @@ export async function startQemu(
     stderr: () => stderrText,
     kill,
   };
+  return { launched, hasExited: () => hasExited };
+}
 
+/** Resolves once QEMU listens on its QMP socket; kills it (and says why) when it exits first or takes too long. */
+async function waitForSocket({ launched, hasExited }: QemuChild): Promise<LaunchedQemu> {
+  const { qmpPath } = launched;
   const deadline = Date.now() + SOCKET_WAIT_MS;
   for (;;) {
-    if (hasExited) {
-      const { code, signal } = await exited;
-      await kill();
-      const why = stderrText.trim().split('\n').slice(-3).join(' | ') || 'no message on stderr';
+    if (hasExited()) {
+      const { code, signal } = await launched.exited;
+      await launched.kill();
+      const why = launched.stderr().trim().split('\n').slice(-3).join(' | ') || 'no message on stderr';
       throw new VmpmError(`QEMU exited before opening its QMP socket (code ${code}, signal ${signal}): ${why}`);
     }
     if (socketExists(qmpPath) && (await socketListening(qmpPath))) return launched;
     if (Date.now() > deadline) {
-      await kill();
+      await launched.kill();
       throw new VmpmError(`QEMU did not create its QMP socket ${qmpPath} within ${SOCKET_WAIT_MS} ms`);
     }
     await new Promise((r) => setTimeout(r, SOCKET_POLL_MS));

@@ -147,6 +147,34 @@ function baseName(p: string): string {
   return p.split('/').pop() ?? p;
 }
 
+/** The diff report's memory part: the heat strip, changes by region, and the first MAX_RANGES changed ranges. */
+function memoryDiffBlocks(memory: DiffReport['diff']['memory']): Block[] {
+  const out: Block[] = [];
+  out.push({ type: 'heading', level: 2, text: 'Memory', id: 'memory' });
+  out.push({ type: 'figure', figure: 'heat-strip', alt: 'Changed pages across the address space (see the HTML report for the picture).' });
+  out.push({
+    type: 'table',
+    head: ['Region', 'Changed pages', 'Added pages', 'Removed pages'],
+    align: ['left', 'right', 'right', 'right'],
+    rows: memory.byRegion.map((x) => [x.region ?? '(outside the map)', String(x.changedPages), String(x.addedPages), String(x.removedPages)]),
+  });
+  const ranges = [
+    ...memory.changed.map((x) => ['changed', x] as const),
+    ...memory.added.map((x) => ['added', x] as const),
+    ...memory.removed.map((x) => ['removed', x] as const),
+  ];
+  if (ranges.length > 0) {
+    if (ranges.length > MAX_RANGES) out.push({ type: 'para', parts: [`First ${MAX_RANGES} of ${ranges.length} ranges (all of them are in the JSON report).`] });
+    out.push({
+      type: 'table',
+      head: ['Change', 'Start', 'End (excl.)', 'Pages', 'Region'],
+      align: ['left', 'right', 'right', 'right', 'left'],
+      rows: ranges.slice(0, MAX_RANGES).map(([k, x]) => [k, code(x.start), code(x.end), String(x.pages), x.region ?? '-']),
+    });
+  }
+  return out;
+}
+
 export function diffDoc(r: DiffReport): ReportDoc {
   const d = r.diff;
   const title = `vmpm diff report: ${baseName(r.a.file)} -> ${baseName(r.b.file)}`;
@@ -179,28 +207,7 @@ export function diffDoc(r: DiffReport): ReportDoc {
     blocks.push({ type: 'heading', level: 3, text: `vCPU ${c.index}${c.onlyIn ? ` (only in ${c.onlyIn.toUpperCase()})` : ''}${c.mode ? ` mode ${c.mode.a} -> ${c.mode.b}` : ''}` });
     blocks.push({ type: 'table', head: ['Register', 'A', 'B'], className: 'regdiff', rows: Object.entries(c.registers).map(([n, v]) => [n, code(v.a ?? '-'), code(v.b ?? '-')]) });
   }
-  blocks.push({ type: 'heading', level: 2, text: 'Memory', id: 'memory' });
-  blocks.push({ type: 'figure', figure: 'heat-strip', alt: 'Changed pages across the address space (see the HTML report for the picture).' });
-  blocks.push({
-    type: 'table',
-    head: ['Region', 'Changed pages', 'Added pages', 'Removed pages'],
-    align: ['left', 'right', 'right', 'right'],
-    rows: d.memory.byRegion.map((x) => [x.region ?? '(outside the map)', String(x.changedPages), String(x.addedPages), String(x.removedPages)]),
-  });
-  const ranges = [
-    ...d.memory.changed.map((x) => ['changed', x] as const),
-    ...d.memory.added.map((x) => ['added', x] as const),
-    ...d.memory.removed.map((x) => ['removed', x] as const),
-  ];
-  if (ranges.length > 0) {
-    if (ranges.length > MAX_RANGES) blocks.push({ type: 'para', parts: [`First ${MAX_RANGES} of ${ranges.length} ranges (all of them are in the JSON report).`] });
-    blocks.push({
-      type: 'table',
-      head: ['Change', 'Start', 'End (excl.)', 'Pages', 'Region'],
-      align: ['left', 'right', 'right', 'right', 'left'],
-      rows: ranges.slice(0, MAX_RANGES).map(([k, x]) => [k, code(x.start), code(x.end), String(x.pages), x.region ?? '-']),
-    });
-  }
+  blocks.push(...memoryDiffBlocks(d.memory));
   const mm = d.memmap;
   blocks.push({ type: 'heading', level: 2, text: 'Memory map changes', id: 'memmap' });
   if (mm.added.length + mm.removed.length + mm.changed.length === 0) blocks.push({ type: 'para', parts: ['No differences.'] });

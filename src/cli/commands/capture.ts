@@ -100,62 +100,65 @@ Examples:
   vmpm capture --libvirt web1 -o web1.vmpm --keep-stopped
   vmpm capture --libvirt web1 --connect qemu+ssh://root@host1/system -o web1.vmpm --no-memory`,
     )
-    .action(async (o: CaptureCommandOptions, cmd: Command) => {
-      const quiesce = quiescePolicyFrom(o);
-      const memory = captureMemoryMethodFrom(o, cmd.getOptionValueSource('memoryMethod') === 'cli');
-      const level = levelFrom(o.level);
-      const target = targetFrom(o);
-      if (target.kind === 'libvirt' && target.target.uri !== undefined && isRemoteUri(target.target.uri) && memory !== 'none') {
-        // libvirtd writes the dump on its own host: vmpm's pipe is here. Refused before the guest is touched.
-        throw new UsageError(`--connect ${target.target.uri} is another host: libvirt would write guest memory there, not into this bundle; add --no-memory, or run vmpm on that host`);
-      }
-      const output = resolve(o.output);
-      // Checked before connecting (the bundle writer checks again, atomically): no guest is stopped for nothing.
-      checkOutputPath(output, o.force === true);
-      // A vmpm killed with SIGKILL could not clean up: say what it left (issue 13; see README "Hostile input").
-      for (const l of findLeftovers(dirname(output))) process.stderr.write(`vmpm: warning: ${describeLeftover(l)}\n`);
-      // The key is loaded (and a bad one refused) before the guest is touched.
-      const signKey = o.signKey === undefined ? undefined : await loadSigningKey(o.signKey);
-      if (signKey) checkOutputPath(`${output}.sig`, o.force === true, '--sign-key');
-      // `cont` is allowed only when this policy may need it; the migration commands only for a background
-      // snapshot (stop-and-restore, memory method auto or snapshot); nothing else state-changing ever is.
-      const snapshot = target.kind === 'qmp' && quiesce === 'stop-and-restore' && (memory === 'auto' || memory === 'snapshot');
-      const allow = quiesce === 'stop-and-restore' ? ['cont'] : [];
-      if (snapshot) allow.push('migrate', 'migrate-set-capabilities', 'migrate-set-parameters', 'migrate_cancel');
-      const { client, libvirtOwned } = await openSession(target, { allow });
-      const progress = o.json ? undefined : createProgressBar();
-      const signals = abortOnSignals();
-      try {
-        const options: CaptureOptions = {
-          output,
-          overwrite: o.force ?? false,
-          quiesce,
-          memory,
-          attachments: o.attach.map((p) => ({ name: basename(p), path: p })),
-          keepPartial: o.keepPartial ?? false,
-          signal: signals.signal,
-        };
-        if (o.label !== undefined) options.label = o.label;
-        if (libvirtOwned !== undefined) options.libvirtOwned = libvirtOwned;
-        if (level !== undefined) options.level = level;
-        if (progress) options.onProgress = (p) => progress.update(p);
-        const result = await capture(client, options).catch((err: unknown) => {
-          // Stopped by Ctrl-C/SIGTERM/SIGHUP: the shell's 128 + N, like every other interrupted command.
-          if (signals.signal.aborted && err instanceof VmpmError) throw new VmpmError(err.message, { exitCode: exitCodeForSignal(String(signals.signal.reason)), cause: err });
-          throw err;
-        });
-        progress?.done();
-        const signed = signKey ? await signFile(result.path, signKey, { force: o.force === true }) : undefined;
-        if (o.json) process.stdout.write(`${JSON.stringify(signed ? { ...result.summary, signature: signed.signature } : result.summary, null, 2)}\n`);
-        else {
-          for (const w of result.summary.warnings) process.stderr.write(`vmpm: warning: ${w}\n`);
-          process.stdout.write(`${formatSummaryLine(result.summary)}\n`);
-          if (signed) process.stdout.write(`signed with ${signed.fingerprint} -> ${signed.signature}\n`);
-        }
-      } finally {
-        progress?.done();
-        signals.dispose();
-        await client.close();
-      }
+    .action(runCapture);
+}
+
+/** The action: every option and the output path checked, and the signing key loaded, before the guest is touched. */
+async function runCapture(o: CaptureCommandOptions, cmd: Command): Promise<void> {
+  const quiesce = quiescePolicyFrom(o);
+  const memory = captureMemoryMethodFrom(o, cmd.getOptionValueSource('memoryMethod') === 'cli');
+  const level = levelFrom(o.level);
+  const target = targetFrom(o);
+  if (target.kind === 'libvirt' && target.target.uri !== undefined && isRemoteUri(target.target.uri) && memory !== 'none') {
+    // libvirtd writes the dump on its own host: vmpm's pipe is here. Refused before the guest is touched.
+    throw new UsageError(`--connect ${target.target.uri} is another host: libvirt would write guest memory there, not into this bundle; add --no-memory, or run vmpm on that host`);
+  }
+  const output = resolve(o.output);
+  // Checked before connecting (the bundle writer checks again, atomically): no guest is stopped for nothing.
+  checkOutputPath(output, o.force === true);
+  // A vmpm killed with SIGKILL could not clean up: say what it left (issue 13; see README "Hostile input").
+  for (const l of findLeftovers(dirname(output))) process.stderr.write(`vmpm: warning: ${describeLeftover(l)}\n`);
+  // The key is loaded (and a bad one refused) before the guest is touched.
+  const signKey = o.signKey === undefined ? undefined : await loadSigningKey(o.signKey);
+  if (signKey) checkOutputPath(`${output}.sig`, o.force === true, '--sign-key');
+  // `cont` is allowed only when this policy may need it; the migration commands only for a background
+  // snapshot (stop-and-restore, memory method auto or snapshot); nothing else state-changing ever is.
+  const snapshot = target.kind === 'qmp' && quiesce === 'stop-and-restore' && (memory === 'auto' || memory === 'snapshot');
+  const allow = quiesce === 'stop-and-restore' ? ['cont'] : [];
+  if (snapshot) allow.push('migrate', 'migrate-set-capabilities', 'migrate-set-parameters', 'migrate_cancel');
+  const { client, libvirtOwned } = await openSession(target, { allow });
+  const progress = o.json ? undefined : createProgressBar();
+  const signals = abortOnSignals();
+  try {
+    const options: CaptureOptions = {
+      output,
+      overwrite: o.force ?? false,
+      quiesce,
+      memory,
+      attachments: o.attach.map((p) => ({ name: basename(p), path: p })),
+      keepPartial: o.keepPartial ?? false,
+      signal: signals.signal,
+    };
+    if (o.label !== undefined) options.label = o.label;
+    if (libvirtOwned !== undefined) options.libvirtOwned = libvirtOwned;
+    if (level !== undefined) options.level = level;
+    if (progress) options.onProgress = (p) => progress.update(p);
+    const result = await capture(client, options).catch((err: unknown) => {
+      // Stopped by Ctrl-C/SIGTERM/SIGHUP: the shell's 128 + N, like every other interrupted command.
+      if (signals.signal.aborted && err instanceof VmpmError) throw new VmpmError(err.message, { exitCode: exitCodeForSignal(String(signals.signal.reason)), cause: err });
+      throw err;
     });
+    progress?.done();
+    const signed = signKey ? await signFile(result.path, signKey, { force: o.force === true }) : undefined;
+    if (o.json) process.stdout.write(`${JSON.stringify(signed ? { ...result.summary, signature: signed.signature } : result.summary, null, 2)}\n`);
+    else {
+      for (const w of result.summary.warnings) process.stderr.write(`vmpm: warning: ${w}\n`);
+      process.stdout.write(`${formatSummaryLine(result.summary)}\n`);
+      if (signed) process.stdout.write(`signed with ${signed.fingerprint} -> ${signed.signature}\n`);
+    }
+  } finally {
+    progress?.done();
+    signals.dispose();
+    await client.close();
+  }
 }

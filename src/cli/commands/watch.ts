@@ -69,66 +69,69 @@ Examples:
   vmpm watch --libvirt web1 --libvirt db1 --out-dir /var/lib/vmpm
   vmpm watch --libvirt-all --connect qemu:///system --out-dir /var/lib/vmpm --exec /usr/local/bin/ha-notify`,
     )
-    .action(async (options: WatchCommandOptions, cmd: Command) => {
-      const policy = options.policy ? loadPolicyFile(options.policy) : defaultPolicy();
-      if (options.printPolicy) {
-        process.stdout.write(`policy: ${policy.source}\n${policy.rules.map((r) => `  ${describeRule(r)}`).join('\n')}\n`);
-        return;
-      }
-      if (options.qmp.length === 0 && options.libvirt.length === 0 && !options.libvirtAll) {
-        throw new UsageError('watch: at least one --qmp ENDPOINT, --libvirt DOMAIN or --libvirt-all is required');
-      }
-      if (options.connect !== undefined && options.libvirt.length === 0 && !options.libvirtAll) throw new UsageError('--connect URI goes with --libvirt or --libvirt-all');
-      const uri = options.connect;
-      const libvirt = [...new Set(options.libvirt)].map((domain) => (uri === undefined ? { domain } : { domain, uri }));
-      if (!options.outDir) throw new UsageError('watch: --out-dir DIR is required');
-      const outDir = resolve(options.outDir);
-      checkOutDir(outDir);
-      const endpoints = [...new Set(options.qmp.map((e) => formatEndpoint(parseEndpoint(e))))];
-      const memory = memoryMethodFrom(options, cmd.getOptionValueSource('memoryMethod') === 'cli');
-      if (uri !== undefined && isRemoteUri(uri) && memory !== 'none') {
-        throw new UsageError(`--connect ${uri} is another host: libvirt would write guest memory there, not into the bundles; add --no-memory, or run vmpm watch on that host`);
-      }
-      // Every number is checked up front, even those only used later (--exec-timeout without --exec).
-      const execTimeoutMs = parseMilliseconds(options.execTimeout, '--exec-timeout');
-      const settleMs = parseMilliseconds(options.settle, '--settle', { allowZero: true });
-      const termGraceMs = parseMilliseconds(options.termGrace, '--term-grace', { allowZero: true });
-      const journalEvents = parseSmallInt(options.journalEvents, '--journal-events', 1);
-      // Loaded before watching: a bad key is a startup error, not a failure at the first incident.
-      const signKey = options.signKey === undefined ? undefined : await loadSigningKey(options.signKey);
-      const log = stderrLogger({ json: options.json === true });
-      const watch = new Watch({
-        endpoints,
-        libvirt,
-        ...(options.libvirtAll ? { libvirtAll: uri === undefined ? {} : { uri } } : {}),
-        outDir,
-        policy,
-        memory,
-        log,
-        ...(options.exec ? { exec: { command: options.exec, timeoutMs: execTimeoutMs } } : {}),
-        settleMs,
-        termGraceMs,
-        journal: { maxEvents: journalEvents },
-        catchUp: options.catchUp,
-        ...(signKey ? { signBundle: async (bundle: string) => (await signFile(bundle, signKey)).signature } : {}),
-      });
-      const watched = [...endpoints, ...libvirt.map((t) => libvirtEndpoint(t)), ...(options.libvirtAll ? [`every libvirt domain${uri ? ` of ${uri}` : ''}`] : [])];
-      log.log('info', undefined, `watching ${watched.join(', ')}; bundles into ${outDir}; memory ${memory}; policy ${policy.source}`);
-      const removeHandlers = watch.handleSignals();
-      // The HA reader of the notifications went away: stop as on SIGTERM (a capture in flight may finish).
-      const restorePipe = whenStdoutGone(() => {
-        log.log('warn', undefined, 'standard output was closed (its reader went away): stopping');
-        void watch.stop();
-      });
-      try {
-        await watch.run();
-      } finally {
-        removeHandlers();
-        restorePipe();
-      }
-      const s = watch.watchers.reduce((a, w) => ({ events: a.events + w.stats.events, incidents: a.incidents + w.stats.incidents }), { events: 0, incidents: 0 });
-      log.log('info', undefined, `stopped: ${s.events} event(s) seen, ${s.incidents} incident(s)`);
-    });
+    .action(runWatch);
+}
+
+/** The action: options checked up front (a bad one is a usage error before anything is watched), then watch until stopped. */
+async function runWatch(options: WatchCommandOptions, cmd: Command): Promise<void> {
+  const policy = options.policy ? loadPolicyFile(options.policy) : defaultPolicy();
+  if (options.printPolicy) {
+    process.stdout.write(`policy: ${policy.source}\n${policy.rules.map((r) => `  ${describeRule(r)}`).join('\n')}\n`);
+    return;
+  }
+  if (options.qmp.length === 0 && options.libvirt.length === 0 && !options.libvirtAll) {
+    throw new UsageError('watch: at least one --qmp ENDPOINT, --libvirt DOMAIN or --libvirt-all is required');
+  }
+  if (options.connect !== undefined && options.libvirt.length === 0 && !options.libvirtAll) throw new UsageError('--connect URI goes with --libvirt or --libvirt-all');
+  const uri = options.connect;
+  const libvirt = [...new Set(options.libvirt)].map((domain) => (uri === undefined ? { domain } : { domain, uri }));
+  if (!options.outDir) throw new UsageError('watch: --out-dir DIR is required');
+  const outDir = resolve(options.outDir);
+  checkOutDir(outDir);
+  const endpoints = [...new Set(options.qmp.map((e) => formatEndpoint(parseEndpoint(e))))];
+  const memory = memoryMethodFrom(options, cmd.getOptionValueSource('memoryMethod') === 'cli');
+  if (uri !== undefined && isRemoteUri(uri) && memory !== 'none') {
+    throw new UsageError(`--connect ${uri} is another host: libvirt would write guest memory there, not into the bundles; add --no-memory, or run vmpm watch on that host`);
+  }
+  // Every number is checked up front, even those only used later (--exec-timeout without --exec).
+  const execTimeoutMs = parseMilliseconds(options.execTimeout, '--exec-timeout');
+  const settleMs = parseMilliseconds(options.settle, '--settle', { allowZero: true });
+  const termGraceMs = parseMilliseconds(options.termGrace, '--term-grace', { allowZero: true });
+  const journalEvents = parseSmallInt(options.journalEvents, '--journal-events', 1);
+  // Loaded before watching: a bad key is a startup error, not a failure at the first incident.
+  const signKey = options.signKey === undefined ? undefined : await loadSigningKey(options.signKey);
+  const log = stderrLogger({ json: options.json === true });
+  const watch = new Watch({
+    endpoints,
+    libvirt,
+    ...(options.libvirtAll ? { libvirtAll: uri === undefined ? {} : { uri } } : {}),
+    outDir,
+    policy,
+    memory,
+    log,
+    ...(options.exec ? { exec: { command: options.exec, timeoutMs: execTimeoutMs } } : {}),
+    settleMs,
+    termGraceMs,
+    journal: { maxEvents: journalEvents },
+    catchUp: options.catchUp,
+    ...(signKey ? { signBundle: async (bundle: string) => (await signFile(bundle, signKey)).signature } : {}),
+  });
+  const watched = [...endpoints, ...libvirt.map((t) => libvirtEndpoint(t)), ...(options.libvirtAll ? [`every libvirt domain${uri ? ` of ${uri}` : ''}`] : [])];
+  log.log('info', undefined, `watching ${watched.join(', ')}; bundles into ${outDir}; memory ${memory}; policy ${policy.source}`);
+  const removeHandlers = watch.handleSignals();
+  // The HA reader of the notifications went away: stop as on SIGTERM (a capture in flight may finish).
+  const restorePipe = whenStdoutGone(() => {
+    log.log('warn', undefined, 'standard output was closed (its reader went away): stopping');
+    void watch.stop();
+  });
+  try {
+    await watch.run();
+  } finally {
+    removeHandlers();
+    restorePipe();
+  }
+  const s = watch.watchers.reduce((a, w) => ({ events: a.events + w.stats.events, incidents: a.incidents + w.stats.incidents }), { events: 0, incidents: 0 });
+  log.log('info', undefined, `stopped: ${s.events} event(s) seen, ${s.incidents} incident(s)`);
 }
 
 function checkOutDir(dir: string): void {
