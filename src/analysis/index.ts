@@ -3,7 +3,7 @@ export * from './ranges';
 export * from './source';
 export * from './sections';
 export * from './open';
-export { buildInfo, instructionPointer, type InfoModel } from './info';
+export { buildInfo, instructionPointer, transportLine, type InfoModel } from './info';
 export { buildRegs, type RegsModel, type RegsCpu } from './regs';
 export { buildMemmap, type MemmapModel } from './memmap';
 export { readMemory, readSmall, firstHole } from './read';

@@ -1,6 +1,6 @@
 import { toHex, type Hex } from '../util/hex';
 import { describeError } from '../util/errors';
-import type { Manifest, RunState } from '../bundle/schema';
+import type { Manifest, ManifestTransport, RunState } from '../bundle/schema';
 import type { AnalysisBundle } from './source';
 import { loadSections, type BundleSections } from './sections';
 import { custodyStatus, type CustodyStatus } from './custody';
@@ -28,6 +28,12 @@ export interface InfoModel {
     consistent: boolean | null;
     totalMs: number | null;
     warnings: string[];
+    /**
+     * How vmpm reached QEMU: its own QMP socket or a libvirt domain (manifest `transport`). Null when
+     * the bundle does not say: synthetic and imported bundles, and captures written before libvirt support
+     * (those were always over a QMP socket, endpoint not recorded).
+     */
+    transport: ManifestTransport | null;
   };
   cpus: Array<{ index: number; arch: string; mode: string; exceptionLevel: number | null; halted: boolean | null; pc: Hex | null }>;
   memory: {
@@ -62,34 +68,8 @@ export async function buildInfo(
   options: { verify?: boolean; sections?: BundleSections } = {},
 ): Promise<InfoModel> {
   const s = options.sections ?? (await loadSections(bundle));
-  let integrity: InfoModel['integrity'];
-  let sha256: string | null;
-  if (options.verify === false) {
-    integrity = { status: 'not-checked', problems: [] };
-    sha256 = await bundle.sha256();
-  } else {
-    try {
-      const v = await bundle.verify();
-      integrity = { status: v.ok ? 'ok' : 'failed', problems: v.problems };
-      sha256 = v.sha256;
-    } catch (err) {
-      // A verification that cannot even run (truncated frame, unreadable file) is still a status.
-      integrity = { status: 'failed', problems: [describeError(err)] };
-      sha256 = null;
-    }
-  }
+  const { integrity, sha256 } = await integrityOf(bundle, options.verify !== false);
   const m: Manifest | null = s.manifest;
-  const stats = bundle.stats();
-  const records = s.errors?.records ?? [];
-  const byKind: Record<string, number> = {};
-  const bySeverity: Record<string, number> = {};
-  const sourcesByKind: Record<string, string[]> = {};
-  for (const r of records) {
-    byKind[r.kind] = (byKind[r.kind] ?? 0) + 1;
-    const sources = (sourcesByKind[r.kind] ??= []);
-    if (!sources.includes(r.source)) sources.push(r.source);
-    bySeverity[r.severity] = (bySeverity[r.severity] ?? 0) + 1;
-  }
   return {
     file: bundle.path,
     fileSize: bundle.fileSize,
@@ -106,19 +86,7 @@ export async function buildInfo(
     },
     qemu: m?.qemu ? { version: m.qemu.version, package: m.qemu.package } : null,
     runState: { before: m?.runState.before ?? null, after: m?.runState.after ?? null },
-    capture: {
-      createdAt: m?.createdAt ?? null,
-      origin: m?.origin ?? null,
-      label: m?.label ?? null,
-      vmpmVersion: m?.vmpmVersion ?? null,
-      host: m?.host.hostname ?? null,
-      quiesce: m?.policy.quiesce ?? null,
-      memoryMethod: m?.policy.memory ?? null,
-      trigger: m?.policy.trigger?.summary ?? null,
-      consistent: m ? m.consistent : null,
-      totalMs: typeof m?.timings?.total === 'number' ? m.timings.total : null,
-      warnings: m?.warnings ?? [],
-    },
+    capture: captureFacts(m),
     cpus: (s.cpus?.cpus ?? []).map((c) => ({
       index: c.index,
       arch: c.arch,
@@ -127,25 +95,86 @@ export async function buildInfo(
       halted: c.halted ?? null,
       pc: instructionPointer(c.registers),
     })),
-    memory: {
-      ranges: bundle.ranges().map((r) => ({
-        start: toHex(r.start),
-        end: toHex(r.start + r.length),
-        name: r.name ?? null,
-        pages: r.pages,
-        zeroPages: r.zeroPages,
-      })),
-      capturedBytes: toHex(stats.capturedBytes),
-      pages: stats.pages,
-      zeroPages: stats.zeroPages,
-      dataPages: stats.dataPages,
-      uniquePages: stats.uniquePages,
-      frames: stats.frames,
-      compressedBytes: stats.compressedBytes,
-    },
-    errors: { total: records.length, byKind, bySeverity, sourcesByKind },
+    memory: memoryFacts(bundle),
+    errors: errorCounts(s.errors?.records ?? []),
     events: { total: s.events?.events.length ?? 0, dropped: s.events?.dropped ?? 0 },
     sections: bundle.sections().map((x) => ({ name: x.name, type: x.type, length: x.length })),
     custody: await custodyStatus(bundle),
   };
+}
+
+/** Every digest checked (or only the file's SHA-256 with verify false); a verification that cannot even run is still a status. */
+async function integrityOf(bundle: AnalysisBundle, verify: boolean): Promise<Pick<InfoModel, 'integrity' | 'sha256'>> {
+  if (!verify) return { integrity: { status: 'not-checked', problems: [] }, sha256: await bundle.sha256() };
+  try {
+    const v = await bundle.verify();
+    return { integrity: { status: v.ok ? 'ok' : 'failed', problems: v.problems }, sha256: v.sha256 };
+  } catch (err) {
+    // A truncated frame or an unreadable file: reported as a failed check, not a crash.
+    return { integrity: { status: 'failed', problems: [describeError(err)] }, sha256: null };
+  }
+}
+
+function captureFacts(m: Manifest | null): InfoModel['capture'] {
+  return {
+    createdAt: m?.createdAt ?? null,
+    origin: m?.origin ?? null,
+    label: m?.label ?? null,
+    vmpmVersion: m?.vmpmVersion ?? null,
+    host: m?.host.hostname ?? null,
+    quiesce: m?.policy.quiesce ?? null,
+    memoryMethod: m?.policy.memory ?? null,
+    trigger: m?.policy.trigger?.summary ?? null,
+    consistent: m ? m.consistent : null,
+    totalMs: typeof m?.timings?.total === 'number' ? m.timings.total : null,
+    warnings: m?.warnings ?? [],
+    transport: m?.transport ?? null,
+  };
+}
+
+function memoryFacts(bundle: AnalysisBundle): InfoModel['memory'] {
+  const stats = bundle.stats();
+  return {
+    ranges: bundle.ranges().map((r) => ({
+      start: toHex(r.start),
+      end: toHex(r.start + r.length),
+      name: r.name ?? null,
+      pages: r.pages,
+      zeroPages: r.zeroPages,
+    })),
+    capturedBytes: toHex(stats.capturedBytes),
+    pages: stats.pages,
+    zeroPages: stats.zeroPages,
+    dataPages: stats.dataPages,
+    uniquePages: stats.uniquePages,
+    frames: stats.frames,
+    compressedBytes: stats.compressedBytes,
+  };
+}
+
+/** Error records by kind and severity, and where each kind came from (one panic is usually two records). */
+function errorCounts(records: ReadonlyArray<{ kind: string; severity: string; source: string }>): InfoModel['errors'] {
+  const byKind: Record<string, number> = {};
+  const bySeverity: Record<string, number> = {};
+  const sourcesByKind: Record<string, string[]> = {};
+  for (const r of records) {
+    byKind[r.kind] = (byKind[r.kind] ?? 0) + 1;
+    const sources = (sourcesByKind[r.kind] ??= []);
+    if (!sources.includes(r.source)) sources.push(r.source);
+    bySeverity[r.severity] = (bySeverity[r.severity] ?? 0) + 1;
+  }
+  return { total: records.length, byKind, bySeverity, sourcesByKind };
+}
+
+/**
+ * The transport in one phrase: "QMP socket unix:/run/vm1.qmp", "libvirt domain web1 (qemu:///system,
+ * libvirt 9.0.0)". A QMP socket to a QEMU that libvirt runs says so (vmpm then avoids dump-guest-memory).
+ */
+export function transportLine(t: ManifestTransport): string {
+  if (t.kind === 'libvirt') {
+    const l = t.libvirt;
+    const facts = [l?.uri ?? null, l?.libvirtVersion ? `libvirt ${l.libvirtVersion}` : null].filter((x): x is string => x !== null);
+    return `libvirt domain ${l?.domain ?? t.endpoint}${facts.length ? ` (${facts.join(', ')})` : ''}`;
+  }
+  return `QMP socket ${t.endpoint}${t.libvirtOwned !== undefined ? ` (QEMU run by libvirt: ${t.libvirtOwned})` : ''}`;
 }

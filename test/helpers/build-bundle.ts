@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BundleWriter } from '../../src/bundle';
-import type { CpuState, ErrorRecord, JournalEvent, Manifest, MemRegion, RunState } from '../../src/bundle/schema';
+import type { CpuState, ErrorRecord, JournalEvent, Manifest, ManifestTransport, MemRegion, RunState } from '../../src/bundle/schema';
 import { toHex } from '../../src/util/hex';
 import { BOOT_SECTOR_ANSWERS } from '../../src/guest';
 
@@ -42,6 +42,8 @@ export interface BundleSpec {
   /** Section names to leave out (to test degraded bundles). */
   omit?: string[];
   frameBytes?: number;
+  /** The manifest's `transport` (how vmpm reached QEMU); absent by default, as in bundles written before it existed. */
+  transport?: ManifestTransport;
 }
 
 /** A small PC-like layout: low RAM, a hole (VGA window), option ROM area, high RAM and the BIOS at 4 GiB - 256 KiB. */
@@ -146,6 +148,7 @@ export async function buildBundle(path: string, spec: BundleSpec = {}): Promise<
       timings: { total: 42 },
       warnings: [],
     };
+    if (spec.transport) manifest.transport = spec.transport;
     if (!omit.has('manifest')) await w.addJsonSection('manifest', manifest);
     if (!omit.has('cpus')) await w.addJsonSection('cpus', { arch, cpus });
     if (!omit.has('memmap')) {

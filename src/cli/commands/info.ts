@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { withBundle, buildInfo, humanBytes, loadGuestKernel, guestKernelLine, guestKernelSummary, type GuestKernelFacts, type InfoModel } from '../../analysis';
+import { withBundle, buildInfo, transportLine, humanBytes, loadGuestKernel, guestKernelLine, guestKernelSummary, type GuestKernelFacts, type InfoModel } from '../../analysis';
 import { printJson } from '../output/json';
 import { palette, type Palette } from '../output/color';
 import { renderKeyValues } from '../output/table';
@@ -47,6 +47,7 @@ export function formatInfo(m: InfoModel, p: Palette, signature: SignatureCheck |
     ['Captured', `${m.capture.createdAt ?? 'time not recorded'}${m.capture.origin ? ` (${m.capture.origin})` : ''}${m.capture.vmpmVersion ? ` by vmpm ${m.capture.vmpmVersion}` : ''}${m.capture.host ? ` on ${m.capture.host}` : ''}`],
     ['Policy', `${m.capture.quiesce ?? '?'}, memory via ${m.capture.memoryMethod ?? '?'}${m.capture.consistent === false ? p.yellow(', NOT consistent (guest was running)') : ''}${m.capture.totalMs !== null ? `, took ${m.capture.totalMs} ms` : ''}`],
   ];
+  if (m.capture.transport) pairs.push(['Transport', transportLine(m.capture.transport)]);
   if (m.capture.trigger) pairs.push(['Trigger', m.capture.trigger]);
   pairs.push(
     ['CPUs', cpus || 'no registers recorded'],
