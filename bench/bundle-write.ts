@@ -4,13 +4,16 @@
  * RSS and random 4 KiB read latency, beside `zstd -3 -T2` on the same raw file. Each measurement
  * runs in its own child process. Heavy: run it once, not in a loop.
  *
+ * Where the native zstd is installed, each image is also written with VMPM_CODEC=portable (zstd-codec).
+ *
  *   npm run build && node dist/bench/bundle-write.js [--sizes 256,1024] [--kinds realistic,random,zero] [--keep DIR]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Table from 'cli-table3';
+import { compressionCodec } from '../src/bundle/codec';
 import { type ImageKind, writeSyntheticImage } from './lib/synthetic';
 
 function arg(name: string, fallback: string): string {
@@ -54,6 +57,9 @@ async function main(): Promise<void> {
   const sizes = arg('--sizes', '256,1024').split(',').map(Number);
   const kinds = arg('--kinds', 'realistic,random,zero').split(',') as ImageKind[];
   const dir = mkdtempSync(join(tmpdir(), 'vmpm-bench-'));
+  const codec = compressionCodec();
+  const native = codec.path === 'native';
+  process.stderr.write(`codec: ${codec.name}; load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
   const table = new Table({
     head: ['image', 'vmpm s (cpu s)', 'MB/s', 'bundle MiB', 'ratio', 'RSS MiB', '4K read med/p90 ms', 'zstd -3 -T2 s (cpu s)', '.zst MiB', 'zstd RSS', 'time vs zstd', 'size vs .zst'],
     colAligns: ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
@@ -68,15 +74,18 @@ async function main(): Promise<void> {
         const z = zstdCli(image, join(dir, `${kind}-${size}m.zst`));
         // The defaults (1 MiB frames, level 3); for the large realistic image also 4 MiB frames (better
         // ratio, slower cold reads) and level 1 (less CPU, larger bundle), to show the trade-offs.
-        const variants: Array<{ label: string; frameBytes: number; level: number; noRaw?: boolean }> = [{ label: '', frameBytes: 0, level: 0 }];
+        const variants: Array<{ label: string; frameBytes: number; level: number; env?: Record<string, string> }> = [{ label: '', frameBytes: 0, level: 0 }];
+        // The portable codec (zstd-codec) where the native one is installed: what the optional
+        // dependency gives, in the same run.
+        if (native) variants.push({ label: ', portable codec', frameBytes: 0, level: 0, env: { VMPM_CODEC: 'portable' } });
         // Without raw-block frames for incompressible pages: what that lever gives, in the same run.
-        if (kind !== 'zero') variants.push({ label: ', no raw frames', frameBytes: 0, level: 0, noRaw: true });
+        if (kind !== 'zero') variants.push({ label: ', no raw frames', frameBytes: 0, level: 0, env: { VMPM_BENCH_RAW_FRAMES: '0' } });
         if (kind === 'realistic' && size === Math.max(...sizes)) {
           variants.push({ label: ', 4 MiB frames', frameBytes: 4 * MiB, level: 0 }, { label: ', level 1', frameBytes: 0, level: 1 });
         }
-        for (const { label, frameBytes, level, noRaw } of variants) {
+        for (const { label, frameBytes, level, env } of variants) {
           const bundle = join(dir, `${kind}-${size}m.vmpm`);
-          const w = child(['write', image, bundle, String(frameBytes), String(level)], noRaw ? { VMPM_BENCH_RAW_FRAMES: '0' } : {});
+          const w = child(['write', image, bundle, String(frameBytes), String(level)], env);
           const r = child(['reads', bundle, '200']);
           const bytes = size * MiB;
           table.push([
@@ -103,6 +112,7 @@ async function main(): Promise<void> {
     if (process.argv.includes('--keep')) process.stderr.write(`kept ${dir}\n`);
     else rmSync(dir, { recursive: true, force: true });
   }
+  process.stderr.write(`load average at end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
   process.stdout.write(`${table.toString()}\n`);
 }
 

@@ -1,5 +1,12 @@
 /**
- * The one module that touches zstd-codec. It hides the library's traps (see
+ * The one module that chooses and calls a zstd implementation. Two compression paths write the same
+ * kind of frame (one standard zstd frame with its content size, docs/bundle-format.md):
+ * - portable: zstd-codec (WebAssembly, zstd 1.3.6), always installed, and the only decoder;
+ * - native: the optional addon of native-zstd.ts (libzstd 1.5.7), used when it loads, about 1.7x less
+ *   CPU per compressed byte here (README "Dependencies").
+ * VMPM_CODEC=portable|native|auto (default auto) forces one path (native: an error when it cannot load).
+ *
+ * zstd-codec It hides the library's traps (see
  * shared/reference/zstd-in-node.md): a callback-only init, a fixed 16 MiB wasm heap that aborts with
  * a thrown *string* and prints "OOM" to stdout, null returns on failure, and an instance that must
  * not be reused after an abort. Callers get Buffers or a CodecError, nothing else.
@@ -10,6 +17,7 @@
 import { ZstdCodec, type ZstdSimple } from 'zstd-codec';
 import { describeError } from '../util/errors';
 import { CodecError } from './errors';
+import { NATIVE_PACKAGE, nativeEncode, nativeZstd } from './native-zstd';
 
 /** Largest uncompressed input vmpm ever compresses or decompresses in one frame. */
 export const MAX_FRAME_INPUT = 4 * 1024 * 1024;
@@ -143,9 +151,9 @@ async function call<T>(what: string, fn: (simple: ZstdSimple) => T): Promise<T> 
   }
 }
 
-/** Initialises this thread's codec instance ahead of use (optional). */
+/** Initialises this thread's compressor ahead of use (optional): the wasm instance only when it compresses. */
 export async function warmUpCodec(): Promise<void> {
-  await instance();
+  if (compressionCodec().path === 'portable') await instance();
 }
 
 /** Compresses `data` (1 byte .. maxInputForLevel(level)) into one standard zstd frame with its content size. */
@@ -158,9 +166,75 @@ export async function compressFrame(data: Uint8Array, level: number): Promise<Bu
   if (data.length > limit) {
     throw new CodecError(`refusing to compress ${data.length} bytes in one frame at level ${level} (limit ${limit})`);
   }
+  if (compressionCodec().path === 'native') {
+    try {
+      return withContentSize(nativeEncode(data, level), data.length);
+    } catch (err) {
+      throw err instanceof CodecError ? err : new CodecError(`native zstd compression of ${data.length} bytes failed: ${describeError(err)}`, { cause: err });
+    }
+  }
   const out = await call('compression', (s) => s.compress(data, level));
   if (!out) throw new CodecError(`zstd compression of ${data.length} bytes at level ${level} failed`);
   return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+}
+
+export interface CompressionCodec {
+  path: 'native' | 'portable';
+  /** For provenance: package, version and the zstd inside. */
+  name: string;
+}
+
+const PORTABLE: CompressionCodec = { path: 'portable', name: 'zstd-codec 0.1.5 (zstd 1.3.6, WebAssembly)' };
+let chosen: CompressionCodec | undefined;
+
+/**
+ * The compression path this thread uses (VMPM_CODEC, else native when it loads). Throws CodecError
+ * for an unknown VMPM_CODEC or VMPM_CODEC=native without the addon. Every thread decides the same
+ * way (same environment, same installation), so the writer asks once on its own thread to fail early.
+ */
+export function compressionCodec(): CompressionCodec {
+  if (chosen) return chosen;
+  const want = process.env.VMPM_CODEC ?? 'auto';
+  if (want !== 'auto' && want !== 'native' && want !== 'portable') {
+    throw new CodecError(`VMPM_CODEC=${want} is not a codec (expected portable, native or auto)`);
+  }
+  if (want === 'portable') return (chosen = PORTABLE);
+  const native = nativeZstd();
+  if ('error' in native) {
+    if (want === 'native') throw new CodecError(`VMPM_CODEC=native, but ${NATIVE_PACKAGE} does not load here: ${native.error}`);
+    return (chosen = PORTABLE);
+  }
+  return (chosen = { path: 'native', name: `${NATIVE_PACKAGE} ${native.version} (zstd 1.5.7, native)` });
+}
+
+/** @internal Tests: forget the choice so the next call reads VMPM_CODEC again. */
+export function __resetCodecChoice(): void {
+  chosen = undefined;
+}
+
+/**
+ * `frame` (one zstd frame of `size` content bytes) with a 4-byte Frame_Content_Size field (RFC 8878
+ * 3.1.1.1) when its header has none, as the native streaming compressor leaves it: the descriptor's
+ * FCS flag becomes 2 and the field goes after the window descriptor and dictionary ID; the blocks are
+ * unchanged. The result is a fresh buffer that owns its memory (transferable between threads). A
+ * frame that has the field is returned as it is once the value is checked.
+ */
+export function withContentSize(frame: Buffer, size: number): Buffer {
+  if (!Number.isInteger(size) || size < 1 || size > 0xffffffff) throw new CodecError(`content size ${size} does not fit a 4-byte field`);
+  const declared = frameContentSize(frame);
+  if (declared !== undefined) {
+    if (declared !== BigInt(size)) throw new CodecError(`zstd frame declares ${declared} bytes of content, expected ${size}`);
+    return frame;
+  }
+  const d = frame[4]!;
+  // No content size means neither the FCS flag nor single segment is set, so a window descriptor follows.
+  const headerEnd = 6 + [0, 1, 2, 4][d & 0x03]!;
+  const out = Buffer.allocUnsafeSlow(frame.length + 4);
+  frame.copy(out, 0, 0, headerEnd);
+  out[4] = d | (2 << 6);
+  out.writeUInt32LE(size, headerEnd);
+  frame.copy(out, headerEnd + 4, headerEnd);
+  return out;
 }
 
 /**

@@ -13,7 +13,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { VmpmError, describeError } from '../util/errors';
 import { toHex } from '../util/hex';
-import { DEFAULT_FRAME_INPUT, MAX_FRAME_INPUT, MAX_LEVEL, maxInputForLevel, MIN_LEVEL } from './codec';
+import { compressionCodec, type CompressionCodec, DEFAULT_FRAME_INPUT, MAX_FRAME_INPUT, MAX_LEVEL, maxInputForLevel, MIN_LEVEL } from './codec';
 import type { CompressedFrame } from './compress-pool';
 import {
   encodeFooter,
@@ -78,6 +78,8 @@ export class BundleWriter {
   private memoryBytesIn = 0;
   /** What an open range may ask of this writer (see range-writer.ts). */
   private readonly host: RangeHost;
+  /** The zstd implementation that compresses this bundle's frames (provenance). */
+  readonly codec: CompressionCodec;
 
   private constructor(
     private readonly sink: Sink,
@@ -94,6 +96,8 @@ export class BundleWriter {
     }
     const workers = options.workers ?? Math.min(2, availableParallelism());
     if (!Number.isInteger(workers) || workers < 0 || workers > 64) throw new VmpmError(`worker count ${workers} is not supported (expected 0..64)`);
+    // The workers choose the same way; asking here turns a bad VMPM_CODEC into one error now.
+    this.codec = compressionCodec();
     // Start the workers now so their codecs initialise while the caller writes metadata.
     const encoder: FrameEncoder = workers > 0 ? new PooledZstdEncoder(workers, level) : new InlineZstdEncoder(level);
     this.pages = new PagePipeline({
