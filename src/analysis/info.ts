@@ -22,6 +22,8 @@ export interface InfoModel {
     label: string | null;
     vmpmVersion: string | null;
     host: string | null;
+    /** The zstd compressor that wrote the memory frames (manifest.host.codec). */
+    codec: string | null;
     quiesce: string | null;
     memoryMethod: string | null;
     trigger: string | null;
@@ -122,6 +124,7 @@ function captureFacts(m: Manifest | null): InfoModel['capture'] {
     label: m?.label ?? null,
     vmpmVersion: m?.vmpmVersion ?? null,
     host: m?.host.hostname ?? null,
+    codec: m?.host.codec ?? null,
     quiesce: m?.policy.quiesce ?? null,
     memoryMethod: m?.policy.memory ?? null,
     trigger: m?.policy.trigger?.summary ?? null,

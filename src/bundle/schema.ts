@@ -73,7 +73,8 @@ export interface Manifest {
   vmpmVersion: string;
   createdAt: string;
   label?: string;
-  host: { hostname: string; platform: string; nodeVersion: string };
+  /** `codec`: the zstd compressor that wrote the memory frames (codec.ts), absent without memory. */
+  host: { hostname: string; platform: string; nodeVersion: string; codec?: string };
   /** How the bundle came to be: a capture of a live QEMU, or a synthetic/hand-built one. */
   origin: 'capture' | 'watch' | 'synthetic' | 'import';
   /** `capabilities` is null when the QMP greeting was not seen (libvirt reads it itself). */

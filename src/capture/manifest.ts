@@ -1,6 +1,7 @@
 /** Builds the manifest section: identity, provenance, run states, policy, actions, timings, warnings. */
 import { hostname } from 'node:os';
 import { FORMAT_MAJOR, FORMAT_MINOR } from '../bundle';
+import { compressionCodec } from '../bundle/codec';
 import type { CaptureAction, ElfNotesInfo, ErrorRecord, Manifest, ManifestTransport, MemoryMethod, QuiescePolicy, RunState } from '../bundle/schema';
 import { VMPM_VERSION } from '../version';
 import type { Identity } from './metadata';
@@ -58,6 +59,8 @@ export function buildManifest(m: ManifestInput): Manifest {
     warnings: m.warnings,
   };
   if (m.label !== undefined) manifest.label = m.label;
+  // Which zstd compressed the frames (native or portable path): provenance, and what a size or speed difference comes from.
+  if (m.memory !== 'none') manifest.host.codec = compressionCodec().name;
   if (m.trigger) manifest.policy.trigger = m.trigger;
   if (m.elfNotes) manifest.elfNotes = m.elfNotes;
   if (m.transport) manifest.transport = m.transport;

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CpusSection, ErrorsSection, Manifest, MemmapSection } from '../../src/bundle/schema';
+import { compressionCodec } from '../../src/bundle/codec';
 import { capture } from '../../src/capture';
 import { BOOT_SECTOR_ANSWERS, launchBootSectorGuest } from '../../src/guest';
 import { fromHex } from '../../src/util/hex';
@@ -54,6 +55,7 @@ for (const memory of ['dump', 'pmemsave'] as const) {
         assert.equal(manifest.vm.name, 'known-answer');
         assert.equal(manifest.vm.uuid, '11111111-2222-3333-4444-555555555555');
         assert.equal(manifest.consistent, true);
+        assert.equal(manifest.host.codec, compressionCodec().name, 'the manifest names the zstd that wrote the frames');
         // A panicked guest is never stopped or resumed by vmpm.
         assert.deepEqual(manifest.actions.map((a) => a.action), [memory === 'dump' ? 'dump-guest-memory' : 'pmemsave']);
         assert.equal(reader.has('qmp-transcript'), true);

@@ -30,7 +30,7 @@ const manifest = object({
   vmpmVersion: str,
   createdAt: str,
   'label?': str,
-  host: object({ hostname: str, platform: str, nodeVersion: str }),
+  host: object({ hostname: str, platform: str, nodeVersion: str, 'codec?': str }),
   origin: str,
   // capabilities: null when no QMP greeting was seen (libvirt reads it itself)
   qemu: nullable(object({ version: str, package: str, capabilities: nullable(array(str)) })),
