@@ -1,10 +1,12 @@
 /**
  * The fault table (issue 13): injects faults into real captures of the boot-sector guest and counts
- * outcomes. `node dist/bench/faults.js [RUNS-PER-FAULT] [MEMORY]` (default 3, 1G). A false-complete
- * bundle is a file at the output path after a failed capture, or one there that does not verify.
+ * outcomes. `node dist/bench/faults.js [RUNS-PER-FAULT] [MEMORY] [MINUTES]` (default 3, 1G, no limit).
+ * A false-complete bundle is a file at the output path after a failed capture, or one there that
+ * does not verify. Faults are run round-robin and each run is logged to stderr as it ends, so a run
+ * stopped by MINUTES (no new round starts after it) still gives a table over every fault.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BundleReader } from '../src/bundle';
@@ -12,8 +14,8 @@ import { launchBootSectorGuest, type LaunchedQemu } from '../src/guest';
 import { QmpClient } from '../src/qmp';
 
 const BIN = join(__dirname, '..', '..', 'bin', 'vmpm');
-type Fault = 'SIGINT' | 'SIGTERM' | 'SIGKILL' | 'qemu-killed' | 'ulimit-f' | 'monitor-held';
-const FAULTS: Fault[] = ['SIGINT', 'SIGTERM', 'SIGKILL', 'qemu-killed', 'ulimit-f', 'monitor-held'];
+type Fault = 'SIGINT' | 'SIGTERM' | 'SIGKILL' | 'qemu-killed' | 'ulimit-f' | 'disk-full' | 'monitor-held';
+const FAULTS: Fault[] = ['SIGINT', 'SIGTERM', 'SIGKILL', 'qemu-killed', 'ulimit-f', 'disk-full', 'monitor-held'];
 
 interface Outcome {
   code: number | null;
@@ -25,7 +27,14 @@ interface Outcome {
 async function runOne(fault: Fault, memory: string): Promise<Outcome> {
   const qemu: LaunchedQemu = await launchBootSectorGuest({ memory });
   const dir = mkdtempSync(join(tmpdir(), 'vmpm-fault-'));
-  const out = join(dir, 'f.vmpm');
+  // disk-full: the output directory is a 64 KiB tmpfs (a real ENOSPC, not a file-size limit).
+  const mounted = fault === 'disk-full' ? join(dir, 'tmpfs') : undefined;
+  if (mounted) {
+    mkdirSync(mounted);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mounted], { stdio: 'pipe' });
+  }
+  const outDir = mounted ?? dir;
+  const out = join(outDir, 'f.vmpm');
   let holder: QmpClient | undefined;
   try {
     if (fault === 'monitor-held') holder = await QmpClient.connect(qemu.endpoint);
@@ -37,7 +46,7 @@ async function runOne(fault: Fault, memory: string): Promise<Outcome> {
     if (['SIGINT', 'SIGTERM', 'SIGKILL', 'qemu-killed'].includes(fault)) {
       // Strike once the temporary bundle exists (the capture is under way), at a random point after.
       const until = Date.now() + 15_000;
-      while (!readdirSync(dir).some((n) => n.includes('.partial-')) && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+      while (!readdirSync(outDir).some((n) => n.includes('.partial-')) && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
       await new Promise((r) => setTimeout(r, Math.random() * 200));
       if (fault === 'qemu-killed') process.kill(qemu.pid, 'SIGKILL');
       else child.kill(fault as NodeJS.Signals);
@@ -55,6 +64,7 @@ async function runOne(fault: Fault, memory: string): Promise<Outcome> {
   } finally {
     await holder?.close().catch(() => undefined);
     await qemu.kill().catch(() => undefined);
+    if (mounted) execFileSync('umount', [mounted]);
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -62,21 +72,31 @@ async function runOne(fault: Fault, memory: string): Promise<Outcome> {
 async function main(): Promise<void> {
   const runs = Number(process.argv[2] ?? 3);
   const memory = process.argv[3] ?? '1G';
+  const until = process.argv[4] ? Date.now() + Number(process.argv[4]) * 60_000 : Infinity;
+  const faults = FAULTS.filter((f) => f !== 'disk-full' || process.getuid?.() === 0);
+  if (faults.length < FAULTS.length) process.stderr.write('disk-full skipped: mounting a small tmpfs needs root\n');
+  const results = new Map<Fault, Outcome[]>(faults.map((f) => [f, []]));
+  const t0 = Date.now();
+  for (let i = 0; i < runs && Date.now() < until; i++) {
+    for (const fault of faults) {
+      const r = await runOne(fault, memory);
+      results.get(fault)!.push(r);
+      process.stderr.write(`${((Date.now() - t0) / 1000).toFixed(0)}s ${fault} #${i + 1}: exit ${r.code}${r.oneLine ? '' : ', not one line'}${r.bundleAtPath ? ', bundle at path' : ''}${r.falseComplete ? ', FALSE-COMPLETE' : ''}\n`);
+    }
+  }
   process.stdout.write('| fault | runs | completed anyway | failed cleanly (one line / signal) | false-complete bundles | exit codes |\n| --- | --- | --- | --- | --- | --- |\n');
   let total = 0;
   let falseComplete = 0;
-  for (const fault of FAULTS) {
-    const results: Outcome[] = [];
-    for (let i = 0; i < runs; i++) results.push(await runOne(fault, memory));
-    const codes = [...new Set(results.map((r) => String(r.code)))].join(', ');
-    const completed = results.filter((r) => r.code === 0 && r.bundleAtPath && !r.falseComplete).length;
-    const clean = results.filter((r) => r.code !== 0 && r.oneLine && !r.bundleAtPath).length;
-    const fc = results.filter((r) => r.falseComplete).length;
-    total += runs;
+  for (const [fault, rs] of results) {
+    const codes = [...new Set(rs.map((r) => String(r.code)))].join(', ');
+    const completed = rs.filter((r) => r.code === 0 && r.bundleAtPath && !r.falseComplete).length;
+    const clean = rs.filter((r) => r.code !== 0 && r.oneLine && !r.bundleAtPath).length;
+    const fc = rs.filter((r) => r.falseComplete).length;
+    total += rs.length;
     falseComplete += fc;
-    process.stdout.write(`| ${fault} | ${runs} | ${completed} | ${clean} | ${fc} | ${codes} |\n`);
+    process.stdout.write(`| ${fault} | ${rs.length} | ${completed} | ${clean} | ${fc} | ${codes} |\n`);
   }
-  process.stdout.write(`\n${total} injected faults, ${falseComplete} false-complete bundles\n`);
+  process.stdout.write(`\n${total} injected faults in ${((Date.now() - t0) / 60_000).toFixed(1)} min, ${falseComplete} false-complete bundles\n`);
   process.exitCode = falseComplete > 0 ? 1 : 0;
 }
 

@@ -24,7 +24,15 @@ async function main(): Promise<void> {
     const synthetic = join(dir, 'synthetic.vmpm');
     await buildBundle(synthetic, { regions: PC_REGIONS, ranges: PC_RANGES.slice(0, 2) });
     seeds.push({ ...(await loadSeed('synthetic', synthetic)), path: synthetic });
-    const stats = await fuzz({ seeds, cases, seed, dir, onProgress: (s) => process.stderr.write(`${line(s)}\n`) });
+    // Progress (and every new crash) goes to stderr as it happens, so a run stopped early still
+    // reports what it did: the fuzzer does not resume, a longer total is a further run with another SEED.
+    let printed = 0;
+    const progress = (s: FuzzStats): void => {
+      for (const c of s.crashes.slice(printed)) process.stderr.write(`  crash (${c.kind}): ${c.detail}\n`);
+      printed = s.crashes.length;
+      process.stderr.write(`${line(s)}\n`);
+    };
+    const stats = await fuzz({ seeds, cases, seed, dir, onProgress: progress });
     process.stdout.write(`${line(stats)}\n`);
     for (const c of stats.crashes.slice(0, 20)) process.stdout.write(`  crash (${c.kind}): ${c.detail}\n`);
     process.exitCode = stats.crashes.length + stats.hangs + stats.undetected > 0 ? 1 : 0;
