@@ -12,7 +12,7 @@ export { buildErrors, buildEvents, eventSummary, type ErrorsModel, type EventsMo
 export { buildDiff, diffPageIndexes, diffCpus, diffMemmap, type DiffModel } from './diff';
 export * from './report/index';
 export { humanBytes } from './report/format';
-export { readSection, type SectionContent } from './section';
+export { readSection, streamSection, type SectionContent, type SectionStream } from './section';
 export { openKernelView, type KernelView, type KernelViewOptions, type LoadedSymbols } from './kernel';
 export { buildTranslate, translationModel, type TranslateModel } from './translate';
 export { buildSymbol, parseSymbolQuery, type SymbolModel, type SymbolSourceModel } from './symbol';

@@ -25,6 +25,8 @@ export interface AnalysisBundle {
   has(name: string): boolean;
   json<T>(name: string): Promise<T>;
   raw(name: string): Promise<Buffer>;
+  /** A section in pieces, digest-checked before the first one (BundleReader.rawChunks). */
+  rawChunks(name: string, observe?: (chunk: Buffer) => void): AsyncIterable<Buffer>;
   ranges(): CapturedRange[];
   read(addr: bigint, length: number, options?: { zeroFill?: boolean }): Promise<Buffer>;
   pageDigest(addr: bigint): Buffer | undefined;

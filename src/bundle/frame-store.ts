@@ -128,8 +128,8 @@ export class FrameStore {
     }
   }
 
-  /** Feeds bytes [from, to) of the file to `h`, 4 MiB at a time. */
-  async hashRange(h: ReturnType<typeof createHash>, from: number, to: number, step?: (n: number) => void): Promise<void> {
+  /** Feeds bytes [from, to) of the file to `h`, 4 MiB at a time (and to `observe`, in the one reused buffer). */
+  async hashRange(h: ReturnType<typeof createHash>, from: number, to: number, step?: (n: number) => void, observe?: (chunk: Buffer) => void): Promise<void> {
     const buf = Buffer.allocUnsafe(Math.min(IO_CHUNK, Math.max(1, to - from)));
     let pos = from;
     while (pos < to) {
@@ -137,6 +137,7 @@ export class FrameStore {
       const { bytesRead } = await this.fh.read(buf, 0, n, pos);
       if (bytesRead === 0) throw new BundleFormatError(`${this.path}: file ended at ${pos} while reading up to ${to} (it shrank while open?)`);
       h.update(buf.subarray(0, bytesRead));
+      observe?.(buf.subarray(0, bytesRead));
       pos += bytesRead;
       step?.(bytesRead);
     }

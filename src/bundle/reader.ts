@@ -20,6 +20,9 @@ import { parseFooter, parseHeader, parseTrailer, type Structure } from './struct
 import { type MemoryTables, withMemoryIndex } from './memory-index';
 import { verifyBundle, type VerifyResult } from './verify';
 
+/** rawChunks() hands out a section in pieces of this size. */
+const SECTION_PIECE = 4 * 1024 * 1024;
+
 export { fileSha256 } from './frame-store';
 export type { VerifyResult } from './verify';
 
@@ -153,6 +156,33 @@ export class BundleReader {
       );
     }
     return data;
+  }
+
+  /**
+   * A section's bytes in pieces of at most 4 MiB, so a section of any size (up to 2 GiB) is read in
+   * bounded memory. The whole section is hashed before the first piece is handed out (no unverified
+   * byte reaches the caller; `observe` sees each piece of that pass, e.g. to classify the bytes), and
+   * hashed again as the pieces go out: a file changed in between fails at the end.
+   */
+  async *rawChunks(name: string, observe?: (chunk: Buffer) => void): AsyncGenerator<Buffer> {
+    const e = this.section(name);
+    const first = createHash('sha256');
+    await this.store.hashRange(first, e.offset, e.offset + e.length, undefined, observe);
+    const d = first.digest();
+    if (!d.equals(e.sha256)) {
+      throw new BundleFormatError(
+        `${this.path}: section "${name}" (offset ${e.offset}, ${e.length} bytes) SHA-256 mismatch: index says ${e.sha256.toString('hex')}, data hashes to ${d.toString('hex')}`,
+      );
+    }
+    const h = createHash('sha256');
+    for (let done = 0; done < e.length; ) {
+      const chunk = await this.store.readBody(e.offset + done, Math.min(SECTION_PIECE, e.length - done), `section "${name}"`);
+      h.update(chunk);
+      done += chunk.length;
+      yield chunk;
+    }
+    const again = h.digest();
+    if (!again.equals(e.sha256)) throw new BundleFormatError(`${this.path}: section "${name}" changed while it was read (SHA-256 ${again.toString('hex')}, index says ${e.sha256.toString('hex')})`);
   }
 
   /**

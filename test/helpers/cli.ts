@@ -1,12 +1,18 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export interface CliResult {
   code: number;
   stdout: string;
   stderr: string;
+  /** With `peakRss`: the vmpm process's peak resident memory in KiB (GNU time), undefined without /usr/bin/time. */
+  peakKb?: number;
+  ms: number;
 }
+
+const GNU_TIME = '/usr/bin/time';
 
 /** Absolute path of the `vmpm` launcher in this checkout. */
 export const VMPM_BIN = join(__dirname, '..', '..', '..', 'bin', 'vmpm');
@@ -17,24 +23,54 @@ export const VMPM_BIN = join(__dirname, '..', '..', '..', 'bin', 'vmpm');
  */
 export function runCli(
   args: string[],
-  options: { timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string; input?: string; /** Run as this user (the test must be root), e.g. "nobody". */ asUser?: string } = {},
+  options: {
+    timeoutMs?: number;
+    env?: NodeJS.ProcessEnv;
+    cwd?: string;
+    input?: string;
+    /** Run as this user (the test must be root), e.g. "nobody". */
+    asUser?: string;
+    /** Measure the peak RSS: run under GNU time (`%M`) when /usr/bin/time exists. */
+    peakRss?: boolean;
+  } = {},
 ): Promise<CliResult> {
+  const timeDir = options.peakRss && existsSync(GNU_TIME) ? mkdtempSync(join(tmpdir(), 'vmpm-time-')) : undefined;
+  const timeFile = timeDir === undefined ? undefined : join(timeDir, 'time.txt');
+  const [cmd, argv] = timeFile === undefined ? [process.execPath, [VMPM_BIN, ...args]] : [GNU_TIME, ['-f', '%M', '-o', timeFile, process.execPath, VMPM_BIN, ...args]];
+  const t0 = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [VMPM_BIN, ...args], {
+    const child = spawn(cmd, argv, {
       cwd: options.cwd,
       env: { ...process.env, NO_COLOR: '1', ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
+      // Under GNU time vmpm is a grandchild: its own process group lets the timeout kill both (killing
+      // only `time` would leave vmpm holding the pipes open, and 'close' would never come).
+      detached: timeFile !== undefined,
       ...(options.asUser !== undefined ? userIds(options.asUser) : {}),
     });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+    const timer = setTimeout(() => {
+      try {
+        if (timeFile !== undefined && child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+        else child.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, options.timeoutMs ?? 60_000);
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
+      const result: CliResult = { code: code ?? (signal ? 128 : 1), stdout, stderr, ms: Date.now() - t0 };
+      if (timeFile !== undefined && existsSync(timeFile)) {
+        // GNU time prefixes "Command exited with non-zero status N" on a line of its own.
+        const n = Number(readFileSync(timeFile, 'utf8').trim().split('\n').pop());
+        if (Number.isFinite(n)) result.peakKb = n;
+      }
+      if (timeDir !== undefined) rmSync(timeDir, { recursive: true, force: true });
+      resolve(result);
     });
     child.stdin.end(options.input ?? '');
   });

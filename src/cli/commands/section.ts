@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { readSection, withBundle } from '../../analysis';
+import { streamSection, withBundle } from '../../analysis';
 import { UsageError } from '../../util/errors';
 import { formatJson } from '../output/json';
 import { renderTable } from '../output/table';
@@ -45,17 +45,18 @@ export function register(program: Command): void {
       if (o.json) throw new UsageError('--json lists sections; to get a JSON section, name it without --json');
       if (o.output) checkOutputPath(o.output, o.force === true);
       await withBundle(file, async (bundle) => {
-        const section = await readSection(bundle, name);
+        // Streamed: a raw section may be up to 2 GiB, and is written in 4 MiB pieces after its digest is checked.
+        const section = await streamSection(bundle, name);
         if (!o.output) {
           if (!section.text && process.stdout.isTTY) {
-            throw new UsageError(`section ${name} is binary (${section.data.length} bytes); use -o FILE or pipe the output`);
+            throw new UsageError(`section ${name} is binary (${section.info.length} bytes); use -o FILE or pipe the output`);
           }
-          await writeChunk(process.stdout, section.data);
+          for await (const chunk of section.chunks) await writeChunk(process.stdout, chunk);
           return;
         }
         const out = await openOutput(o.output, o.force === true);
         try {
-          await writeChunk(out, section.data);
+          for await (const chunk of section.chunks) await writeChunk(out, chunk);
           await closeOutput(out);
         } catch (err) {
           await discardOutput(out, o.output);
