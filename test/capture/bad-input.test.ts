@@ -4,7 +4,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +13,7 @@ import { capture } from '../../src/capture';
 import { openOutput } from '../../src/capture/output';
 import { launchBootSectorGuest, startQemu } from '../../src/guest';
 import { requireTools } from '../helpers/requirements';
+import { mountSmallTmpfs } from '../helpers/tmpfs';
 import { launchAarch64Guest } from '../guest-extra/guests';
 import { status, withBundle, withGuest } from './harness';
 
@@ -62,28 +62,8 @@ test('pmemsave on aarch64 virt captures the same RAM as dump, at 0x40000000', { 
   });
 });
 
-/** A 2 MiB tmpfs for the output, or why there cannot be one (not root, no mount permission). */
-function mountSmallTmpfs(): { dir: string; unmount: () => void } | string {
-  if (process.getuid?.() !== 0) return 'needs root to mount a small tmpfs';
-  const dir = join(tmpdir(), `vmpm-full-${process.pid}`);
-  mkdirSync(dir, { recursive: true });
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', dir], { stdio: 'pipe' });
-  } catch (err) {
-    rmSync(dir, { recursive: true, force: true });
-    return `cannot mount a tmpfs here (${String((err as { stderr?: Buffer }).stderr ?? err).trim()})`;
-  }
-  return {
-    dir,
-    unmount: () => {
-      execFileSync('umount', [dir]);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
 test('a file system that fills up mid-stream: one-line error naming the file, nothing left behind, the guest running again', { skip: requireTools('qemu-system-x86_64') }, async (t) => {
-  const fs = mountSmallTmpfs();
+  const fs = mountSmallTmpfs('vmpm-full');
   if (typeof fs === 'string') {
     t.skip(fs);
     return;
