@@ -28,6 +28,7 @@ async function main(): Promise<void> {
         memoryMethod: result.summary.memoryMethod,
         pausedMs: result.manifest.timings.paused ?? null,
         qemuDowntimeMs: result.manifest.timings.snapshotDowntime ?? null,
+        qemuSetupMs: result.manifest.timings.snapshotSetup ?? null,
       })}\n`,
     );
   } finally {

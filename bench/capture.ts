@@ -64,6 +64,7 @@ interface ChildResult {
   memoryMethod: string;
   pausedMs: number | null;
   qemuDowntimeMs: number | null;
+  qemuSetupMs: number | null;
 }
 
 function runChild(endpoint: string, out: string, method: string): Promise<{ wall: number; result: ChildResult }> {
@@ -79,6 +80,13 @@ function runChild(endpoint: string, out: string, method: string): Promise<{ wall
       resolve({ wall: (now() - t0) / 1000, result: JSON.parse(stdout) });
     });
   });
+}
+
+/** A snapshot's pause in parts: QEMU's setup before its stop, QEMU's downtime, and the rest (vmpm's round trips). */
+function pauseParts(r: ChildResult): string {
+  if (r.qemuDowntimeMs === null || r.qemuSetupMs === null || r.pausedMs === null) return '';
+  const vmpm = Math.round(r.pausedMs - r.qemuSetupMs - r.qemuDowntimeMs);
+  return ` = QEMU setup ${r.qemuSetupMs} + QEMU downtime ${r.qemuDowntimeMs} + vmpm ${vmpm} ms`;
 }
 
 async function qemuDumpThenZstd(endpoint: string, dir: string): Promise<{ dump: number; zstd: number; elfBytes: number; zstBytes: number }> {
@@ -134,7 +142,7 @@ async function main(): Promise<void> {
           seconds: wall,
           bytes: result.size,
           rssMiB: result.maxRssMiB,
-          note: `paused ${result.pausedMs === null ? '?' : `${Math.round(result.pausedMs)} ms`}${result.qemuDowntimeMs === null ? '' : ` (QEMU's downtime ${result.qemuDowntimeMs} ms)`}; capture() ${(result.captureMs / 1000).toFixed(2)} s, vmpm CPU ${(result.cpuMs / 1000).toFixed(2)} s; ${result.zeroPages}/${result.pages} zero, ${result.dedupPages} dedup`,
+          note: `paused ${result.pausedMs === null ? '?' : `${Math.round(result.pausedMs)} ms`}${pauseParts(result)}; capture() ${(result.captureMs / 1000).toFixed(2)} s, vmpm CPU ${(result.cpuMs / 1000).toFixed(2)} s; ${result.zeroPages}/${result.pages} zero, ${result.dedupPages} dedup`,
         });
         rmSync(join(dir, `${method}.vmpm`), { force: true });
       }

@@ -45,8 +45,6 @@ export interface MemoryCaptureResult {
   ranges: CapturedRange[];
   /** PT_NOTE bytes of the ELF dump, verbatim, and the header fields needed to decode them (dump method only). */
   elfNotes?: { data: Buffer; info: ElfNotesInfo };
-  /** performance.now() when QEMU resumed the guest (snapshot method: QEMU resumes it itself). */
-  resumedAt?: number;
   /** What the background snapshot reported (snapshot method only). */
   snapshot?: SnapshotInfo;
 }

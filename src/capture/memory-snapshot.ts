@@ -3,10 +3,13 @@
  * capability, QEMU >= 6.0) streamed over a unix socket vmpm listens on and parsed straight into the
  * bundle at guest-physical addresses (formats/migration, migration-placement.ts).
  *
- * The guest was stopped by vmpm and its registers read; `migrate` then saves device state, write-
- * protects guest RAM and RESUMES the guest at once (QEMU 7.2 starts the VM unconditionally), so the
- * pause is milliseconds. QEMU copies each page out before the guest may change it, so every page is
- * from the instant of vmpm's stop, the one the registers are from.
+ * Everything that can be made ready while the guest runs is (SnapshotPrep: the migration settings and
+ * the socket). Then vmpm stops the guest and reads its registers, and `migrate` starts at once: QEMU
+ * prepares, saves device state, write-protects guest RAM and RESUMES the guest (QEMU 7.2 starts the
+ * VM unconditionally). QEMU copies each page out before the guest may change it, so every page is
+ * from the instant of vmpm's stop, the one the registers are from. The pause is what QEMU's setup
+ * takes after `migrate` (7.2 reads every guest page before its own stop: see `setupMs`), plus
+ * vmpm's `stop`, `info registers -a` and `migrate` round trips.
  *
  * Failure, a signal or a dead QEMU: the socket is closed (QEMU then fails the migration itself),
  * `migrate_cancel` is sent if it does not (see cancel()), and the capability (and bandwidth limit)
@@ -30,6 +33,8 @@ const SETTLE_TIMEOUT_MS = 30_000;
 export interface SnapshotInfo {
   /** QEMU's own measure of the pause (query-migrate `downtime`, ms). */
   downtimeMs: number | null;
+  /** QEMU's setup before its own stop (query-migrate `setup-time`, ms); inside vmpm's pause. */
+  setupMs: number | null;
   /** Bytes of migration stream read. */
   streamBytes: number;
   /** Pages of RAM blocks the memory map does not map as RAM (firmware, ROMs, VGA hole). */
@@ -83,22 +88,88 @@ export class SnapshotSettings {
   }
 }
 
-export async function captureWithSnapshot(ctx: MemoryCaptureContext, settings: SnapshotSettings): Promise<MemoryCaptureResult> {
-  const { client, actions } = ctx;
-  const socket = await MigrationSocket.listen(join(ctx.fifoDir, 'migration.sock'), socketOptions(ctx));
+/**
+ * One background snapshot, from before vmpm stops the guest to its end: the settings applied and the
+ * socket listening (open(), while the guest still runs), `migrate` sent (start(), queued right
+ * behind vmpm's `stop` and register read: QEMU runs a session's commands in order, so no round trip
+ * lies between them), and release(), which must be called whatever happens: it ends a migration
+ * that did not complete (see cancel()), closes the socket and restores the settings. It never
+ * throws and may be called any number of times.
+ */
+export class SnapshotPrep {
+  private migrating: Promise<unknown> | undefined;
+  private completed = false;
+  private resumed = false;
+  private unsubscribe: (() => void) | undefined;
+  private released: Promise<void> | undefined;
+
+  private constructor(
+    private readonly client: QmpClient,
+    private readonly actions: ActionLog,
+    readonly settings: SnapshotSettings,
+    readonly socket: MigrationSocket,
+  ) {}
+
+  static async open(
+    client: QmpClient,
+    actions: ActionLog,
+    warnings: string[],
+    dir: string,
+    options: { connectTimeoutMs?: number; idleTimeoutMs?: number },
+  ): Promise<SnapshotPrep> {
+    const settings = await SnapshotSettings.apply(client, actions, warnings);
+    try {
+      return new SnapshotPrep(client, actions, settings, await MigrationSocket.listen(join(dir, 'migration.sock'), options));
+    } catch (err) {
+      await settings.restore(warnings);
+      throw err;
+    }
+  }
+
+  /** Sends `migrate` now (once); resolves with its reply. */
+  start(): Promise<unknown> {
+    if (this.migrating === undefined) {
+      this.unsubscribe = this.client.onEvent((e) => {
+        if (e.event === 'RESUME') this.resumed = true;
+      });
+      const { client, socket } = this;
+      this.migrating = this.actions.run('migrate', `background snapshot into ${socket.uri} (vmpm reads it; nothing on disk)`, () => client.execute('migrate', { uri: socket.uri }));
+    }
+    return this.migrating;
+  }
+
+  /** The stream was read to its end and QEMU reported the migration completed. */
+  markCompleted(): void {
+    this.completed = true;
+  }
+
+  release(warnings: string[]): Promise<void> {
+    this.released ??= this.end(warnings);
+    return this.released;
+  }
+
+  private async end(warnings: string[]): Promise<void> {
+    if (this.migrating !== undefined && !this.completed) {
+      await this.migrating.catch(() => undefined);
+      await this.socket.drainThenClose(pastSetup(this.client, () => this.resumed), 10_000);
+      await cancel(this.client, this.actions, warnings);
+    }
+    this.unsubscribe?.();
+    this.socket.close();
+    await this.settings.restore(warnings);
+  }
+}
+
+export async function captureWithSnapshot(ctx: MemoryCaptureContext, prep: SnapshotPrep): Promise<MemoryCaptureResult> {
+  const { client } = ctx;
+  const { socket } = prep;
   const onAbort = (): void => socket.interrupt(new VmpmError('capture interrupted'));
   ctx.signal?.addEventListener('abort', onAbort);
-  let resumedAt: number | undefined;
-  const unsubscribe = client.onEvent((e) => {
-    if (e.event === 'RESUME' && resumedAt === undefined) resumedAt = performance.now();
-  });
-  let started = false;
   try {
     throwIfAborted(ctx.signal);
-    started = true;
-    await actions.run('migrate', `background snapshot into ${socket.uri} (vmpm reads it; nothing on disk)`, () => client.execute('migrate', { uri: socket.uri }));
-    // While QEMU sets up (the guest still paused), not before: reserving a 4 GiB guest's page index
-    // takes tens of milliseconds under load; the stream waits in the socket meanwhile.
+    await prep.start();
+    // While QEMU sets up, not before: reserving a 4 GiB guest's page index takes tens of
+    // milliseconds under load; the stream waits in the socket meanwhile.
     const placed = ctx.writer.beginPlacedRanges(ctx.plan.map((r) => ({ start: r.start, length: r.end - r.start, name: r.name })));
     const placement = new MigrationPlacement(ctx.plan, placed);
     const parser = new MigrationStreamParser();
@@ -120,37 +191,20 @@ export async function captureWithSnapshot(ctx: MemoryCaptureContext, settings: S
     throwIfAborted(ctx.signal);
     const end = parser.end();
     const stats = await placed.end();
-    const downtimeMs = await waitForCompletion(client);
-    started = false;
-    const snapshot: SnapshotInfo = { downtimeMs, streamBytes, unmappedPages: placement.unmappedPages, machine: end.machine };
+    const { downtimeMs, setupMs } = await waitForCompletion(client);
+    prep.markCompleted();
+    const snapshot: SnapshotInfo = { downtimeMs, setupMs, streamBytes, unmappedPages: placement.unmappedPages, machine: end.machine };
     try {
       snapshot.vmstateCpus = x86CpusFromDeviceState(decodeDeviceState(end.tail));
     } catch (err) {
       ctx.warnings.push(`device state in the snapshot stream not decoded: ${describeError(err)}`);
     }
     const ranges: CapturedRange[] = stats.map((s, i) => ({ ...s, name: placed.layout[i]!.name ?? '' }));
-    const result: MemoryCaptureResult = { ranges, snapshot };
-    if (resumedAt !== undefined) result.resumedAt = resumedAt;
-    return result;
-  } catch (err) {
-    if (started) {
-      await socket.drainThenClose(pastSetup(client, () => resumedAt !== undefined), 10_000);
-      await cancel(ctx);
-    }
-    throw err;
+    return { ranges, snapshot };
   } finally {
     ctx.signal?.removeEventListener('abort', onAbort);
-    unsubscribe();
-    socket.close();
-    await settings.restore(ctx.warnings);
+    await prep.release(ctx.warnings);
   }
-}
-
-function socketOptions(ctx: MemoryCaptureContext): { connectTimeoutMs?: number; idleTimeoutMs?: number } {
-  const o: { connectTimeoutMs?: number; idleTimeoutMs?: number } = {};
-  if (ctx.fifoOpenTimeoutMs !== undefined) o.connectTimeoutMs = ctx.fifoOpenTimeoutMs;
-  if (ctx.fifoIdleTimeoutMs !== undefined) o.idleTimeoutMs = ctx.fifoIdleTimeoutMs;
-  return o;
 }
 
 async function readSettings(client: QmpClient): Promise<Found> {
@@ -163,12 +217,15 @@ async function readSettings(client: QmpClient): Promise<Found> {
   };
 }
 
-/** Polls query-migrate until the migration is over; returns QEMU's downtime, throws unless completed. */
-async function waitForCompletion(client: QmpClient): Promise<number | null> {
+/** Polls query-migrate until the migration is over; returns QEMU's downtime and setup time, throws unless completed. */
+async function waitForCompletion(client: QmpClient): Promise<{ downtimeMs: number | null; setupMs: number | null }> {
   const deadline = performance.now() + SETTLE_TIMEOUT_MS;
   for (;;) {
-    const m = await client.execute<{ status?: string; downtime?: number; 'error-desc'?: string }>('query-migrate');
-    if (m.status === 'completed') return typeof m.downtime === 'number' ? m.downtime : null;
+    const m = await client.execute<{ status?: string; downtime?: number; 'setup-time'?: number; 'error-desc'?: string }>('query-migrate');
+    if (m.status === 'completed') {
+      const num = (v: unknown): number | null => (typeof v === 'number' ? v : null);
+      return { downtimeMs: num(m.downtime), setupMs: num(m['setup-time']) };
+    }
     if (m.status === 'failed' || m.status === 'cancelled') {
       throw new VmpmError(`QEMU's background snapshot ${m.status}${m['error-desc'] ? `: ${m['error-desc']}` : ''}`);
     }
@@ -196,15 +253,14 @@ async function pastSetup(client: QmpClient, done: () => boolean): Promise<void> 
  * snapshot is still setting up (measured: `migrate`, then `migrate_cancel` at once, and the monitor
  * never answers again). Only a migration still active after that gets `migrate_cancel`. Never throws.
  */
-async function cancel(ctx: MemoryCaptureContext): Promise<void> {
-  const { client } = ctx;
+async function cancel(client: QmpClient, actions: ActionLog, warnings: string[]): Promise<void> {
   if (client.closed) return;
   try {
     if (await settled(client, 3000)) return;
-    await ctx.actions.run('migrate_cancel', 'the capture failed or was interrupted', () => client.execute('migrate_cancel', undefined, { timeoutMs: 5000 }));
-    if (!(await settled(client, 5000))) ctx.warnings.push('the cancelled background snapshot had not stopped after 5 s');
+    await actions.run('migrate_cancel', 'the capture failed or was interrupted', () => client.execute('migrate_cancel', undefined, { timeoutMs: 5000 }));
+    if (!(await settled(client, 5000))) warnings.push('the cancelled background snapshot had not stopped after 5 s');
   } catch (err) {
-    ctx.warnings.push(`could not cancel the background snapshot: ${describeError(err)}`);
+    warnings.push(`could not cancel the background snapshot: ${describeError(err)}`);
   }
 }
 

@@ -87,14 +87,19 @@ export async function collectIdentity(client: QmpClient, warnings: string[]): Pr
   };
 }
 
-interface CpuFast {
+export interface CpuFast {
   'cpu-index': number;
   'qom-path'?: string;
   'thread-id'?: number;
 }
 
-export async function collectCpus(client: QmpClient, arch: string, warnings: string[]): Promise<CpusSection> {
-  const fast = (await optional<CpuFast[]>(client, 'query-cpus-fast', warnings)) ?? [];
+/** vCPU thread ids and QOM paths: they do not change while the guest runs, so read before any stop. */
+export async function queryCpusFast(client: QmpClient, warnings: string[]): Promise<CpuFast[]> {
+  return (await optional<CpuFast[]>(client, 'query-cpus-fast', warnings)) ?? [];
+}
+
+/** The registers of every vCPU (`info registers -a`): the one read that must happen inside the stop. */
+export async function readRegisters(client: QmpClient, arch: string, fast: CpuFast[], warnings: string[]): Promise<CpusSection> {
   const text = await client.hmp('info registers -a');
   let parsed: CpuState[];
   try {

@@ -10,6 +10,8 @@ import type { SnapshotInfo } from './memory-snapshot';
 export interface SnapshotSection {
   machine: string;
   downtimeMs: number | null;
+  /** QEMU's setup before its own stop (query-migrate `setup-time`); inside vmpm's pause. */
+  setupMs: number | null;
   streamBytes: number;
   unmappedPages: number;
   /** x86 vCPU registers from the stream's `cpu` device sections (null: not decoded). */
@@ -29,6 +31,7 @@ export function snapshotSection(info: SnapshotInfo, cpus: CpusSection, warnings:
   const section: SnapshotSection = {
     machine: info.machine,
     downtimeMs: info.downtimeMs,
+    setupMs: info.setupMs,
     streamBytes: info.streamBytes,
     unmappedPages: info.unmappedPages,
     vmstateCpus: null,

@@ -1,4 +1,5 @@
 /** The short account of a finished capture: what the CLI prints and what `--json` emits. */
+import type { MemoryRangeStats } from '../bundle';
 import type { Manifest, MemoryMethod, QuiescePolicy } from '../bundle/schema';
 import { humanBytes } from '../util/bytes';
 import { plural } from '../util/text';
@@ -35,7 +36,21 @@ export interface SummarySources {
   memory: { ranges: number; ramCapturedBytes: number; pages: number; zeroPages: number; storedPages: number; dedupPages: number };
   cpus: number;
   errorRecords: number;
+  /** A fresh capture: the wall time of capture(); a bundle on disk: the manifest's `timings.total`. */
   durationMs: number;
+}
+
+/** The memory totals of a fresh capture, from the ranges it wrote (a bundle on disk: its reader's stats). */
+export function memoryTotals(ranges: MemoryRangeStats[]): SummarySources['memory'] {
+  const sum = (f: (r: MemoryRangeStats) => number): number => ranges.reduce((s, r) => s + f(r), 0);
+  return {
+    ranges: ranges.length,
+    ramCapturedBytes: sum((r) => Number(r.length)),
+    pages: sum((r) => r.pages),
+    zeroPages: sum((r) => r.zeroPages),
+    storedPages: sum((r) => r.storedPages),
+    dedupPages: sum((r) => r.dedupPages),
+  };
 }
 
 /**

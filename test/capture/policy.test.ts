@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { Manifest } from '../../src/bundle/schema';
-import { capture, decideResume, isConsistent, shouldStop } from '../../src/capture';
+import { capture, decideResume, isConsistent, shouldStop, summaryFromBundle } from '../../src/capture';
 import { launchQemu } from '../../src/guest';
 import { requireTools } from '../helpers/requirements';
 import { status, withBundle, withGuest } from './harness';
@@ -121,4 +121,18 @@ test('a refused cont (client without allow) does not cost the capture: bundle wr
     assert.deepEqual(m.actions.map((a) => [a.action, a.result]), [['stop', 'ok'], ['cont', 'error']]);
     assert.equal(m.runState.after.status, 'paused');
   }, []);
+});
+
+test('one summary: the bundle on disk gives the summary the capture returned (same pause, same totals)', { skip }, async () => {
+  await withGuest(runningGuest, async ({ client, dir }) => {
+    for (const memory of ['dump', 'pmemsave'] as const) {
+      const output = join(dir, `${memory}.vmpm`);
+      const result = await capture(client, { output, quiesce: 'stop-and-restore', memory });
+      assert.ok(result.summary.guestStoppedMs !== null);
+      const fromDisk = await withBundle(output, (r) => summaryFromBundle(r));
+      // durationMs alone differs by design: the capture's wall time against the manifest's total.
+      assert.deepEqual({ ...fromDisk, durationMs: 0 }, { ...result.summary, durationMs: 0 });
+      assert.ok(fromDisk.durationMs <= result.summary.durationMs);
+    }
+  });
 });
