@@ -2,6 +2,7 @@
 export { BundleWriter, type WriterOptions, type MemoryRangeStats, type MemoryRangeWriter } from './writer';
 export { PlacedRangesWriter } from './placed-ranges';
 export { BundleReader, fileSha256, type SectionInfo, type RangeInfo, type BundleStats, type VerifyResult } from './reader';
+export type { PageStreamOptions, StreamedPage, StreamStats } from './page-stream';
 export { BundleFormatError, CodecError } from './errors';
 export { PAGE_SIZE, FORMAT_MAJOR, FORMAT_MINOR } from './format';
 export { ZERO_PAGE_DIGEST } from './pages';

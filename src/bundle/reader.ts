@@ -18,6 +18,7 @@ import { sha256, ZERO_PAGE_DIGEST } from './pages';
 import { jsonLimitProblem, MAX_JSON_SECTION_BYTES } from './validate/limits';
 import { parseFooter, parseHeader, parseTrailer, type Structure } from './structure';
 import { type MemoryTables, withMemoryIndex } from './memory-index';
+import { type PageStreamOptions, type StreamedPage, type StreamStats, streamPages } from './page-stream';
 import { verifyBundle, type VerifyResult } from './verify';
 
 /** rawChunks() hands out a section in pieces of this size. */
@@ -317,6 +318,16 @@ export class BundleReader {
         yield { addr, data: Buffer.from(await this.store.pageData(r, p)) };
       }
     }
+  }
+
+  /**
+   * Every captured page in ascending address order (zero pages as null), decoded by worker threads
+   * ahead of `fn` with bounded memory (page-stream.ts, which also says what is verified). For
+   * consumers of a whole bundle; `read()` and `dataPages()` stay the random-access path.
+   */
+  async streamPages(fn: (addr: bigint, page: StreamedPage | null) => void | Promise<void>, options: PageStreamOptions = {}): Promise<StreamStats> {
+    this.requireContents();
+    return streamPages(this.store, this.byAddress, fn, options);
   }
 
   stats(): BundleStats {

@@ -28,10 +28,7 @@ export async function writeElf(src: ExportSource, out: OutputFile, onProgress?: 
   const layout = layoutElfCore({ machine: src.machine, notes, loads, aliases });
   await writeAll(out.fh, layout.head, 0);
   const sink = new SparseWriter(out.fh);
-  const stats = await forEachDataPage(src, async (rangeIndex, addr, data) => {
-    const pos = layout.loadOffsets[rangeIndex]! + (addr - src.ranges[rangeIndex]!.start);
-    await sink.write(Number(pos), data);
-  }, onProgress);
-  await sink.flush();
+  const stats = await forEachDataPage(src, (rangeIndex, addr, data) => sink.write(Number(layout.loadOffsets[rangeIndex]! + (addr - src.ranges[rangeIndex]!.start)), data), onProgress);
+  sink.flush();
   return { fileSize: layout.fileSize, ...stats, details };
 }

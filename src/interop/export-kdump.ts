@@ -3,11 +3,12 @@
  * codec makedumpfile 1.7.2 on Debian 12 and crash both read: Debian builds makedumpfile without zstd,
  * and node 20's zlib has no zstd either). Every captured page is dumped; all zero pages share one
  * descriptor and one stored page, as QEMU does; a page zlib cannot shrink is stored raw (flags 0).
- * Pages are compressed on the calling thread (measured: node's async zlib costs a thread hop and a
- * fresh zlib stream per 4 KiB page and was 3x slower than deflateSync here) and written in order.
+ * Pages are compressed by the bundle's frame-decoding worker threads, a whole frame per message (one
+ * async zlib call per 4 KiB page costs a thread hop each and was 3x slower than deflateSync), and
+ * written in address order here.
  */
-import { deflateSync } from 'node:zlib';
 import { PAGE_SIZE } from '../bundle';
+import { deflatePages } from '../bundle/decode-worker';
 import { DUMP_DH_COMPRESSED_ZLIB, encodePageDesc, PAGE_DESC_SIZE, type PageDesc } from '../formats/kdump/header';
 import { bitmapSlice, layoutKdump, type PfnRange } from '../formats/kdump/writer';
 import { encodeCpuNotes } from '../formats/elf/notes-writer';
@@ -50,7 +51,7 @@ export async function writeKdump(src: ExportSource, out: OutputFile, onProgress?
   let dataPos = Number(layout.dataOffset);
   const zero = storePage(ZERO_PAGE);
   const zeroDesc: PageDesc = { offset: BigInt(dataPos), size: zero.stored.length, flags: zero.flags };
-  await data.write(dataPos, zero.stored);
+  data.write(dataPos, zero.stored);
   dataPos += zero.stored.length;
 
   const descs = Buffer.alloc(DESC_BATCH * PAGE_DESC_SIZE);
@@ -61,25 +62,30 @@ export async function writeKdump(src: ExportSource, out: OutputFile, onProgress?
     descPos += descCount * PAGE_DESC_SIZE;
     descCount = 0;
   };
-  const addDesc = async (d: PageDesc): Promise<void> => {
+  /** Returns a promise only when a batch of descriptors is written. */
+  const addDesc = (d: PageDesc): Promise<void> | undefined => {
     encodePageDesc(descs, descCount * PAGE_DESC_SIZE, d);
-    if (++descCount === DESC_BATCH) await flushDescs();
+    return ++descCount === DESC_BATCH ? flushDescs() : undefined;
   };
 
   let rawPages = 0;
-  const stats = await forEachPage(src, async (_r, _addr, page) => {
-    if (page === null) {
-      await addDesc(zeroDesc);
-      return;
-    }
-    const s = storePage(page);
-    if (s.flags === 0) rawPages++;
-    await addDesc({ offset: BigInt(dataPos), size: s.stored.length, flags: s.flags });
-    await data.write(dataPos, s.stored);
-    dataPos += s.stored.length;
-  }, onProgress);
+  // Pages arrive deflated by the decoding workers (decode-worker.ts: the same zlib call as storePage).
+  const stats = await forEachPage(
+    src,
+    (_r, _addr, page) => {
+      if (page === null) return addDesc(zeroDesc);
+      const stored = page.stored!;
+      if (!stored.zlib) rawPages++;
+      const written = addDesc({ offset: BigInt(dataPos), size: stored.bytes.length, flags: stored.zlib ? DUMP_DH_COMPRESSED_ZLIB : 0 });
+      data.write(dataPos, stored.bytes);
+      dataPos += stored.bytes.length;
+      return written;
+    },
+    onProgress,
+    { deflate: true },
+  );
   await flushDescs();
-  await data.flush();
+  data.flush();
   return {
     fileSize: BigInt(dataPos),
     ...stats,
@@ -87,8 +93,8 @@ export async function writeKdump(src: ExportSource, out: OutputFile, onProgress?
   };
 }
 
-/** zlib level 1 (QEMU uses Z_BEST_SPEED too); a 4 KiB window is all a 4 KiB page can use. */
+/** The stored form of one page, by the workers' own function (zlib level 1, 4 KiB window, else raw). */
 function storePage(page: Buffer): { stored: Buffer; flags: number } {
-  const z = deflateSync(page, { level: 1, windowBits: 12 });
-  return z.length < page.length ? { stored: z, flags: DUMP_DH_COMPRESSED_ZLIB } : { stored: Buffer.from(page), flags: 0 };
+  const d = deflatePages(page);
+  return { stored: Buffer.from(d.packed.buffer, d.packed.byteOffset, d.packed.byteLength), flags: d.zlib[0] === 1 ? DUMP_DH_COMPRESSED_ZLIB : 0 };
 }

@@ -92,10 +92,11 @@ export class SparseWriter {
 
   constructor(private readonly fh: FileHandle) {}
 
-  async write(position: number, data: Buffer): Promise<void> {
-    if (this.used > 0 && (position !== this.at + this.used || this.used + data.length > BATCH)) await this.flush();
+  /** Synchronous (see flush): `data` is copied or written before this returns, so it may be a transient view. */
+  write(position: number, data: Buffer): void {
+    if (this.used > 0 && (position !== this.at + this.used || this.used + data.length > BATCH)) this.flush();
     if (data.length > BATCH) {
-      await writeAll(this.fh, data, position);
+      writeAllSync(this.fh.fd, data, position);
       this.bytesWritten += data.length;
       return;
     }
@@ -104,7 +105,7 @@ export class SparseWriter {
     this.used += data.length;
   }
 
-  async flush(): Promise<void> {
+  flush(): void {
     if (this.used === 0) return;
     // Synchronous: runs between zero pages are often a few KiB to a few hundred KiB, and an async
     // write per run costs a thread-pool round trip (a sixth of an export's time, measured).
