@@ -2,7 +2,8 @@
  * Byte layout of bundle format v1 (docs/bundle-format.md is the normative description; this file
  * and the doc must agree). All integers are little-endian. Shared by writer, reader and verify.
  */
-import { bundleBytes, EntryCodec } from './entry-codec';
+import { ByteReader } from '../formats/byte-reader';
+import { EntryCodec } from '../formats/record';
 
 export const PAGE_SIZE = 4096;
 export const FORMAT_MAJOR = 1;
@@ -153,4 +154,9 @@ export function trailerLayout(c: TrailerCounts): {
   const strings = digests + c.slots * DIGEST_SIZE;
   const total = strings + c.stringsLength;
   return { sections, ranges, frames, pageIndex, digests, strings, total };
+}
+
+/** A little-endian reader over a bundle structure buffer, reporting offsets within the file (`base`). */
+export function bundleBytes(b: Buffer, what: string, file?: string, base = 0): ByteReader {
+  return new ByteReader(b, { format: `vmpm bundle ${what}`, littleEndian: true, file, base });
 }

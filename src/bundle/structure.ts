@@ -7,10 +7,10 @@ import { toHex } from '../util/hex';
 import { compressBound, MAX_FRAME_INPUT } from './codec';
 import { BundleFormatError } from './errors';
 import type { ByteReader } from '../formats/byte-reader';
-import { bundleBytes } from './entry-codec';
 import { type FrameValues, type RangeValues, readTrailerEntries, readTrailerHeader, type SectionValues } from './trailer';
 import {
   BUNDLE_HEADER,
+  bundleBytes,
   decodeFooter,
   DIGEST_SIZE,
   type Footer,

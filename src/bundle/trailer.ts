@@ -5,7 +5,7 @@
  * offsets here are the only place the code spells them.
  */
 import type { ByteReader } from '../formats/byte-reader';
-import { EntryCodec, type EntryValues, type Fields } from './entry-codec';
+import { EntryCodec, type EntryValues, type Fields } from '../formats/record';
 import {
   DIGEST_SIZE,
   FRAME_ENTRY_SIZE,

@@ -13,6 +13,7 @@
  */
 import { ByteReader } from '../byte-reader';
 import { FormatError } from '../errors';
+import { EntryCodec, type FieldSpec } from '../record';
 
 const FORMAT = 'kdump';
 
@@ -67,20 +68,60 @@ export interface KdumpSubHeader {
 }
 
 const UTS_FIELDS: Array<keyof Utsname> = ['sysname', 'nodename', 'release', 'version', 'machine', 'domainname'];
+const uts = (i: number): { at: number; kind: 'latin1'; size: number } => ({ at: 12 + i * UTSNAME_FIELD, kind: 'latin1', size: UTSNAME_FIELD });
+
+/**
+ * disk_dump_header after its 8-byte signature (diskdump_mod.h): the new_utsname fields, then struct
+ * timeval at 408 (after the 6 padding bytes that align it; tv_usec at 416 is left zero).
+ */
+export const DISK_DUMP_HEADER = new EntryCodec(DISK_DUMP_HEADER_SIZE, {
+  headerVersion: { at: 8, kind: 'u32' },
+  sysname: uts(0),
+  nodename: uts(1),
+  release: uts(2),
+  version: uts(3),
+  machine: uts(4),
+  domainname: uts(5),
+  timestampSec: { at: 408, kind: 'u64' },
+  status: { at: 424, kind: 'u32' },
+  blockSize: { at: 428, kind: 'u32' },
+  subHdrSize: { at: 432, kind: 'u32' },
+  bitmapBlocks: { at: 436, kind: 'u32' },
+  maxMapnr32: { at: 440, kind: 'u32' },
+  nrCpus: { at: 460, kind: 'u32' },
+});
+
+/** kdump_sub_header; `since`: the header_version that added the field (older files read it as absent). */
+export const KDUMP_SUB_HEADER = new EntryCodec(SUB_HEADER_SIZE, {
+  physBase: { at: 0, kind: 'i64' },
+  dumpLevel: { at: 8, kind: 'u32', since: 1 },
+  split: { at: 12, kind: 'u32', since: 2 },
+  /** Obsolete 32-bit start_pfn/end_pfn: written for old readers, derived from the 64-bit ones. */
+  startPfn: { at: 16, kind: 'u64', since: 2 },
+  endPfn: { at: 24, kind: 'u64', since: 2 },
+  offsetVmcoreinfo: { at: 32, kind: 'u64', since: 3 },
+  sizeVmcoreinfo: { at: 40, kind: 'u64', since: 3 },
+  offsetNote: { at: 48, kind: 'u64', since: 4 },
+  sizeNote: { at: 56, kind: 'u64', since: 4 },
+  offsetEraseinfo: { at: 64, kind: 'u64', since: 5 },
+  sizeEraseinfo: { at: 72, kind: 'u64', since: 5 },
+  startPfn64: { at: 80, kind: 'u64', since: 6 },
+  endPfn64: { at: 88, kind: 'u64', since: 6 },
+  maxMapnr64: { at: 96, kind: 'u64', since: 6 },
+});
+
+/** page_desc_t: one per dumped page; page_flags is always written zero. */
+export const PAGE_DESC = new EntryCodec(PAGE_DESC_SIZE, {
+  offset: { at: 0, kind: 'i64' },
+  size: { at: 8, kind: 'u32' },
+  flags: { at: 12, kind: 'u32' },
+  pageFlags: { at: 16, kind: 'u64' },
+});
 
 export function encodeDiskDumpHeader(h: DiskDumpHeader): Buffer {
   const b = Buffer.alloc(DISK_DUMP_HEADER_SIZE);
   b.write(KDUMP_SIGNATURE, 0, 'latin1');
-  b.writeUInt32LE(h.headerVersion, 8);
-  UTS_FIELDS.forEach((f, i) => b.write(h.utsname[f].slice(0, UTSNAME_FIELD - 1), 12 + i * UTSNAME_FIELD, 'latin1'));
-  // struct timeval at 408 (after the 6 padding bytes that align it): tv_sec, tv_usec.
-  b.writeBigUInt64LE(h.timestampSec, 408);
-  b.writeUInt32LE(h.status, 424);
-  b.writeUInt32LE(h.blockSize, 428);
-  b.writeUInt32LE(h.subHdrSize, 432);
-  b.writeUInt32LE(h.bitmapBlocks, 436);
-  b.writeUInt32LE(h.maxMapnr32, 440);
-  b.writeUInt32LE(h.nrCpus, 460);
+  DISK_DUMP_HEADER.write(b, 0, { ...h, ...h.utsname });
   return b;
 }
 
@@ -89,40 +130,30 @@ export function parseDiskDumpHeader(b: Buffer, file?: string): DiskDumpHeader {
   r.need(0, DISK_DUMP_HEADER_SIZE, 'disk_dump_header');
   const sig = r.bytes(0, 8, 'signature').toString('latin1');
   if (sig !== KDUMP_SIGNATURE) throw new FormatError({ format: FORMAT, file, offset: 0, field: 'signature', problem: `signature ${JSON.stringify(sig)} is not "KDUMP   "` });
-  const str = (at: number, field: string): string => {
-    const raw = r.bytes(at, UTSNAME_FIELD, field);
-    const nul = raw.indexOf(0);
-    return raw.toString('latin1', 0, nul < 0 ? raw.length : nul);
-  };
-  const utsname = Object.fromEntries(UTS_FIELDS.map((f, i) => [f, str(12 + i * UTSNAME_FIELD, `utsname.${f}`)])) as unknown as Utsname;
+  const v = DISK_DUMP_HEADER.read(r, 0);
+  const utsname = Object.fromEntries(UTS_FIELDS.map((f) => [f, v[f]])) as unknown as Utsname;
   return {
-    headerVersion: r.u32(8, 'header_version'),
+    headerVersion: v.headerVersion,
     utsname,
-    timestampSec: r.u64(408, 'timestamp'),
-    status: r.u32(424, 'status'),
-    blockSize: r.u32(428, 'block_size'),
-    subHdrSize: r.u32(432, 'sub_hdr_size'),
-    bitmapBlocks: r.u32(436, 'bitmap_blocks'),
-    maxMapnr32: r.u32(440, 'max_mapnr'),
-    nrCpus: r.u32(460, 'nr_cpus'),
+    timestampSec: v.timestampSec,
+    status: v.status,
+    blockSize: v.blockSize,
+    subHdrSize: v.subHdrSize,
+    bitmapBlocks: v.bitmapBlocks,
+    maxMapnr32: v.maxMapnr32,
+    nrCpus: v.nrCpus,
   };
 }
 
 export function encodeSubHeader(s: KdumpSubHeader): Buffer {
   const b = Buffer.alloc(SUB_HEADER_SIZE);
-  b.writeBigUInt64LE(BigInt.asUintN(64, s.physBase), 0);
-  b.writeUInt32LE(s.dumpLevel, 8);
-  b.writeUInt32LE(s.split, 12);
-  b.writeBigUInt64LE(s.startPfn64 > 0xffffffffn ? 0n : s.startPfn64, 16); // start_pfn (obsolete 32-bit)
-  b.writeBigUInt64LE(s.endPfn64 > 0xffffffffn ? 0xffffffffn : s.endPfn64, 24); // end_pfn (obsolete)
-  b.writeBigUInt64LE(s.offsetVmcoreinfo, 32);
-  b.writeBigUInt64LE(s.sizeVmcoreinfo, 40);
-  b.writeBigUInt64LE(s.offsetNote, 48);
-  b.writeBigUInt64LE(s.sizeNote, 56);
-  // offset_eraseinfo, size_eraseinfo at 64, 72: none.
-  b.writeBigUInt64LE(s.startPfn64, 80);
-  b.writeBigUInt64LE(s.endPfn64, 88);
-  b.writeBigUInt64LE(s.maxMapnr64, 96);
+  KDUMP_SUB_HEADER.write(b, 0, {
+    ...s,
+    startPfn: s.startPfn64 > 0xffffffffn ? 0n : s.startPfn64,
+    endPfn: s.endPfn64 > 0xffffffffn ? 0xffffffffn : s.endPfn64,
+    offsetEraseinfo: 0n,
+    sizeEraseinfo: 0n,
+  });
   return b;
 }
 
@@ -130,18 +161,21 @@ export function encodeSubHeader(s: KdumpSubHeader): Buffer {
 export function parseSubHeader(b: Buffer, headerVersion: number, maxMapnr32: number, base = 0, file?: string): KdumpSubHeader {
   const r = new ByteReader(b, { format: FORMAT, littleEndian: true, file, base });
   r.need(0, SUB_HEADER_SIZE, 'kdump_sub_header');
-  const v = headerVersion;
+  const v = KDUMP_SUB_HEADER.read(r, 0);
+  const has = (f: keyof typeof KDUMP_SUB_HEADER.fields): boolean => headerVersion >= ((KDUMP_SUB_HEADER.fields[f] as FieldSpec).since ?? 0);
+  const n = <K extends 'dumpLevel' | 'split'>(f: K): number => (has(f) ? v[f] : 0);
+  const big = (f: 'offsetVmcoreinfo' | 'sizeVmcoreinfo' | 'offsetNote' | 'sizeNote' | 'startPfn64', absent = 0n): bigint => (has(f) ? v[f] : absent);
   return {
-    physBase: BigInt.asIntN(64, r.u64(0, 'phys_base')),
-    dumpLevel: v >= 1 ? r.u32(8, 'dump_level') : 0,
-    split: v >= 2 ? r.u32(12, 'split') : 0,
-    offsetVmcoreinfo: v >= 3 ? r.u64(32, 'offset_vmcoreinfo') : 0n,
-    sizeVmcoreinfo: v >= 3 ? r.u64(40, 'size_vmcoreinfo') : 0n,
-    offsetNote: v >= 4 ? r.u64(48, 'offset_note') : 0n,
-    sizeNote: v >= 4 ? r.u64(56, 'size_note') : 0n,
-    startPfn64: v >= 6 ? r.u64(80, 'start_pfn_64') : 0n,
-    endPfn64: v >= 6 ? r.u64(88, 'end_pfn_64') : BigInt(maxMapnr32),
-    maxMapnr64: v >= 6 ? r.u64(96, 'max_mapnr_64') : BigInt(maxMapnr32),
+    physBase: v.physBase,
+    dumpLevel: n('dumpLevel'),
+    split: n('split'),
+    offsetVmcoreinfo: big('offsetVmcoreinfo'),
+    sizeVmcoreinfo: big('sizeVmcoreinfo'),
+    offsetNote: big('offsetNote'),
+    sizeNote: big('sizeNote'),
+    startPfn64: big('startPfn64'),
+    endPfn64: has('endPfn64') ? v.endPfn64 : BigInt(maxMapnr32),
+    maxMapnr64: has('maxMapnr64') ? v.maxMapnr64 : BigInt(maxMapnr32),
   };
 }
 
@@ -152,15 +186,13 @@ export interface PageDesc {
 }
 
 export function encodePageDesc(b: Buffer, at: number, d: PageDesc): void {
-  b.writeBigUInt64LE(d.offset, at);
-  b.writeUInt32LE(d.size, at + 8);
-  b.writeUInt32LE(d.flags, at + 12);
-  b.writeBigUInt64LE(0n, at + 16);
+  PAGE_DESC.write(b, at, { ...d, pageFlags: 0n });
 }
 
 export function parsePageDesc(b: Buffer, base: number, file?: string): PageDesc {
   const r = new ByteReader(b, { format: FORMAT, littleEndian: true, file, base });
-  return { offset: BigInt.asIntN(64, r.u64(0, 'page_desc.offset')), size: r.u32(8, 'page_desc.size'), flags: r.u32(12, 'page_desc.flags') };
+  const { offset, size, flags } = PAGE_DESC.read(r, 0);
+  return { offset, size, flags };
 }
 
 /** Bytes of one bitmap for `maxMapnr` pages, rounded up to whole blocks (QEMU's len_dump_bitmap). */
