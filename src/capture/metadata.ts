@@ -5,7 +5,7 @@
  */
 import type { BlockDevice, BlockSection, CpuState, CpusSection, RunState } from '../bundle/schema';
 import { parseInfoRegisters } from '../arch';
-import type { QmpClient } from '../qmp';
+import type { QmpClient, QmpGreeting } from '../qmp';
 import { toHex } from '../util/hex';
 import { parseMtreeFlat } from './parse/mtree';
 import type { FlatRegion } from './parse/mtree';
@@ -70,7 +70,9 @@ export async function queryStatusDetailed(client: QmpClient, options: { timeoutM
 }
 
 export async function collectIdentity(client: QmpClient, warnings: string[]): Promise<Identity> {
-  const version = await client.execute<{ qemu: { major: number; minor: number; micro: number }; package: string }>('query-version');
+  // Over a transport without a greeting (libvirt) the session learned the version with query-version when
+  // it opened (capabilities then stay unknown): use that answer instead of asking QEMU a second time.
+  const version = client.greeting.capabilities === undefined ? client.greeting.version : await client.execute<QmpGreeting['version']>('query-version');
   const target = await client.execute<{ arch: string }>('query-target');
   const name = await optional<{ name?: string }>(client, 'query-name', warnings);
   const uuid = await optional<{ UUID: string }>(client, 'query-uuid', warnings);
