@@ -114,6 +114,7 @@ async function findKernelSpace(view: KernelView): Promise<AddressSpace> {
     const arch = view.cpus[0].arch;
     return {
       description: `kernel-image map from VMCOREINFO (no vCPU page tables map the kernel: ${problems.join('; ')})`,
+      vcpuOwned: false,
       async translate(virt) {
         const phys = kernelImagePhys(info, arch, virt);
         return { virt, root: { phys: 0n, source: 'VMCOREINFO' }, mode: 'kernel-image map', levels: [], phys, pageSize: 4096n };

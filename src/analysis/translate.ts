@@ -8,7 +8,14 @@ import type { KernelView } from './kernel';
 
 export interface TranslateModel {
   address: Hex;
+  /** The vCPU asked for (the first one by default). */
   cpu: number;
+  /**
+   * Whose page tables were walked: "vCPU N" when the root is that vCPU's register (x86-64 CR3, aarch64
+   * TTBR1_EL1), else the kernel's own tables, the same for every vCPU (aarch64 under QEMU 7.2, which
+   * reports no TTBR1_EL1: swapper_pg_dir from VMCOREINFO).
+   */
+  via: string;
   root: { phys: Hex; source: string };
   mode: string;
   levels: Array<{
@@ -33,16 +40,20 @@ export interface TranslateModel {
   notPresent?: { level: string; entryAddress: Hex; entry: Hex };
 }
 
-export async function buildTranslate(view: KernelView, virt: bigint, cpu?: number): Promise<TranslateModel> {
+export async function buildTranslate(view: Pick<KernelView, 'cpu' | 'space' | 'memory'>, virt: bigint, cpu?: number): Promise<TranslateModel> {
   const c = view.cpu(cpu);
-  const t = await view.space(c.index).translate(virt);
-  return translationModel(t, c.index, (phys) => view.memory.has(phys, 1));
+  const space = view.space(c.index);
+  const t = await space.translate(virt);
+  // The root says which tables (swapper_pg_dir from VMCOREINFO); the same for whichever vCPU was asked for.
+  const via = space.vcpuOwned ? `vCPU ${c.index}` : "the kernel's page tables, not a vCPU's";
+  return translationModel(t, c.index, (phys) => view.memory.has(phys, 1), via);
 }
 
-export function translationModel(t: Translation, cpu: number, captured: (phys: bigint) => boolean): TranslateModel {
+export function translationModel(t: Translation, cpu: number, captured: (phys: bigint) => boolean, via = `vCPU ${cpu}`): TranslateModel {
   const model: TranslateModel = {
     address: toHex(t.virt),
     cpu,
+    via,
     root: { phys: toHex(t.root.phys), source: t.root.source },
     mode: t.mode,
     levels: t.levels.map((l) => ({

@@ -23,7 +23,7 @@ export function register(program: Command): void {
 }
 
 export function formatTranslate(m: TranslateModel): string {
-  const lines = [`${m.address} via vCPU ${m.cpu}: ${m.mode}, root ${m.root.phys} (${m.root.source})`];
+  const lines = [`${m.address} via ${m.via}: ${m.mode}, root ${m.root.phys} (${m.root.source})`];
   const width = Math.max(...m.levels.map((l) => l.level.length), 5);
   for (const l of m.levels) {
     const what = !l.present ? 'not present' : l.leaf ? 'maps the page' : 'next table';

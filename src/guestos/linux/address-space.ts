@@ -53,7 +53,7 @@ function aarch64Space(memory: PhysicalMemory, cpu: VcpuRegisters, info: Vmcorein
   const swapper = info.symbol('swapper_pg_dir');
   const table = kernelImagePhys(info, 'aarch64', swapper);
   const source = `swapper_pg_dir ${toHex(swapper)} = physical ${toHex(table)} (VMCOREINFO; QEMU 7.2 does not report TTBR1_EL1)`;
-  return aarch64AddressSpace(memory, { table, vaBits, source }, undefined, `kernel page tables at ${toHex(table)} (swapper_pg_dir from VMCOREINFO)`);
+  return aarch64AddressSpace(memory, { table, vaBits, source }, undefined, `kernel page tables at ${toHex(table)} (swapper_pg_dir from VMCOREINFO)`, false);
 }
 
 /** VA_BITS of the kernel half: 64 - TCR_EL1.T1SZ (5.x+ publish it), else NUMBER(VA_BITS). */

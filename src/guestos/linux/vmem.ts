@@ -13,6 +13,11 @@ import { translateAarch64, type Aarch64PagingRoot } from './pgtable-aarch64';
 export interface AddressSpace {
   /** e.g. "vCPU 1 cr3 0x28a4000 (x86-64 4-level)". */
   readonly description: string;
+  /**
+   * True when the root is the vCPU's own register (CR3, TTBR1_EL1); false for the kernel's tables found
+   * through VMCOREINFO (arm64 swapper_pg_dir when QEMU reports no TTBR1_EL1), which are no vCPU's in particular.
+   */
+  readonly vcpuOwned: boolean;
   translate(virt: bigint): Promise<Translation>;
 }
 
@@ -27,6 +32,7 @@ export function x86AddressSpace(memory: PhysicalMemory, regs: X86PagingRegs, des
   const PTI_USER = 1n << 12n;
   return {
     description,
+    vcpuOwned: true,
     async translate(virt) {
       const t = await translateX86_64(tables, regs, virt, description);
       if (t.phys !== undefined || (regs.cr3 & PTI_USER) === 0n || virt >> 63n === 0n) return t;
@@ -38,10 +44,17 @@ export function x86AddressSpace(memory: PhysicalMemory, regs: X86PagingRegs, des
 }
 
 /** aarch64: kernel addresses (bit 55 set) through TTBR1, user ones through TTBR0 when known. */
-export function aarch64AddressSpace(memory: PhysicalMemory, ttbr1: Aarch64PagingRoot, ttbr0: Aarch64PagingRoot | undefined, description: string): AddressSpace {
+export function aarch64AddressSpace(
+  memory: PhysicalMemory,
+  ttbr1: Aarch64PagingRoot,
+  ttbr0: Aarch64PagingRoot | undefined,
+  description: string,
+  vcpuOwned = true,
+): AddressSpace {
   const tables = new TableReader(memory);
   return {
     description,
+    vcpuOwned,
     translate(virt) {
       if (((virt >> 55n) & 1n) === 1n) return translateAarch64(tables, ttbr1, virt);
       if (ttbr0 === undefined) {
