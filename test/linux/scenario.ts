@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { launchQemu, type LaunchedQemu } from '../../src/guest';
 import { QmpClient } from '../../src/qmp';
 import type { IncidentNotification } from '../../src/watch/notify';
@@ -172,25 +172,34 @@ async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, 
   }
 }
 
+/**
+ * The hand-run command line: `TRIGGER OUT.vmpm [--bzimage] [--no-vmcoreinfo] [--memory SIZE] [-- APPEND...]`.
+ * `tmpBundle` is written beside OUT (a relative OUT is taken from the working directory, an absolute one as is)
+ * and renamed to OUT when the scenario completes. Undefined for a bad command line.
+ */
+export function scenarioCommandLine(argv: string[], cwd = process.cwd()): { options: ScenarioOptions; out: string; tmpBundle: string } | undefined {
+  const [trigger, out, ...rest] = argv;
+  if (!trigger || !out || !['sysrq', 'nmi', 'mce'].includes(trigger)) return undefined;
+  const memAt = rest.indexOf('--memory');
+  const dashes = rest.indexOf('--');
+  const options: ScenarioOptions = {
+    trigger: trigger as Trigger,
+    kernel: rest.includes('--bzimage') ? 'bzImage' : 'pvh',
+    vmcoreinfo: !rest.includes('--no-vmcoreinfo'),
+    ...(memAt >= 0 ? { memory: rest[memAt + 1] } : {}),
+    ...(dashes >= 0 ? { append: rest.slice(dashes + 1) } : {}),
+  };
+  return { options, out, tmpBundle: `${resolve(cwd, out)}.tmp.vmpm` };
+}
+
 if (require.main === module) {
-  const [trigger, out, ...rest] = process.argv.slice(2);
-  if (!trigger || !out || !['sysrq', 'nmi', 'mce'].includes(trigger)) {
+  const cmd = scenarioCommandLine(process.argv.slice(2));
+  if (cmd === undefined) {
     process.stderr.write('usage: node dist/test/linux/scenario.js sysrq|nmi|mce OUT.vmpm [--bzimage] [--no-vmcoreinfo] [--memory SIZE] [-- APPEND...]\n');
     process.exit(2);
   }
-  const memAt = rest.indexOf('--memory');
-  const dashes = rest.indexOf('--');
-  runScenario(
-    {
-      trigger: trigger as Trigger,
-      kernel: rest.includes('--bzimage') ? 'bzImage' : 'pvh',
-      vmcoreinfo: !rest.includes('--no-vmcoreinfo'),
-      ...(memAt >= 0 ? { memory: rest[memAt + 1] } : {}),
-      ...(dashes >= 0 ? { append: rest.slice(dashes + 1) } : {}),
-      log: (l) => process.stderr.write(`${l}\n`),
-    },
-    join(process.cwd(), `${out}.tmp.vmpm`),
-  ).then(
+  const { out } = cmd;
+  runScenario({ ...cmd.options, log: (l) => process.stderr.write(`${l}\n`) }, cmd.tmpBundle).then(
     (s) => {
       renameSync(s.bundle, out);
       const serialOut = `${out}.serial.log`;
