@@ -7,7 +7,8 @@
 import { describeError, VmpmError } from '../util/errors';
 import { toHex, type Hex } from '../util/hex';
 import { describeVmcoreinfoSource, readKernelLog, vmcoreinfoArch } from '../guestos';
-import { kernelFaults, type KernelFault } from '../guestos/linux/kernel-records';
+import { kernelFaults, type KernelFault, type MachineCheck } from '../guestos/linux/kernel-records';
+import type { McStatus } from '../guestos/linux/mce';
 import { formatTime, klogRecord, openBundleKernel, type KlogRecord } from './klog';
 import type { AnalysisBundle } from './source';
 import { withBundle } from './open';
@@ -21,32 +22,17 @@ export interface KernelFaultModel {
   time: string;
   device?: string;
   lines: string[];
-  mce?: {
-    cpu: number;
-    bank: number;
-    mcgStatus: Hex;
-    status: Hex;
-    flags: string[];
-    val: boolean;
-    over: boolean;
-    uc: boolean;
-    en: boolean;
-    miscv: boolean;
-    addrv: boolean;
-    pcc: boolean;
-    s: boolean;
-    ar: boolean;
-    mcaCode: Hex;
-    modelCode: Hex;
-    description: string;
-    rip?: Hex;
-    ripSymbol?: string;
-    ripInexact?: boolean;
-    addr?: Hex;
-    misc?: Hex;
-    verdict?: string;
-  };
+  mce?: MachineCheckView;
 }
+
+/**
+ * The JSON view of a decoded MCi_STATUS: guestos/linux/mce.ts's McStatus with its numbers as hex (the
+ * severity is the fault's own). Derived, so a field added to McStatus must be shown here too.
+ */
+export type McStatusView = Omit<McStatus, 'status' | 'mcaCode' | 'modelCode' | 'severity'> & { status: Hex; mcaCode: Hex; modelCode: Hex };
+
+/** The JSON view of a machine check: kernel-records.ts's MachineCheck with the status decoded and numbers as hex. */
+export type MachineCheckView = Pick<MachineCheck, 'cpu' | 'bank' | 'ripSymbol' | 'ripInexact' | 'verdict'> & { mcgStatus: Hex; rip?: Hex; addr?: Hex; misc?: Hex } & McStatusView;
 
 export type GuestKernelFacts =
   | {
@@ -114,35 +100,43 @@ export async function loadGuestKernel(bundle: AnalysisBundle, options: { lastMes
 
 export function faultModel(f: KernelFault): KernelFaultModel {
   const m: KernelFaultModel = { kind: f.kind, severity: f.severity, summary: f.summary, seq: f.seq, time: formatTime(f.tsNsec), lines: f.lines, ...(f.device ? { device: f.device } : {}) };
-  if (f.mce) {
-    const s = f.mce.status;
-    m.mce = {
-      cpu: f.mce.cpu,
-      bank: f.mce.bank,
-      mcgStatus: toHex(f.mce.mcgStatus),
-      status: toHex(s.status),
-      flags: s.flags,
-      val: s.val,
-      over: s.over,
-      uc: s.uc,
-      en: s.en,
-      miscv: s.miscv,
-      addrv: s.addrv,
-      pcc: s.pcc,
-      s: s.s,
-      ar: s.ar,
-      mcaCode: toHex(s.mcaCode),
-      modelCode: toHex(s.modelCode),
-      description: s.description,
-      ...(f.mce.rip !== undefined ? { rip: toHex(f.mce.rip) } : {}),
-      ...(f.mce.ripSymbol ? { ripSymbol: f.mce.ripSymbol } : {}),
-      ...(f.mce.ripInexact !== undefined ? { ripInexact: f.mce.ripInexact } : {}),
-      ...(f.mce.addr !== undefined ? { addr: toHex(f.mce.addr) } : {}),
-      ...(f.mce.misc !== undefined ? { misc: toHex(f.mce.misc) } : {}),
-      ...(f.mce.verdict ? { verdict: f.mce.verdict } : {}),
-    };
-  }
+  if (f.mce) m.mce = machineCheckView(f.mce);
   return m;
+}
+
+function machineCheckView(mc: MachineCheck): MachineCheckView {
+  return {
+    cpu: mc.cpu,
+    bank: mc.bank,
+    mcgStatus: toHex(mc.mcgStatus),
+    ...mcStatusView(mc.status),
+    ...(mc.rip !== undefined ? { rip: toHex(mc.rip) } : {}),
+    ...(mc.ripSymbol ? { ripSymbol: mc.ripSymbol } : {}),
+    ...(mc.ripInexact !== undefined ? { ripInexact: mc.ripInexact } : {}),
+    ...(mc.addr !== undefined ? { addr: toHex(mc.addr) } : {}),
+    ...(mc.misc !== undefined ? { misc: toHex(mc.misc) } : {}),
+    ...(mc.verdict ? { verdict: mc.verdict } : {}),
+  };
+}
+
+/** Field order as `vmpm errors --json` has always printed it: status, flags, the flag bits, codes, description. */
+function mcStatusView(s: McStatus): McStatusView {
+  return {
+    status: toHex(s.status),
+    flags: s.flags,
+    val: s.val,
+    over: s.over,
+    uc: s.uc,
+    en: s.en,
+    miscv: s.miscv,
+    addrv: s.addrv,
+    pcc: s.pcc,
+    s: s.s,
+    ar: s.ar,
+    mcaCode: toHex(s.mcaCode),
+    modelCode: toHex(s.modelCode),
+    description: s.description,
+  };
 }
 
 /**
