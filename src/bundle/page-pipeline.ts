@@ -37,6 +37,14 @@ export interface PagePipelineOptions {
   output: FrameOutput;
   /** Incompressible pages into raw-block frames (default true; false for comparisons). */
   rawFrames?: boolean;
+  /** Sizes the page index and digest table up front (see WriterOptions.expected). */
+  expected?: ExpectedPages;
+}
+
+/** What a writer that copies another bundle knows in advance: its page count and unique pages. */
+export interface ExpectedPages {
+  pages: number;
+  uniquePages: number;
 }
 
 /** How the pages processed since resetCounts() turned out (non-zero pages only). */
@@ -46,8 +54,8 @@ export interface PageCounts {
 }
 
 export class PagePipeline {
-  private readonly pageIndex = new U32List();
-  private readonly digests = new DigestTable();
+  private readonly pageIndex: U32List;
+  private readonly digests: DigestTable;
   private readonly frameBytes: number;
   private readonly maxInFlight: number;
   private readonly encoder: FrameEncoder;
@@ -73,7 +81,12 @@ export class PagePipeline {
     this.encoder = options.encoder;
     this.output = options.output;
     this.rawFrames = options.rawFrames ?? true;
-    this.slots = new FrameSlots(this.frameBytes / PAGE_SIZE, () => this.takeBuffer());
+    const framePages = this.frameBytes / PAGE_SIZE;
+    this.slots = new FrameSlots(framePages, () => this.takeBuffer());
+    // Slot numbers run ahead of the unique-page count by the two open batches' reservations.
+    const expected = options.expected;
+    this.pageIndex = new U32List(expected ? expected.pages : undefined);
+    this.digests = new DigestTable(expected ? expected.uniquePages + 2 * framePages : undefined);
   }
 
   /** Page-index entries so far (the next page's position). */
@@ -167,8 +180,8 @@ export class PagePipeline {
   }
 
   /** The memory tables for the trailer (complete after finish()). */
-  tables(): { pageIndex: U32List; digests: Buffer; slots: number } {
-    return { pageIndex: this.pageIndex, digests: this.digests.bytes(), slots: this.digests.count };
+  tables(): { pageIndex: Uint32Array; digests: Buffer; slots: number } {
+    return { pageIndex: this.pageIndex.view(), digests: this.digests.bytes(), slots: this.digests.count };
   }
 
   close(): Promise<void> {

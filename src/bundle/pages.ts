@@ -30,16 +30,23 @@ export function hashPages(data: Uint8Array): Buffer {
   return out;
 }
 
+/** Smallest power of two >= n (and >= 1024): table and list capacities. */
+function capacityFor(n: number): number {
+  let size = 1024;
+  while (size < n) size *= 2;
+  return size;
+}
+
 /** A growable array of u32 (the writer's page index: 4 bytes per page). */
 export class U32List {
-  private data = new Uint32Array(1024);
+  private data: Uint32Array;
   length = 0;
+  /** `capacity`: entries to allocate up front (a writer that knows its page count never regrows). */
+  constructor(capacity = 1024) {
+    this.data = new Uint32Array(Math.max(1, capacity));
+  }
   push(v: number): void {
-    if (this.length === this.data.length) {
-      const bigger = new Uint32Array(this.data.length * 2);
-      bigger.set(this.data);
-      this.data = bigger;
-    }
+    if (this.length === this.data.length) this.grow(this.length + 1);
     this.data[this.length++] = v;
   }
   set(i: number, v: number): void {
@@ -47,15 +54,16 @@ export class U32List {
   }
   /** Appends `n` copies of `v` (one allocation, not n pushes: a 4 GiB guest reserves a million). */
   extend(n: number, v: number): void {
-    if (this.length + n > this.data.length) {
-      let size = this.data.length;
-      while (size < this.length + n) size *= 2;
-      const bigger = new Uint32Array(size);
-      bigger.set(this.data.subarray(0, this.length));
-      this.data = bigger;
-    }
+    if (this.length + n > this.data.length) this.grow(this.length + n);
     this.data.fill(v, this.length, this.length + n);
     this.length += n;
+  }
+  private grow(needed: number): void {
+    let size = this.data.length;
+    while (size < needed) size *= 2;
+    const bigger = new Uint32Array(size);
+    bigger.set(this.data.subarray(0, this.length));
+    this.data = bigger;
   }
   /** Replaces every entry with fn(entry). */
   remap(fn: (v: number) => number): void {
@@ -64,23 +72,30 @@ export class U32List {
   at(i: number): number {
     return this.data[i]!;
   }
-  /** Little-endian bytes of the first `length` entries. */
-  toBuffer(): Buffer {
-    const out = Buffer.alloc(this.length * 4);
-    for (let i = 0; i < this.length; i++) out.writeUInt32LE(this.data[i]!, i * 4);
-    return out;
+  /** The first `length` entries: a view of the list's memory (no copy), valid until the list next grows. */
+  view(): Uint32Array {
+    return this.data.subarray(0, this.length);
   }
 }
 
 /**
  * Digests of the unique stored pages (32 bytes per slot, in slot order) with an open-addressing
- * hash table for dedup lookups. About 40 bytes per unique page in total; no per-entry objects, so a
- * million unique pages cost ~40 MiB instead of the ~150 MiB a Map of strings would.
+ * hash table for dedup lookups (slot + 1 per entry, 0 = empty, at most half full). About 40 bytes
+ * per unique page in total; no per-entry objects, so a million unique pages cost ~40 MiB instead of
+ * the ~150 MiB a Map of strings would. Given the expected slot count up front, it allocates once:
+ * growing by doubling would briefly hold the old and the new digest buffer (48 MiB at a million).
  */
 export class DigestTable {
-  private digests = Buffer.alloc(DIGEST_SIZE * 1024);
-  private table = new Uint32Array(2048); // slot + 1, 0 = empty; size is a power of two
+  private digests: Buffer;
+  private table: Uint32Array; // size is a power of two
   count = 0;
+  private highest = -1;
+
+  /** `expectedSlots`: the highest slot number likely to be used, plus one (a hint; it still grows past it). */
+  constructor(expectedSlots = 1024) {
+    this.digests = Buffer.alloc(DIGEST_SIZE * Math.max(1, expectedSlots));
+    this.table = new Uint32Array(capacityFor(2 * expectedSlots + 1));
+  }
 
   /** The slot holding this digest, or -1. */
   find(digest: Buffer): number {
@@ -95,9 +110,6 @@ export class DigestTable {
     }
   }
 
-  /** Slots in use, in the order they were set (slots may have gaps until compact()). */
-  private readonly occupied = new U32List();
-
   /** Appends a digest known to be absent; returns its slot. */
   add(digest: Buffer): number {
     const slot = this.highest + 1;
@@ -107,38 +119,35 @@ export class DigestTable {
 
   /** Stores a digest known to be absent at `slot` (unused so far; gaps allowed, see compact()). */
   setAt(slot: number, digest: Buffer): void {
-    while ((slot + 1) * DIGEST_SIZE > this.digests.length) {
-      const bigger = Buffer.alloc(this.digests.length * 2);
+    if ((slot + 1) * DIGEST_SIZE > this.digests.length) {
+      let size = this.digests.length;
+      while ((slot + 1) * DIGEST_SIZE > size) size *= 2;
+      const bigger = Buffer.alloc(size);
       this.digests.copy(bigger);
       this.digests = bigger;
     }
     digest.copy(this.digests, slot * DIGEST_SIZE);
     this.count++;
-    this.occupied.push(slot);
     this.highest = Math.max(this.highest, slot);
-    if (this.count * 2 > this.table.length) this.rehash(this.table.length * 2);
-    else this.insert(slot);
+    if (this.count * 2 > this.table.length) this.grow();
+    this.insert(slot);
   }
-
-  private highest = -1;
 
   /**
    * Closes gaps: `runs` lists, in slot order, each run of used slots (from, count); afterwards the
-   * runs sit back to back from slot 0 and `count` slots are dense.
+   * runs sit back to back from slot 0 and `count` slots are dense. In place: a run only ever moves
+   * down, so no second digest buffer is needed.
    */
   compact(runs: Array<{ from: number; count: number }>): void {
-    const dense = Buffer.alloc(Math.max(1, this.count) * DIGEST_SIZE);
     let to = 0;
     for (const r of runs) {
-      this.digests.copy(dense, to * DIGEST_SIZE, r.from * DIGEST_SIZE, (r.from + r.count) * DIGEST_SIZE);
+      if (r.from !== to) this.digests.copyWithin(to * DIGEST_SIZE, r.from * DIGEST_SIZE, (r.from + r.count) * DIGEST_SIZE);
       to += r.count;
     }
-    this.digests = dense;
     this.count = to;
     this.highest = to - 1;
-    this.occupied.length = 0;
-    for (let s = 0; s < to; s++) this.occupied.push(s);
-    this.rehash(this.table.length);
+    this.table.fill(0);
+    for (let s = 0; s < to; s++) this.insert(s);
   }
 
   /** All digests, slot order (32 bytes each). */
@@ -153,8 +162,10 @@ export class DigestTable {
     this.table[i] = slot + 1;
   }
 
-  private rehash(size: number): void {
-    this.table = new Uint32Array(size);
-    for (let i = 0; i < this.occupied.length; i++) this.insert(this.occupied.at(i));
+  /** Doubles the hash table; every used slot is read off the old table (slots may have gaps before compact()). */
+  private grow(): void {
+    const old = this.table;
+    this.table = new Uint32Array(old.length * 2);
+    for (const v of old) if (v !== 0) this.insert(v - 1);
   }
 }

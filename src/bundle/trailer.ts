@@ -68,7 +68,7 @@ export interface TrailerTables {
   ranges: RangeValues[];
   frames: FrameValues[];
   /** P page-index entries. */
-  pageIndex: ArrayLike<number> | { toBuffer(): Buffer; length: number };
+  pageIndex: ArrayLike<number>;
   /** U × 32 bytes. */
   digests: Buffer;
   slots: number;
@@ -92,8 +92,18 @@ export function readTrailerEntries(t: ByteReader, counts: TrailerCounts): { sect
   };
 }
 
-/** Encodes a complete trailer (or a memory-index payload: no sections, no frames). */
+/** Encodes a complete trailer (or a memory-index payload: no sections, no frames) into one buffer. */
 export function encodeTrailer(tables: TrailerTables): Buffer {
+  return Buffer.concat(trailerParts(tables));
+}
+
+/**
+ * The trailer as consecutive parts — the header and small tables, the page index, the slot digests,
+ * the string table — whose concatenation is encodeTrailer()'s result. The two big parts are views
+ * of the caller's memory where the host allows (little-endian), so a writer can emit a 4 GiB
+ * guest's 36 MiB trailer without assembling a copy of it.
+ */
+export function trailerParts(tables: TrailerTables): Buffer[] {
   const pages = tables.pageIndex.length;
   const counts: TrailerCounts = {
     sections: tables.sections.length,
@@ -104,17 +114,24 @@ export function encodeTrailer(tables: TrailerTables): Buffer {
     stringsLength: tables.strings.length,
   };
   const layout = trailerLayout(counts);
-  const t = Buffer.alloc(layout.total);
-  TRAILER_HEADER.write(t, 0, { ...counts, pages: BigInt(pages) });
-  tables.sections.forEach((s, i) => SECTION_ENTRY.write(t, layout.sections + i * SECTION_ENTRY.size, s));
-  tables.ranges.forEach((r, i) => RANGE_ENTRY.write(t, layout.ranges + i * RANGE_ENTRY.size, r));
-  tables.frames.forEach((f, i) => FRAME_ENTRY.write(t, layout.frames + i * FRAME_ENTRY.size, f));
-  const index = tables.pageIndex;
-  if ('toBuffer' in index) index.toBuffer().copy(t, layout.pageIndex);
-  else for (let i = 0; i < pages; i++) t.writeUInt32LE(index[i]!, layout.pageIndex + i * PAGE_ENTRY_SIZE);
-  tables.digests.copy(t, layout.digests, 0, tables.slots * DIGEST_SIZE);
-  tables.strings.copy(t, layout.strings);
-  return t;
+  const head = Buffer.alloc(layout.pageIndex);
+  TRAILER_HEADER.write(head, 0, { ...counts, pages: BigInt(pages) });
+  tables.sections.forEach((s, i) => SECTION_ENTRY.write(head, layout.sections + i * SECTION_ENTRY.size, s));
+  tables.ranges.forEach((r, i) => RANGE_ENTRY.write(head, layout.ranges + i * RANGE_ENTRY.size, r));
+  tables.frames.forEach((f, i) => FRAME_ENTRY.write(head, layout.frames + i * FRAME_ENTRY.size, f));
+  const digests = tables.digests.subarray(0, tables.slots * DIGEST_SIZE);
+  if (digests.length !== tables.slots * DIGEST_SIZE) throw new Error(`trailer: ${tables.slots} slots but ${tables.digests.length} bytes of digests`);
+  return [head, pageIndexBytes(tables.pageIndex), digests, tables.strings];
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** The page index as stored (u32 little-endian): a view of a Uint32Array on a little-endian host. */
+function pageIndexBytes(index: TrailerTables['pageIndex']): Buffer {
+  if (index instanceof Uint32Array && LITTLE_ENDIAN) return Buffer.from(index.buffer, index.byteOffset, index.length * PAGE_ENTRY_SIZE);
+  const out = Buffer.alloc(index.length * PAGE_ENTRY_SIZE);
+  for (let i = 0; i < index.length; i++) out.writeUInt32LE(index[i]!, i * PAGE_ENTRY_SIZE);
+  return out;
 }
 
 /** Collects names into a string table: "" and undefined take no bytes and encode as offset 0, length 0. */

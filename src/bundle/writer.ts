@@ -32,12 +32,12 @@ import {
   type SectionEntry,
 } from './format';
 import { InlineZstdEncoder, PooledZstdEncoder, type FrameBatch, type FrameEncoder } from './frame-encoder';
-import { PagePipeline } from './page-pipeline';
+import { type ExpectedPages, PagePipeline } from './page-pipeline';
 import { sha256 } from './pages';
 import { PlacedRangesWriter } from './placed-ranges';
 import { RangeWriter, type MemoryRangeStats, type MemoryRangeWriter, type RangeHost } from './range-writer';
 import { FileSink, type Sink, StreamSink } from './sink';
-import { encodeTrailer, StringTable } from './trailer';
+import { StringTable, trailerParts } from './trailer';
 
 export type { MemoryRangeStats, MemoryRangeWriter } from './range-writer';
 
@@ -58,6 +58,13 @@ export interface WriterOptions {
    * of another bundle go in with addMemoryIndex().
    */
   digestsOnly?: boolean;
+  /**
+   * The page count and unique pages to size the in-memory index for up front (redact knows them from
+   * its source): without it the page index and digest table grow by doubling, which briefly holds
+   * both copies (a 4 GiB guest of distinct pages: 48 MiB of digests at the last step instead of 32).
+   * A hint: more pages still work.
+   */
+  expected?: ExpectedPages;
 }
 
 const MAX_ADDRESS = 1n << 64n;
@@ -107,6 +114,7 @@ export class BundleWriter {
       encoder,
       output: { frame: (encoded, batch) => this.writeFrame(encoded, batch) },
       rawFrames: options.rawFrames ?? true,
+      ...(options.expected ? { expected: options.expected } : {}),
     });
     this.host = {
       pages: this.pages,
@@ -289,13 +297,17 @@ export class BundleWriter {
       this.checkFailure();
       this.pages.compactSlots(this.frames);
       const trailerOffset = this.offset;
-      const trailer = this.encodeTrailer();
-      await this.emit(trailer);
+      // Part by part: the page index and digests go out from the pipeline's own memory, no copy.
+      const trailerHash = createHash('sha256');
+      for (const part of this.trailerParts()) {
+        await this.emit(part);
+        trailerHash.update(part);
+      }
       const beforeFooter = this.hash.copy().digest();
       const footer = encodeFooter({
         trailerOffset: BigInt(trailerOffset),
-        trailerLength: BigInt(trailer.length),
-        trailerSha256: sha256(trailer),
+        trailerLength: BigInt(this.offset - trailerOffset),
+        trailerSha256: trailerHash.digest(),
         fileSha256: beforeFooter,
       }, this.options.digestsOnly ? FORMAT_MINOR_DIGESTS_ONLY : undefined);
       await this.sink.write(footer);
@@ -348,7 +360,7 @@ export class BundleWriter {
     this.offset += buf.length;
   }
 
-  private encodeTrailer(): Buffer {
+  private trailerParts(): Buffer[] {
     const strings = new StringTable();
     const sections = this.sections.map((e) => ({
       offset: BigInt(e.offset), length: BigInt(e.length), type: e.type, ...strings.add(e.name), sha256: e.sha256,
@@ -357,6 +369,6 @@ export class BundleWriter {
       start: r.start, length: r.length, firstPage: BigInt(r.firstPage), zeroPages: BigInt(r.zeroPages), ...strings.add(r.name),
     }));
     const frames = this.frames.map((f) => ({ ...f, offset: BigInt(f.offset) }));
-    return encodeTrailer({ sections, ranges, frames, ...this.pages.tables(), strings: strings.bytes() });
+    return trailerParts({ sections, ranges, frames, ...this.pages.tables(), strings: strings.bytes() });
   }
 }
