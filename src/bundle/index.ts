@@ -6,7 +6,7 @@ export type { PageStreamOptions, StreamedPage, StreamStats } from './page-stream
 export { BundleFormatError, CodecError } from './errors';
 export { PAGE_SIZE, FORMAT_MAJOR, FORMAT_MINOR } from './format';
 export { ZERO_PAGE_DIGEST } from './pages';
-export { encodeMemoryIndex, type MemoryTables } from './memory-index';
+export { compressMemoryIndex, encodeMemoryIndex, type MemoryTables } from './memory-index';
 export * from './schema';
 export * from './custody-schema';
 export { readJsonSection, type SectionTypes, MAX_JSON_SECTION_BYTES, MAX_JSON_VALUES, MAX_JSON_DEPTH } from './validate';

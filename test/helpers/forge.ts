@@ -38,15 +38,15 @@ export function forgeSections(bundle: Buffer, replace: Record<string, Buffer | s
   }
   const missing = Object.keys(replace).filter((n) => !found.has(n));
   if (missing.length > 0) throw new Error(`forgeSections: bundle has no section(s) ${missing.join(', ')}`);
-  return finish(Buffer.concat([bundle.subarray(0, trailerOffset), ...appended]), trailer);
+  return finish(Buffer.concat([bundle.subarray(0, trailerOffset), ...appended]), trailer, header.minor);
 }
 
-/** Appends `trailer` and a footer whose digests match: what every forgery ends with. */
-export function finish(body: Buffer, trailer: Buffer): Buffer {
+/** Appends `trailer` and a footer whose digests match (format minor `minor`, as the header's): what every forgery ends with. */
+export function finish(body: Buffer, trailer: Buffer, minor?: number): Buffer {
   const trailerSha256 = createHash('sha256').update(trailer).digest();
   const beforeFooter = Buffer.concat([body, trailer]);
   const fileSha256 = createHash('sha256').update(beforeFooter).digest();
-  return Buffer.concat([beforeFooter, encodeFooter({ trailerOffset: BigInt(body.length), trailerLength: BigInt(trailer.length), trailerSha256, fileSha256 })]);
+  return Buffer.concat([beforeFooter, encodeFooter({ trailerOffset: BigInt(body.length), trailerLength: BigInt(trailer.length), trailerSha256, fileSha256 }, minor)]);
 }
 
 /** Replaces JSON sections by values (serialised as the writer would). */
