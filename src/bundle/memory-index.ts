@@ -10,7 +10,7 @@ import { BundleFormatError, CodecError } from './errors';
 import { MAX_TRAILER_BYTES, MEMORY_INDEX_SECTION, PAGE_ENTRY_SIZE, type RangeEntry, SECTION_TYPE_MEMORY_INDEX, TRAILER_HEADER_SIZE, trailerLayout } from './format';
 import { sha256 } from './pages';
 import { parseTrailer, type Structure } from './structure';
-import { encodeTrailer, readTrailerHeader, StringTable } from './trailer';
+import { readTrailerHeader, StringTable, trailerParts } from './trailer';
 
 export interface MemoryTables {
   /** In page-index order. */
@@ -34,6 +34,11 @@ const LEVEL = 3;
 
 /** The plain form: the trailer layout with S = 0 and F = 0. */
 export function encodeMemoryIndex(m: MemoryTables): Buffer {
+  return Buffer.concat(plainParts(m));
+}
+
+/** The plain form as consecutive parts: header and range table, page index, digests, strings. */
+function plainParts(m: MemoryTables): Buffer[] {
   const strings = new StringTable();
   const ranges = m.ranges.map((r) => ({
     start: r.start,
@@ -42,25 +47,47 @@ export function encodeMemoryIndex(m: MemoryTables): Buffer {
     zeroPages: BigInt(r.zeroPages),
     ...strings.add(r.name),
   }));
-  return encodeTrailer({ sections: [], ranges, frames: [], pageIndex: m.pageIndex, digests: m.digests, slots: m.slotCount, strings: strings.bytes() });
+  return trailerParts({ sections: [], ranges, frames: [], pageIndex: m.pageIndex, digests: m.digests, slots: m.slotCount, strings: strings.bytes() });
 }
 
-/** The compressed form of a plain memory index (what `vmpm slim` writes). */
-export async function compressMemoryIndex(plain: Buffer): Promise<Buffer> {
-  const planes = Buffer.from(plain);
-  const { at, count } = pageIndexRegion(plain, plain.length);
-  toPlanes(plain.subarray(at, at + count * PAGE_ENTRY_SIZE), planes.subarray(at, at + count * PAGE_ENTRY_SIZE));
+/**
+ * The compressed form (what `vmpm slim` writes), as parts to write one after the other: the
+ * header with the frame table, then the frames. Built 1 MiB at a time from the tables themselves,
+ * so besides the frames it holds only the page index's byte planes (4 bytes a page).
+ */
+export async function compressMemoryIndex(m: MemoryTables): Promise<Buffer[]> {
+  const [head, index, ...rest] = plainParts(m);
+  const planes = Buffer.allocUnsafe(index!.length);
+  toPlanes(index!, planes);
+  const parts = [head!, planes, ...rest];
+  const plainLength = parts.reduce((n, p) => n + p.length, 0);
+  const chunk = Buffer.allocUnsafe(Math.min(FRAME_PLAIN, plainLength));
   const frames: Buffer[] = [];
-  for (let off = 0; off < planes.length; off += FRAME_PLAIN) frames.push(await compressFrame(planes.subarray(off, Math.min(planes.length, off + FRAME_PLAIN)), LEVEL));
-  const head = Buffer.alloc(HEAD_SIZE + frames.length * FRAME_ROW_SIZE);
-  MEMORY_INDEX_MAGIC.copy(head, 0);
-  head.writeBigUInt64LE(BigInt(plain.length), 8);
-  head.writeUInt32LE(frames.length, 16);
+  const sizes: number[] = [];
+  let filled = 0;
+  const flush = async (): Promise<void> => {
+    frames.push(await compressFrame(chunk.subarray(0, filled), LEVEL));
+    sizes.push(filled);
+    filled = 0;
+  };
+  for (const part of parts) {
+    for (let off = 0; off < part.length; ) {
+      const n = part.copy(chunk, filled, off, Math.min(part.length, off + chunk.length - filled));
+      off += n;
+      filled += n;
+      if (filled === chunk.length) await flush();
+    }
+  }
+  if (filled > 0) await flush();
+  const header = Buffer.alloc(HEAD_SIZE + frames.length * FRAME_ROW_SIZE);
+  MEMORY_INDEX_MAGIC.copy(header, 0);
+  header.writeBigUInt64LE(BigInt(plainLength), 8);
+  header.writeUInt32LE(frames.length, 16);
   frames.forEach((f, i) => {
-    head.writeUInt32LE(f.length, HEAD_SIZE + i * FRAME_ROW_SIZE);
-    head.writeUInt32LE(Math.min(FRAME_PLAIN, plain.length - i * FRAME_PLAIN), HEAD_SIZE + i * FRAME_ROW_SIZE + 4);
+    header.writeUInt32LE(f.length, HEAD_SIZE + i * FRAME_ROW_SIZE);
+    header.writeUInt32LE(sizes[i]!, HEAD_SIZE + i * FRAME_ROW_SIZE + 4);
   });
-  return Buffer.concat([head, ...frames]);
+  return [header, ...frames];
 }
 
 /** The plain memory index of a section payload in either form; `where` names the bundle in errors. */
@@ -112,13 +139,11 @@ export async function plainMemoryIndex(where: string, payload: Buffer): Promise<
 }
 
 /** Where the page index lies in a plain memory index (from its trailer header), checked against `length`. */
-function pageIndexRegion(t: Buffer, length: number, bad?: (what: string) => Error): { at: number; count: number } {
+function pageIndexRegion(t: Buffer, length: number, bad: (what: string) => Error): { at: number; count: number } {
   const h = readTrailerHeader(t);
-  if (h.pages * BigInt(PAGE_ENTRY_SIZE) > BigInt(length)) {
-    throw (bad ?? ((w: string) => new Error(w)))(`trailer header counts ${h.pages} pages, more than ${length} bytes can hold`);
-  }
+  if (h.pages * BigInt(PAGE_ENTRY_SIZE) > BigInt(length)) throw bad(`trailer header counts ${h.pages} pages, more than ${length} bytes can hold`);
   const layout = trailerLayout({ ...h, pages: Number(h.pages) });
-  if (layout.total !== length) throw (bad ?? ((w: string) => new Error(w)))(`trailer header counts add up to ${layout.total} bytes, the index has ${length}`);
+  if (layout.total !== length) throw bad(`trailer header counts add up to ${layout.total} bytes, the index has ${length}`);
   return { at: layout.pageIndex, count: Number(h.pages) };
 }
 

@@ -33,7 +33,6 @@ import {
 } from './format';
 import { InlineZstdEncoder, PooledZstdEncoder, type FrameBatch, type FrameEncoder } from './frame-encoder';
 import { type ExpectedPages, PagePipeline } from './page-pipeline';
-import { sha256 } from './pages';
 import { PlacedRangesWriter } from './placed-ranges';
 import { RangeWriter, type MemoryRangeStats, type MemoryRangeWriter, type RangeHost } from './range-writer';
 import { FileSink, type Sink, StreamSink } from './sink';
@@ -165,23 +164,31 @@ export class BundleWriter {
     await this.addSection(name, type === 'json' ? SECTION_TYPE_JSON : SECTION_TYPE_RAW, data);
   }
 
-  /** Slim bundles only: the memory tables (encodeMemoryIndex) whose pages this bundle does not hold. */
-  async addMemoryIndex(payload: Buffer): Promise<void> {
+  /**
+   * Slim bundles only: the memory tables whose pages this bundle does not hold (compressMemoryIndex's
+   * parts, written one after the other, or encodeMemoryIndex's plain form).
+   */
+  async addMemoryIndex(payload: Buffer | Buffer[]): Promise<void> {
     if (!this.options.digestsOnly) throw new VmpmError('a memory index goes only into a digests-only (slim) bundle');
     await this.addSection(MEMORY_INDEX_SECTION, SECTION_TYPE_MEMORY_INDEX, payload);
   }
 
-  private async addSection(name: string, type: number, data: Buffer): Promise<void> {
+  /** `data` in parts is one payload written without joining it (a slim bundle's 30 MiB index). */
+  private async addSection(name: string, type: number, data: Buffer | Buffer[]): Promise<void> {
     this.requireState('open', `add section "${name}"`);
     const nameBytes = Buffer.byteLength(name, 'utf8');
     if (nameBytes === 0 || nameBytes > MAX_NAME_BYTES) throw new VmpmError(`section name must be 1..${MAX_NAME_BYTES} bytes of UTF-8, got ${nameBytes}`);
     if (this.sections.some((s) => s.name === name)) throw new VmpmError(`section "${name}" was already added`);
-    if (data.length > MAX_SECTION_BYTES) throw new VmpmError(`section "${name}" is ${data.length} bytes (limit ${MAX_SECTION_BYTES})`);
-    const entry: SectionEntry = { name, type, offset: -1, length: data.length, sha256: sha256(data) };
+    const parts = Array.isArray(data) ? data : [data];
+    const length = parts.reduce((n, p) => n + p.length, 0);
+    if (length > MAX_SECTION_BYTES) throw new VmpmError(`section "${name}" is ${length} bytes (limit ${MAX_SECTION_BYTES})`);
+    const digest = createHash('sha256');
+    for (const p of parts) digest.update(p);
+    const entry: SectionEntry = { name, type, offset: -1, length, sha256: digest.digest() };
     this.sections.push(entry);
     await this.enqueue(async () => {
       entry.offset = this.offset;
-      await this.emit(data);
+      for (const p of parts) await this.emit(p);
     });
   }
 

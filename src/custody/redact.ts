@@ -19,7 +19,7 @@ const WINDOW = 1 << 20;
 export const PATTERN_MAX_MATCH = 4096;
 const ZERO_SLOT = 0xffffffff;
 /** Windows between full collections (collectGarbage: the pass's garbage is 1 MiB Buffers). */
-const GC_EVERY = 64;
+const GC_EVERY = 16;
 const ZEROS = Buffer.alloc(WINDOW);
 
 /** True if any byte of buf[a, b) is not zero (memcmp speed). */

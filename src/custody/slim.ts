@@ -4,7 +4,7 @@
  * copied byte for byte, and the memory tables (ranges, page index, page digests) in a
  * zstd-compressed memory-index section (format 1.1). `diff` against the full bundle still compares every page.
  */
-import { BundleReader, BundleWriter, compressMemoryIndex, encodeMemoryIndex, SLIM_SECTION, type SlimSection } from '../bundle';
+import { BundleReader, BundleWriter, compressMemoryIndex, SLIM_SECTION, type SlimSection } from '../bundle';
 import { VmpmError } from '../util/errors';
 import { currentActor, sourceOf } from './actor';
 import { interrupted } from './files';
@@ -47,7 +47,7 @@ export async function slimBundle(input: string, output: string, options: SlimOpt
         await w.copySection(s.name, s.type, await src.raw(s.name));
         if (options.signal?.aborted) throw interrupted(options.signal);
       }
-      await w.addMemoryIndex(await compressMemoryIndex(encodeMemoryIndex(src.memoryTables())));
+      await w.addMemoryIndex(await compressMemoryIndex(src.memoryTables()));
       await w.addJsonSection(SLIM_SECTION, record);
       const done = await w.finish();
       return { input, output, inputBytes: src.fileSize, outputBytes: done.size, sha256: done.sha256, record };
