@@ -14,7 +14,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Table from 'cli-table3';
 import { arg, buildPcBundle } from './lib/pc-bundle';
@@ -53,6 +53,9 @@ async function main(): Promise<void> {
     await buildPcBundle(bundle, image);
   }
   if (process.argv.includes('--build-only')) return;
+  // The machine may be shared: the load before and after says how far to trust the seconds.
+  const load = (): string => loadavg().map((l) => l.toFixed(2)).join(' ');
+  const loadBefore = load();
   const size = statSync(bundle).size;
   const key = join(dir, 'age-key.txt');
   if (!existsSync(key)) execFileSync('age-keygen', ['-o', key], { stdio: 'ignore' });
@@ -99,7 +102,7 @@ async function main(): Promise<void> {
   if (!process.argv.includes('--keep')) for (const p of [join(dir, 'guest.slim.vmpm'), join(dir, 'guest.redacted.vmpm'), `${bundle}.sig`]) rmSync(p, { force: true });
   const table = new Table({ head: [`command (4 GiB guest, ${DATA_PERCENT}% data, bundle ${(size / 2 ** 30).toFixed(2)} GiB)`, 'seconds', 'max RSS MiB', 'notes'], style: { head: [], border: [] } });
   table.push(...rows);
-  process.stdout.write(`${table.toString()}\n`);
+  process.stdout.write(`${table.toString()}\nload average (1/5/15 min) before: ${loadBefore}; after: ${load()}\n`);
   const over = rows.filter((r) => r[0]!.startsWith('vmpm') && Number(r[2]) >= 256);
   if (over.length) {
     process.stderr.write(`over 256 MiB RSS: ${over.map((r) => r[0]).join(', ')}\n`);
