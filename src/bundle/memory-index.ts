@@ -6,6 +6,7 @@
  * the page index stored as byte planes so that runs of slot numbers compress); readers take both.
  */
 import { compressFrame, decompressFrame, MAX_FRAME_INPUT } from './codec';
+import { bundleBytes } from './entry-codec';
 import { BundleFormatError, CodecError } from './errors';
 import { MAX_TRAILER_BYTES, MEMORY_INDEX_SECTION, PAGE_ENTRY_SIZE, type RangeEntry, SECTION_TYPE_MEMORY_INDEX, TRAILER_HEADER_SIZE, trailerLayout } from './format';
 import { sha256 } from './pages';
@@ -140,7 +141,7 @@ export async function plainMemoryIndex(where: string, payload: Buffer): Promise<
 
 /** Where the page index lies in a plain memory index (from its trailer header), checked against `length`. */
 function pageIndexRegion(t: Buffer, length: number, bad: (what: string) => Error): { at: number; count: number } {
-  const h = readTrailerHeader(t);
+  const h = readTrailerHeader(bundleBytes(t, 'memory-index section'));
   if (h.pages * BigInt(PAGE_ENTRY_SIZE) > BigInt(length)) throw bad(`trailer header counts ${h.pages} pages, more than ${length} bytes can hold`);
   const layout = trailerLayout({ ...h, pages: Number(h.pages) });
   if (layout.total !== length) throw bad(`trailer header counts add up to ${layout.total} bytes, the index has ${length}`);
