@@ -9,7 +9,9 @@
  * `--data P`: only P% of the 1 MiB chunks hold random data, the rest are zero (default 100: the
  * worst case for memory, every one of the 1,048,576 pages distinct).
  *
- *   npm run build && node dist/bench/custody.js [--dir DIR] [--data P] [--clean] [--keep] [--build-only]
+ * `--only redact,slim,...`: just those commands (seal, sign, verify, slim, redact) and their alternatives.
+ *
+ *   npm run build && node dist/bench/custody.js [--dir DIR] [--data P] [--clean] [--keep] [--build-only] [--only LIST]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -73,6 +75,9 @@ async function main(): Promise<void> {
     rows.push([what, r.seconds.toFixed(1), String(r.rssMiB), note]);
     process.stderr.write(`  ${what}: ${r.seconds} s, ${r.rssMiB} MiB\n`);
   };
+  const only = arg('--only', 'seal,sign,verify,slim,redact').split(',');
+  const want = (step: string): boolean => only.includes(step);
+  if (want('seal')) {
   const sealed = out('guest.age');
   const s1 = timed(process.execPath, [VMPM, 'seal', bundle, '-r', recipient, '-o', sealed]);
   add('vmpm seal', s1, mb(s1.seconds));
@@ -86,19 +91,29 @@ async function main(): Promise<void> {
   add('age -d (alternative)', u2, mb(u2.seconds));
   rmSync(join(dir, 'guest.by-age.vmpm'), { force: true });
   rmSync(sealed, { force: true });
+  }
+  if (want('sign')) {
   rmSync(`${bundle}.sig`, { force: true });
   const g1 = timed(process.execPath, [VMPM, 'sign', bundle, '--key', sshKey]);
   add('vmpm sign', g1, mb(g1.seconds));
   const g2 = timed('sh', ['-c', `ssh-keygen -Y sign -q -n vmpm -f '${sshKey}' < '${bundle}' > '${out('by-ssh-keygen.sig')}'`]);
   add('ssh-keygen -Y sign (alternative)', g2, mb(g2.seconds));
+  }
+  if (want('verify')) {
+  if (!existsSync(`${bundle}.sig`)) execFileSync(process.execPath, [VMPM, 'sign', bundle, '--key', sshKey], { stdio: 'ignore' });
   const v1 = timed(process.execPath, [VMPM, 'verify', bundle, '--signer', `${sshKey}.pub`]);
   add('vmpm verify --signer (every digest + signature)', v1, mb(v1.seconds));
+  }
+  if (want('slim')) {
   const sl = timed(process.execPath, [VMPM, 'slim', bundle, '-o', out('guest.slim.vmpm')]);
   add('vmpm slim', sl, `${Math.round(statSync(join(dir, 'guest.slim.vmpm')).size / 2 ** 20)} MiB slim bundle`);
+  }
+  if (want('redact')) {
   const rr = timed(process.execPath, [VMPM, 'redact', bundle, '-o', out('guest.redacted.vmpm'), '--range', '0x10000000-0x14000000']);
   add('vmpm redact --range (64 MiB)', rr, 'rewrites all 4 GiB');
   const rp = timed(process.execPath, [VMPM, 'redact', bundle, '-o', out('guest.redacted.vmpm'), '--pattern', 'VMPM-SECRET-[0-9]+', '--force']);
   add('vmpm redact --pattern', rp, 'regex over all 4 GiB');
+  }
   if (!process.argv.includes('--keep')) for (const p of [join(dir, 'guest.slim.vmpm'), join(dir, 'guest.redacted.vmpm'), `${bundle}.sig`]) rmSync(p, { force: true });
   const table = new Table({ head: [`command (4 GiB guest, ${DATA_PERCENT}% data, bundle ${(size / 2 ** 30).toFixed(2)} GiB)`, 'seconds', 'max RSS MiB', 'notes'], style: { head: [], border: [] } });
   table.push(...rows);

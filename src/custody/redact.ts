@@ -81,13 +81,14 @@ export async function redactBundle(input: string, output: string, options: Redac
     const source = await sourceOf(src);
     const previous = src.has(REDACTION_SECTION) ? (await readCustodySection(src, REDACTION_SECTION)).records : [];
     // The copy has the source's pages and at most its unique pages (plus the few an erase changes):
-    // the writer sizes its index once instead of doubling it. One compression worker: this pass
-    // holds two bundles' indexes, and a second worker (its isolate, zstd heap and malloc arena) cost
-    // ~60 MiB of peak RSS on a 4 GiB bundle for no speed on two cores (bench/custody.ts, README).
+    // the writer sizes its index once instead of doubling it. No compression workers: this pass
+    // holds two bundles' indexes, and each worker (its isolate, zstd heap and malloc arena) cost
+    // ~30 MiB of peak RSS on a 4 GiB bundle (bench/custody.ts, README Performance); hashing and
+    // compressing on this thread reuses the zstd heap the reader already has.
     const stats = src.stats();
     const w = await BundleWriter.create(output, {
       overwrite: options.force === true,
-      workers: 1,
+      workers: 0,
       expected: { pages: stats.pages, uniquePages: stats.uniquePages },
     });
     try {
