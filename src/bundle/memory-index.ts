@@ -6,9 +6,8 @@
  * the page index stored as byte planes so that runs of slot numbers compress); readers take both.
  */
 import { compressFrame, decompressFrame, MAX_FRAME_INPUT } from './codec';
-import { bundleBytes } from './entry-codec';
 import { BundleFormatError, CodecError } from './errors';
-import { MAX_TRAILER_BYTES, MEMORY_INDEX_SECTION, PAGE_ENTRY_SIZE, type RangeEntry, SECTION_TYPE_MEMORY_INDEX, TRAILER_HEADER_SIZE, trailerLayout } from './format';
+import { bundleBytes, MAX_TRAILER_BYTES, MEMORY_INDEX_SECTION, PAGE_ENTRY_SIZE, type RangeEntry, SECTION_TYPE_MEMORY_INDEX, TRAILER_HEADER_SIZE, trailerLayout } from './format';
 import { sha256 } from './pages';
 import { parseTrailer, type Structure } from './structure';
 import { readTrailerHeader, StringTable, trailerParts } from './trailer';
