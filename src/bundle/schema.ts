@@ -141,6 +141,13 @@ export type { CpuState };
 
 export interface CpusSection {
   arch: string;
+  /**
+   * Where the registers were read: 'info-registers' (QEMU's HMP text, inside vmpm's stop) or
+   * 'migration-stream' (an x86 background snapshot's `cpu` device sections, inside QEMU's own stop).
+   * Absent in bundles written before it was recorded, and in imported ones: `info-registers` for a
+   * capture, the dump's notes for an import.
+   */
+  source?: 'info-registers' | 'migration-stream';
   cpus: CpuState[];
 }
 

@@ -3,7 +3,9 @@
  *   quiesce  (survey.ts)     the run state found, the transport, the memory method; a snapshot's
  *                            settings and socket made ready while the guest still runs
  *   metadata (collect.ts)    identity, memory map, block devices, vCPU threads: before any stop
- *   stop     (quiesce.ts)    `stop` per policy, then the registers, the only read inside the stop
+ *   stop     (quiesce.ts)    `stop` per policy, then the registers, the only read inside the stop;
+ *                            an x86 snapshot sends only `migrate` (QEMU stops the guest itself and
+ *                            the registers come from the stream: stream-registers.ts)
  *   memory   (memory-phase)  RAM into the bundle (a background snapshot resumes the guest itself)
  *   restore  (quiesce.ts)    the memory map checked again, the run state vmpm found restored
  *   finish   (finish.ts)     the remaining sections, the manifest, the trailer, the summary
@@ -20,7 +22,8 @@ import { captureMemory } from './memory-phase';
 import { queryStatus } from './metadata';
 import type { MemoryCaptureResult } from './memory-common';
 import { openOutput, readAttachments } from './output';
-import { restoreRunState, stopAndReadRegisters } from './quiesce';
+import { restoreRunState, startSnapshotWithoutStop, stopAndReadRegisters } from './quiesce';
+import { cpusFromStream } from './stream-registers';
 import { CaptureRun, type CaptureOptions } from './run';
 import { survey, type Survey } from './survey';
 
@@ -42,11 +45,16 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
     run.checkAbort();
     const snap = f.snapshot;
     const migrate = snap ? () => snap.start() : undefined;
-    const cpus = await run.step('stop', 'stop', () => stopAndReadRegisters(run, f.before, meta.identity.arch, meta.cpusFast, migrate));
+    // x86 snapshot: no vmpm stop; the registers come from the stream (QEMU's own stop).
+    const fromStream = snap !== undefined && meta.identity.arch === 'x86_64';
+    const read = fromStream
+      ? await run.step('stop', 'stop', () => startSnapshotWithoutStop(run, snap.start.bind(snap))).then(() => undefined)
+      : await run.step('stop', 'stop', () => stopAndReadRegisters(run, f.before, meta.identity.arch, meta.cpusFast, migrate));
     // A snapshot starts the moment the registers are read: its cpus section waits until after.
-    if (f.method !== 'snapshot') await writer.addJsonSection(SECTION.cpus, cpus);
+    if (f.method !== 'snapshot' && read) await writer.addJsonSection(SECTION.cpus, read);
     let memory: MemoryCaptureResult = { ranges: [] };
-    if (f.method !== 'none') memory = await run.step('memory', 'memory', () => captureMemory(run, writer, f, meta, cpus));
+    if (f.method !== 'none') memory = await run.step('memory', 'memory', () => captureMemory(run, writer, f, meta, read));
+    const cpus = read ?? cpusFromStream(memory.snapshot?.vmstateCpus, memory.snapshot?.vmstateError, meta.cpusFast);
     if (f.method === 'snapshot') await writer.addJsonSection(SECTION.cpus, cpus);
     run.checkAbort();
     const after = await run.step('restore', 'restore', async () => {

@@ -13,7 +13,8 @@ import type { CaptureRun } from './run';
 import { snapshotSection } from './snapshot-section';
 import type { Survey } from './survey';
 
-export async function captureMemory(run: CaptureRun, writer: BundleWriter, found: Survey, meta: Metadata, cpus: CpusSection): Promise<MemoryCaptureResult> {
+/** `cpus`: the registers read in vmpm's stop; undefined when they come from the snapshot's stream. */
+export async function captureMemory(run: CaptureRun, writer: BundleWriter, found: Survey, meta: Metadata, cpus: CpusSection | undefined): Promise<MemoryCaptureResult> {
   const { options, warnings } = run;
   run.phase('memory', 0, Number(meta.plan.reduce((s, r) => s + (r.end - r.start), 0n)));
   const ctx: MemoryCaptureContext = {

@@ -4,12 +4,12 @@
  * bundle at guest-physical addresses (formats/migration, migration-placement.ts).
  *
  * Everything that can be made ready while the guest runs is (SnapshotPrep: the migration settings and
- * the socket). Then vmpm stops the guest and reads its registers, and `migrate` starts at once: QEMU
- * prepares, saves device state, write-protects guest RAM and RESUMES the guest (QEMU 7.2 starts the
- * VM unconditionally). QEMU copies each page out before the guest may change it, so every page is
- * from the instant of vmpm's stop, the one the registers are from. The pause is what QEMU's setup
- * takes after `migrate` (7.2 reads every guest page before its own stop: see `setupMs`), plus
- * vmpm's `stop`, `info registers -a` and `migrate` round trips.
+ * the socket). x86: `migrate` is sent to the running guest; QEMU prepares while it runs (7.2 reads
+ * every guest page then: `setupMs`), stops it, saves device state (the vCPU registers:
+ * stream-registers.ts), write-protects guest RAM and RESUMES it, milliseconds later. QEMU copies
+ * each page out before the guest may change it, so every page and the registers are of QEMU's stop.
+ * Other targets (aarch64: no decoder for its CPU state): vmpm stops the guest and reads `info
+ * registers` first, with `migrate` right behind, and QEMU's setup then lies inside the pause.
  *
  * Failure, a signal or a dead QEMU: the socket is closed (QEMU then fails the migration itself),
  * `migrate_cancel` is sent if it does not (see cancel()), and the capability (and bandwidth limit)
@@ -42,6 +42,8 @@ export interface SnapshotInfo {
   machine: string;
   /** vCPU registers from the stream's device state (x86), when it could be decoded. */
   vmstateCpus?: VmstateCpu[];
+  /** Why the device state could not be decoded, when it could not. */
+  vmstateError?: string;
 }
 
 interface Found {
@@ -197,7 +199,8 @@ export async function captureWithSnapshot(ctx: MemoryCaptureContext, prep: Snaps
     try {
       snapshot.vmstateCpus = x86CpusFromDeviceState(decodeDeviceState(end.tail));
     } catch (err) {
-      ctx.warnings.push(`device state in the snapshot stream not decoded: ${describeError(err)}`);
+      snapshot.vmstateError = describeError(err);
+      ctx.warnings.push(`device state in the snapshot stream not decoded: ${snapshot.vmstateError}`);
     }
     const ranges: CapturedRange[] = stats.map((s, i) => ({ ...s, name: placed.layout[i]!.name ?? '' }));
     return { ranges, snapshot };

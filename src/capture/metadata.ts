@@ -118,7 +118,7 @@ export async function readRegisters(client: QmpClient, arch: string, fast: CpuFa
     if (info?.['thread-id'] !== undefined) out.threadId = info['thread-id'];
     return out;
   });
-  return { arch, cpus };
+  return { arch, source: 'info-registers', cpus };
 }
 
 function asBigint(v: unknown): bigint | null {

@@ -41,6 +41,17 @@ export async function stopAndReadRegisters(
   return (r as PromiseFulfilledResult<CpusSection>).value;
 }
 
+/**
+ * An x86 background snapshot of a guest vmpm found running: no `stop` and no `info registers`, only
+ * `migrate`. QEMU finishes its setup while the guest runs, then stops it, saves the vCPU state into
+ * the stream (cpusFromStream reads it), starts write-tracking and resumes it: the pause is QEMU's
+ * STOP to RESUME, milliseconds whatever the RAM size.
+ */
+export async function startSnapshotWithoutStop(run: CaptureRun, migrate: () => Promise<unknown>): Promise<void> {
+  run.migrateSending();
+  await migrate();
+}
+
 export interface Restored {
   /** The status before any `cont`. */
   now: RunState;

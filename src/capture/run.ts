@@ -59,7 +59,13 @@ export class CaptureRun {
   /** The memory method: the request until the survey has chosen. */
   method: MemoryMethod;
   private fifo: Promise<FifoDir> | undefined;
-  /** QEMU's times (ms) of the STOP vmpm's `stop` caused and of the first RESUME after it. */
+  /**
+   * Set when vmpm sent a background snapshot's `migrate` to the running guest without a `stop` of its
+   * own (x86: registers from the stream): QEMU's STOP is then vmpm's doing, and a guest left paused
+   * by it after a failure is vmpm's to resume.
+   */
+  private snapshotUnstopped = false;
+  /** QEMU's times (ms) of the STOP vmpm's `stop` (or `migrate`) caused and of the first RESUME after it. */
   private stopEventMs: number | undefined;
   private resumeEventMs: number | undefined;
   private stopSent = false;
@@ -77,6 +83,12 @@ export class CaptureRun {
   /** Called as vmpm sends `stop`: the next STOP event is its effect. */
   stopSending(): void {
     this.stopSent = true;
+  }
+
+  /** Called as vmpm sends a background snapshot's `migrate` instead of a `stop`: QEMU stops the guest itself. */
+  migrateSending(): void {
+    this.stopSent = true;
+    this.snapshotUnstopped = true;
   }
 
   private watchRunState(e: QmpEvent): void {
@@ -101,8 +113,9 @@ export class CaptureRun {
     return this.options.quiesce;
   }
 
-  /** vmpm stopped the guest: here, or the caller (watch's immediate `stop`) before. */
+  /** vmpm stopped the guest: here (by `stop`, or by `migrate` once QEMU stopped it), or the caller (watch's immediate `stop`) before. */
   get vmpmStopped(): boolean {
+    if (this.snapshotUnstopped && this.stopEventMs !== undefined) return true;
     return this.stopAt !== undefined || vmpmStoppedIt(this.options.priorActions ?? []);
   }
 

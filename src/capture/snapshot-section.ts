@@ -16,7 +16,10 @@ export interface SnapshotSection {
   unmappedPages: number;
   /** x86 vCPU registers from the stream's `cpu` device sections (null: not decoded). */
   vmstateCpus: Array<{ index: number; registers: Record<string, Hex> }> | null;
-  /** Registers present in both readings that differ ("cpu0.rip: 0x... vs 0x..."); null when not compared. */
+  /**
+   * Registers present in both readings that differ ("cpu0.rip: 0x... vs 0x..."); null when not
+   * compared (the cpus section IS the stream's registers: cpus.source 'migration-stream').
+   */
   mismatches: string[] | null;
   /** How many register values were compared. */
   compared: number;
@@ -27,7 +30,8 @@ function comparable(name: string, v: bigint): bigint {
   return name.endsWith('.flags') ? v & 0x00ffff00n : v;
 }
 
-export function snapshotSection(info: SnapshotInfo, cpus: CpusSection, warnings: string[]): SnapshotSection {
+/** `cpus` undefined: the cpus section is made from these very registers, so there is nothing to compare. */
+export function snapshotSection(info: SnapshotInfo, cpus: CpusSection | undefined, warnings: string[]): SnapshotSection {
   const section: SnapshotSection = {
     machine: info.machine,
     downtimeMs: info.downtimeMs,
@@ -43,7 +47,7 @@ export function snapshotSection(info: SnapshotInfo, cpus: CpusSection, warnings:
     index: c.index,
     registers: Object.fromEntries(Object.entries(c.registers).map(([k, v]) => [k, toHex(v)])),
   }));
-  if (cpus.arch !== 'x86_64') return section;
+  if (cpus === undefined || cpus.arch !== 'x86_64') return section;
   const mismatches: string[] = [];
   for (const v of info.vmstateCpus) {
     const hmp = cpus.cpus.find((c) => c.index === v.index);

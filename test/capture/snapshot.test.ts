@@ -17,12 +17,10 @@ import { COUNTER_MARKER, COUNTER_PAGES, launchCounterGuest, launchFillGuest } fr
 
 const skip = requireTools('qemu-system-x86_64');
 const ALLOW = ['cont', 'migrate', 'migrate-set-capabilities', 'migrate-set-parameters', 'migrate_cancel'];
-const fifoDirs = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('vmpm-fifo-'));
+/** This process's FIFO directories (the name carries the pid: other vmpm processes capture at the same time). */
+const fifoDirs = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith(`vmpm-fifo-${process.pid}-`));
 
-/**
- * No FIFO directory the capture made is left. Other test files capture at the same time (their
- * directories come and go), so: every directory that appeared since `before` must be gone within 2 s.
- */
+/** No FIFO directory the capture made is left: every one of ours that appeared since `before` is gone within 2 s. */
 async function assertNoNewFifoDirs(before: string[]): Promise<void> {
   const deadline = Date.now() + 2000;
   let extra = fifoDirs().filter((d) => !before.includes(d));
@@ -34,13 +32,11 @@ async function assertNoNewFifoDirs(before: string[]): Promise<void> {
 }
 
 /**
- * The pause (QEMU's STOP to RESUME event times) is QEMU's setup after `migrate` (`snapshotSetup`:
- * QEMU 7.2 reads every guest page before its own stop, so it grows with RAM and vmpm cannot remove
- * it), QEMU's own stop (`snapshotDowntime`), and the rest: the register read and the start of
- * `migrate`, sent by vmpm right behind its `stop`. That rest must stay under 100 ms; QEMU's parts
- * are printed (README "Performance" measures them).
+ * The pause (QEMU's STOP to RESUME event times, issue 12's bound): on x86 vmpm sends no `stop`;
+ * QEMU's setup (`snapshotSetup`, which grows with RAM) runs while the guest runs, and the pause is
+ * only QEMU's own stop to save device state and start write-tracking.
  */
-const VMPM_PAUSE_BOUND_MS = 100;
+const PAUSE_BOUND_MS = 100;
 
 async function migrationSettings(client: QmpClient): Promise<{ bg: boolean; bandwidth: unknown; status: unknown }> {
   const caps = await client.execute<Array<{ capability: string; state: boolean }>>('query-migrate-capabilities');
@@ -69,18 +65,24 @@ test('a running guest that keeps counting: snapshot by default, one instant in e
     assert.ok(result.manifest.consistent);
     const { paused, snapshotSetup, snapshotDowntime } = result.manifest.timings;
     assert.ok(paused !== undefined && snapshotSetup !== undefined && snapshotDowntime !== undefined && result.summary.guestStoppedMs !== null);
-    const rest = paused - snapshotSetup - snapshotDowntime;
     process.stdout.write(
-      `# snapshot pause ${paused} ms: QEMU's setup ${snapshotSetup} ms + QEMU's downtime ${snapshotDowntime} ms + the rest ${rest.toFixed(1)} ms (load ${loadavg()[0]!.toFixed(1)})\n`,
+      `# snapshot pause (QEMU's STOP to RESUME) ${paused} ms; QEMU's setup ${snapshotSetup} ms while the guest ran, its downtime ${snapshotDowntime} ms (load ${loadavg()[0]!.toFixed(1)})\n`,
     );
-    assert.ok(rest < VMPM_PAUSE_BOUND_MS, `the pause outside QEMU's setup and downtime: ${rest} ms`);
+    assert.ok(paused < PAUSE_BOUND_MS, `the guest was paused ${paused} ms`);
+    // vmpm sent no stop and no info registers: only QEMU's own stop paused the guest.
+    const sent = result.manifest.actions.map((a) => a.action);
+    assert.ok(!sent.includes('stop') && !sent.includes('cont'), sent.join(' '));
     // Nothing the capture changed is left changed; the guest kept counting.
     assert.deepEqual(await migrationSettings(client), { ...found, status: 'completed' });
     assert.deepEqual(await status(client), { status: 'running', running: true });
     await withBundle(output, async (reader) => {
       const cpus = await reader.json<CpusSection>('cpus');
+      assert.equal(cpus.source, 'migration-stream');
       const regs = cpus.cpus[0]!.registers;
       assert.equal(fromHex(regs.rbx!), COUNTER_MARKER);
+      assert.equal(cpus.cpus[0]!.mode, 'protected');
+      // What the stream lacks is absent, never zero.
+      assert.equal(regs.st0, undefined);
       const counter = fromHex(regs.rcx!);
       const word = async (addr: bigint): Promise<bigint> => BigInt((await reader.read(addr, 4)).readUInt32LE(0));
       const [a, b, c] = [await word(COUNTER_PAGES.a), await word(COUNTER_PAGES.b), await word(COUNTER_PAGES.c)];
@@ -90,8 +92,7 @@ test('a running guest that keeps counting: snapshot by default, one instant in e
       const later = await ecx(client);
       assert.ok(later > counter + 1000n, `the guest ran during and after the capture (ECX ${counter} -> ${later})`);
       const snap = await reader.json<SnapshotSection>('snapshot');
-      assert.deepEqual(snap.mismatches, []);
-      assert.ok(snap.compared > 40, `compared ${snap.compared} register values with the stream's device state`);
+      assert.equal(snap.mismatches, null);
       assert.equal(snap.vmstateCpus?.[0]?.registers.rcx, regs.rcx);
       assert.equal((await reader.verify()).ok, true);
     });
@@ -124,7 +125,9 @@ test('known answers: dump, pmemsave and snapshot give identical pages and regist
   await withGuest(() => launchBootSectorGuest({ extraArgs: ['-action', 'panic=none'] }), async ({ client, dir }) => {
     await client.waitForEvent('GUEST_PANICKED', { timeoutMs: 10_000 });
     const digests: Record<string, string[]> = {};
-    const registers: Record<string, unknown> = {};
+    const registers: Record<string, Array<Record<string, string>>> = {};
+    const sources: Record<string, string | undefined> = {};
+    const halted: Record<string, unknown> = {};
     for (const method of ['snapshot', 'dump', 'pmemsave'] as const) {
       const output = join(dir, `${method}.vmpm`);
       const r = await capture(client, { output, quiesce: 'stop-and-restore', memory: method });
@@ -133,13 +136,31 @@ test('known answers: dump, pmemsave and snapshot give identical pages and regist
         digests[method] = [...reader.pages()].map((p) => `${p.addr.toString(16)}:${p.digest.toString('hex')}`);
         const cpus = await reader.json<CpusSection>('cpus');
         registers[method] = cpus.cpus.map((c) => ({ ...c.registers }));
+        sources[method] = cpus.source;
+        halted[method] = cpus.cpus.map((c) => c.halted);
       });
     }
     assert.ok(digests.snapshot!.length > 16000);
     assert.deepEqual(digests.snapshot, digests.dump);
     assert.deepEqual(digests.pmemsave, digests.dump);
-    assert.deepEqual(registers.snapshot, registers.dump);
     assert.deepEqual(registers.pmemsave, registers.dump);
+    // The snapshot's registers come from the stream (QEMU's own stop), the others from `info
+    // registers` (vmpm's stop): every value the stream has equals the one `info registers` gives for
+    // this halted guest, and what it lacks is absent.
+    assert.deepEqual(sources, { snapshot: 'migration-stream', dump: 'info-registers', pmemsave: 'info-registers' });
+    assert.deepEqual(halted.snapshot, halted.dump);
+    const stream = registers.snapshot![0]!;
+    const hmp = registers.dump![0]!;
+    const names = Object.keys(stream);
+    for (const n of ['rip', 'rsp', 'rflags', 'cr0', 'cr3', 'cr4', 'efer', 'gdt.base', 'gdt.limit', 'idt.base', 'cs.selector', 'cs.flags', 'fs.base', 'gs.base', 'cpl', 'a20', 'fcw', 'mxcsr', 'xmm0']) {
+      assert.ok(names.includes(n), `the stream gives ${n}`);
+    }
+    // Only the stream has kernel_gs_base (info registers never prints it), and r8-r15 outside 64-bit
+    // code (info registers prints the 32-bit layout there; the stream has the full registers).
+    const shared = names.filter((n) => hmp[n] !== undefined);
+    assert.deepEqual(names.filter((n) => hmp[n] === undefined).sort(), ['kernel_gs_base', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', 'r8', 'r9']);
+    assert.deepEqual(Object.fromEntries(shared.map((n) => [n, hmp[n]])), Object.fromEntries(shared.map((n) => [n, stream[n]])));
+    assert.ok(hmp.st0 !== undefined && stream.st0 === undefined, 'st0: in info registers, absent (not zero) from the stream');
   }, ALLOW);
 });
 

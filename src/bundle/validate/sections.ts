@@ -92,7 +92,7 @@ const transcript = object({ endpoint: str, entries: array(object({ at: str, dir:
 /** Validators by section name; a JSON section not listed here is handed out unchecked (as `unknown`). */
 export const SECTION_SHAPES: Readonly<Record<string, Shape>> = {
   [SECTION.manifest]: manifest,
-  [SECTION.cpus]: object({ cpus: array(cpu), arch: str }),
+  [SECTION.cpus]: object({ cpus: array(cpu), arch: str, 'source?': str }),
   [SECTION.memmap]: memmap,
   [SECTION.block]: block,
   [SECTION.errors]: object({ records: array(errorRecord) }),
