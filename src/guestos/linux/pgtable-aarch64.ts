@@ -11,7 +11,7 @@
 import { VmpmError } from '../../util/errors';
 import { toHex } from '../../util/hex';
 import type { PhysicalMemory } from '../memory';
-import { PageTableError, TableReader, checkNoLoop, type Translation, type WalkLevel } from './pgtable';
+import { PageTableError, TableReader, walkPageTables, type PageTableFormat, type Translation } from './pgtable';
 
 const VALID = 1n << 0n;
 const TABLE = 1n << 1n;
@@ -52,60 +52,48 @@ export async function translateAarch64(memory: PhysicalMemory | TableReader, roo
   const startLevel = 4 - levels;
   const tables = memory instanceof TableReader ? memory : new TableReader(memory);
   const out: Translation = { virt, root: { phys: root.table, source: root.source }, mode: `aarch64 4K granule, ${vaBits}-bit VA, ${levels} levels`, levels: [] };
-  const seen: bigint[] = [root.table];
-  let table = root.table;
-  let writable = true;
-  let user = true;
-  let pxn = false;
-  let uxn = false;
+  return walkPageTables(tables, out, aarch64Format(startLevel, vaBits, upper === 1n));
+}
+
+/**
+ * 4 KiB-granule descriptors from level `startLevel` (0 for 48-bit VA, 1 for 39-bit): table, block (levels 1
+ * and 2) or page (level 3). A leaf's permissions come from AP and PXN/UXN, a table's from APTable and
+ * PXNTable/UXNTable, which restrict everything below it.
+ */
+function aarch64Format(startLevel: number, vaBits: number, kernelHalf: boolean): PageTableFormat {
+  const spans = [];
   for (let level = startLevel; level <= 3; level++) {
-    const shift = BigInt(12 + 9 * (3 - level));
-    const bitsHere = level === startLevel ? vaBits - Number(shift) : 9;
-    const index = Number((virt >> shift) & ((1n << BigInt(bitsHere)) - 1n));
-    const name = NAMES[level]!;
-    const entryAddr = table + BigInt(index * 8);
-    const entry = await tables.entry(table, index, name);
-    const valid = (entry & VALID) !== 0n;
-    const isTable = (entry & TABLE) !== 0n;
-    if (valid && !isTable && (level === 0 || level === 3)) {
-      // A block at level 0 does not exist with 4K granule (without LPA2); at level 3 it is reserved.
-      throw new PageTableError(`${name} (level ${level}) descriptor ${toHex(entry)} at physical ${toHex(entryAddr)} is a reserved encoding: not a valid translation table`);
-    }
-    const leaf = valid && (level === 3 || !isTable);
-    const lv: WalkLevel = {
-      name,
-      index,
-      table,
-      entryAddr,
-      entry,
-      present: valid,
-      leaf,
-      writable: leaf ? (entry & AP_RO) === 0n : (entry & AP_TABLE_RO) === 0n,
-      user: leaf ? (entry & AP_EL0) !== 0n : (entry & AP_TABLE_EL0) === 0n,
-      noExecute: leaf ? (entry & PXN) !== 0n : (entry & PXN_TABLE) !== 0n,
-      flags: descriptorFlags(entry, leaf),
-    };
-    out.levels.push(lv);
-    if (!valid) {
-      out.notPresent = { level: name, entryAddr, entry };
-      return out;
-    }
-    writable &&= lv.writable;
-    user &&= lv.user;
-    pxn ||= lv.noExecute;
-    uxn ||= leaf ? (entry & UXN) !== 0n : (entry & UXN_TABLE) !== 0n;
-    if (leaf) {
-      const size = 1n << shift;
-      const base = entry & OA_MASK & ~(size - 1n);
-      // Kernel code runs at EL1: "no execute" means PXN for a kernel address, UXN for a user one.
-      Object.assign(out, { phys: base | (virt & (size - 1n)), pageSize: size, writable, user, noExecute: upper === 1n ? pxn : uxn });
-      return out;
-    }
-    const next = entry & OA_MASK;
-    checkNoLoop(seen, next, name, virt);
-    table = next;
+    const shift = 12 + 9 * (3 - level);
+    spans.push({ name: NAMES[level]!, shift: BigInt(shift), bits: level === startLevel ? vaBits - shift : 9 });
   }
-  throw new PageTableError(`walk of ${toHex(virt)} ended without a leaf`);
+  return {
+    levels: spans,
+    decode(entry, i, entryAddr) {
+      const level = startLevel + i;
+      const name = NAMES[level]!;
+      const valid = (entry & VALID) !== 0n;
+      const isTable = (entry & TABLE) !== 0n;
+      if (valid && !isTable && (level === 0 || level === 3)) {
+        // A block at level 0 does not exist with 4K granule (without LPA2); at level 3 it is reserved.
+        throw new PageTableError(`${name} (level ${level}) descriptor ${toHex(entry)} at physical ${toHex(entryAddr)} is a reserved encoding: not a valid translation table`);
+      }
+      const leaf = valid && (level === 3 || !isTable);
+      return {
+        present: valid,
+        leaf,
+        writable: leaf ? (entry & AP_RO) === 0n : (entry & AP_TABLE_RO) === 0n,
+        user: leaf ? (entry & AP_EL0) !== 0n : (entry & AP_TABLE_EL0) === 0n,
+        noExecute: leaf ? (entry & PXN) !== 0n : (entry & PXN_TABLE) !== 0n,
+        flags: descriptorFlags(entry, leaf),
+        address: entry & OA_MASK,
+      };
+    },
+    effective(levels) {
+      // Kernel code runs at EL1: "no execute" means PXN for a kernel address, UXN for a user one.
+      const uxn = levels.some((l) => (l.entry & (l.leaf ? UXN : UXN_TABLE)) !== 0n);
+      return { writable: levels.every((l) => l.writable), user: levels.every((l) => l.user), noExecute: kernelHalf ? levels.some((l) => l.noExecute) : uxn };
+    },
+  };
 }
 
 function descriptorFlags(entry: bigint, leaf: boolean): string[] {

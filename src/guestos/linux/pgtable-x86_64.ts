@@ -8,7 +8,7 @@
 import { VmpmError } from '../../util/errors';
 import { toHex } from '../../util/hex';
 import type { PhysicalMemory } from '../memory';
-import { PageTableError, TableReader, checkNoLoop, type Translation, type WalkLevel } from './pgtable';
+import { PageTableError, TableReader, walkPageTables, type PageTableFormat, type Translation } from './pgtable';
 
 const P = 1n << 0n;
 const RW = 1n << 1n;
@@ -83,53 +83,31 @@ export async function translateX86_64(memory: PhysicalMemory | TableReader, regs
   const tables = memory instanceof TableReader ? memory : new TableReader(memory);
   const root = regs.cr3 & ADDR_MASK;
   const out: Translation = { virt, root: { phys: root, source: rootSource }, mode: `x86-64 ${mode}`, levels: [] };
-  const seen: bigint[] = [root];
-  let table = root;
-  let writable = true;
-  let user = true;
-  let noExecute = false;
-  for (const spec of specs) {
-    const index = Number((virt >> spec.shift) & 0x1ffn);
-    const entryAddr = table + BigInt(index * 8);
-    const entry = await tables.entry(table, index, spec.name);
-    const present = (entry & P) !== 0n;
-    const leaf = present && (spec.shift === 12n || (spec.largePage !== undefined && (entry & PS) !== 0n));
-    const level: WalkLevel = {
-      name: spec.name,
-      index,
-      table,
-      entryAddr,
-      entry,
-      present,
-      leaf,
-      writable: (entry & RW) !== 0n,
-      user: (entry & US) !== 0n,
-      noExecute: nxEnabled && (entry & NX) !== 0n,
-      flags: entryFlags(entry, spec),
-    };
-    out.levels.push(level);
-    if (!present) {
-      out.notPresent = { level: spec.name, entryAddr, entry };
-      return out;
-    }
-    if (!nxEnabled && (entry & NX) !== 0n) {
-      throw new PageTableError(`${spec.name} entry ${toHex(entry)} at physical ${toHex(entryAddr)} sets bit 63 while EFER.NXE is off (a reserved bit): not a valid page-table entry`);
-    }
-    writable &&= level.writable;
-    user &&= level.user;
-    noExecute ||= level.noExecute;
-    if (leaf) {
-      const size = spec.shift === 12n ? 4096n : spec.largePage!;
-      // A large page's own address is aligned to its size; bit 12 there is PAT, not address.
-      const base = entry & ADDR_MASK & ~(size - 1n);
-      Object.assign(out, { phys: base | (virt & (size - 1n)), pageSize: size, writable, user, noExecute });
-      return out;
-    }
-    const next = entry & ADDR_MASK;
-    checkNoLoop(seen, next, spec.name, virt);
-    table = next;
-  }
-  throw new PageTableError(`walk of ${toHex(virt)} ended without a leaf`); // unreachable: pte is always a leaf
+  return walkPageTables(tables, out, x86Format(specs, nxEnabled));
+}
+
+/** x86-64 entries: P, RW, US, NX per level; PS makes a pud/pmd a 1 GiB / 2 MiB leaf. */
+function x86Format(specs: LevelSpec[], nxEnabled: boolean): PageTableFormat {
+  return {
+    levels: specs.map((s) => ({ name: s.name, shift: s.shift, bits: 9 })),
+    decode(entry, level, entryAddr) {
+      const spec = specs[level]!;
+      const present = (entry & P) !== 0n;
+      if (present && !nxEnabled && (entry & NX) !== 0n) {
+        throw new PageTableError(`${spec.name} entry ${toHex(entry)} at physical ${toHex(entryAddr)} sets bit 63 while EFER.NXE is off (a reserved bit): not a valid page-table entry`);
+      }
+      return {
+        present,
+        leaf: present && (spec.shift === 12n || (spec.largePage !== undefined && (entry & PS) !== 0n)),
+        writable: (entry & RW) !== 0n,
+        user: (entry & US) !== 0n,
+        noExecute: nxEnabled && (entry & NX) !== 0n,
+        flags: entryFlags(entry, spec),
+        address: entry & ADDR_MASK,
+      };
+    },
+    effective: (levels) => ({ writable: levels.every((l) => l.writable), user: levels.every((l) => l.user), noExecute: levels.some((l) => l.noExecute) }),
+  };
 }
 
 function entryFlags(entry: bigint, spec: LevelSpec): string[] {

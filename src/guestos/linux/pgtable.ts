@@ -98,3 +98,57 @@ export function checkNoLoop(seen: bigint[], next: bigint, level: string, virt: b
   }
   seen.push(next);
 }
+
+/** One level of an architecture's tables, root first: the kernel's name and the virtual-address bits it indexes. */
+export interface LevelSpan {
+  name: string;
+  shift: bigint;
+  bits: number;
+}
+
+/** What an architecture reads from one entry: the level's fields, and `address`, the next table's or the page's (before size alignment). */
+export type DecodedEntry = Pick<WalkLevel, 'present' | 'leaf' | 'writable' | 'user' | 'noExecute' | 'flags'> & { address: bigint };
+
+/**
+ * The per-architecture part of a walk, as libdrgn splits it (one generic page-table iterator, arch
+ * callbacks that decode an entry): each architecture keeps its own level names and descriptor formats.
+ */
+export interface PageTableFormat {
+  levels: readonly LevelSpan[];
+  /** Decodes the entry read at `entryAddr` of level `level`; throws PageTableError for an encoding no real table has. */
+  decode(entry: bigint, level: number, entryAddr: bigint): DecodedEntry;
+  /** Effective permissions once a leaf is reached (x86: RW and US on every level, NX on any; arm64 picks PXN or UXN by half). */
+  effective(levels: readonly WalkLevel[]): { writable: boolean; user: boolean; noExecute: boolean };
+}
+
+/**
+ * The shared walk: from `out.root.phys` down `format.levels`, one entry per level, until an entry is not
+ * present (`notPresent`, a reportable fault) or maps the page (`phys`, `pageSize`, permissions). Bounded by
+ * the number of levels; a table seen twice is a loop (PageTableError).
+ */
+export async function walkPageTables(tables: TableReader, out: Translation, format: PageTableFormat): Promise<Translation> {
+  const virt = out.virt;
+  const seen: bigint[] = [out.root.phys];
+  let table = out.root.phys;
+  for (let level = 0; level < format.levels.length; level++) {
+    const { name, shift, bits } = format.levels[level]!;
+    const index = Number((virt >> shift) & ((1n << BigInt(bits)) - 1n));
+    const entryAddr = table + BigInt(index * 8);
+    const entry = await tables.entry(table, index, name);
+    const d = format.decode(entry, level, entryAddr);
+    out.levels.push({ name, index, table, entryAddr, entry, present: d.present, leaf: d.leaf, writable: d.writable, user: d.user, noExecute: d.noExecute, flags: d.flags });
+    if (!d.present) {
+      out.notPresent = { level: name, entryAddr, entry };
+      return out;
+    }
+    if (d.leaf) {
+      const size = 1n << shift;
+      // A large page's own address is aligned to its size (x86 bit 12 there is PAT, not address).
+      Object.assign(out, { phys: (d.address & ~(size - 1n)) | (virt & (size - 1n)), pageSize: size, ...format.effective(out.levels) });
+      return out;
+    }
+    checkNoLoop(seen, d.address, name, virt);
+    table = d.address;
+  }
+  throw new PageTableError(`walk of ${toHex(virt)} ended without a leaf`);
+}
