@@ -23,18 +23,25 @@ const FILL_END_OFFSET = 0x1f8;
 interface Row {
   what: string;
   seconds: number;
+  /** User + system CPU seconds of the process (all its threads). */
+  cpu?: number;
   rssMiB?: number;
   bytes?: number;
   note?: string;
 }
 
-/** Runs a command under /usr/bin/time: wall seconds and peak RSS of the process. */
-function timedRun(cmd: string, args: string[]): { seconds: number; rssMiB: number } {
-  const r = spawnSync('/usr/bin/time', ['-f', 'TIME %e %M', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+/** Runs a command under /usr/bin/time: wall seconds, CPU seconds (user + system) and peak RSS of the process. */
+function timedRun(cmd: string, args: string[]): { seconds: number; cpu: number; rssMiB: number } {
+  const r = spawnSync('/usr/bin/time', ['-f', 'TIME %e %U %S %M', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
-  const m = /TIME ([\d.]+) (\d+)/.exec(r.stderr);
+  const m = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(r.stderr);
   if (!m) throw new Error(`no timing from /usr/bin/time: ${r.stderr}`);
-  return { seconds: Number(m[1]), rssMiB: Math.round(Number(m[2]) / 1024) };
+  return { seconds: Number(m[1]), cpu: Number(m[2]) + Number(m[3]), rssMiB: Math.round(Number(m[4]) / 1024) };
+}
+
+/** The 1-minute load average (the machine is shared: the README says how quiet a run was). */
+function load(): string {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!;
 }
 
 async function bootFilledGuest(dir: string): Promise<LaunchedQemu> {
@@ -54,6 +61,7 @@ async function bootFilledGuest(dir: string): Promise<LaunchedQemu> {
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'vmpm-bench-interop-'));
   const rows: Row[] = [];
+  const loadBefore = load();
   const qemu = await bootFilledGuest(dir);
   try {
     const bundle = join(dir, 'cap.vmpm');
@@ -69,23 +77,30 @@ async function main(): Promise<void> {
     rows.push({ what: 'vmpm import of that ELF', ...imp, bytes: statSync(join(dir, 'imp.vmpm')).size, note: `${(imp.seconds / cap.seconds).toFixed(2)}x the capture (goal <= 1.2x)` });
     rmSync(elf, { force: true });
 
+    const exports: Row[] = [];
     for (const format of ['elf', 'raw', 'kdump']) {
       const out = join(dir, `exp.${format}`);
       const t = timedRun(process.execPath, [VMPM, 'export', bundle, '--format', format, '-o', out]);
-      rows.push({ what: `vmpm export --format ${format}`, ...t, bytes: statSync(out).blocks * 512, note: 'size = blocks on disk' });
+      exports.push({ what: `vmpm export --format ${format}`, ...t, bytes: statSync(out).blocks * 512 });
       if (format !== 'raw') rmSync(out, { force: true });
     }
     execFileSync('zstd', ['-3', '-T2', '-q', '-f', join(dir, 'exp.raw'), '-o', join(dir, 'raw.zst')]);
     const zd2 = timedRun('zstd', ['-d', '-q', '-f', join(dir, 'raw.zst'), '-o', join(dir, 'raw.out')]);
+    for (const e of exports) rows.push({ ...e, note: `${(e.seconds / zd2.seconds).toFixed(2)}x zstd -d (goal <= 1x); size = blocks on disk` });
     rows.push({ what: 'zstd -d of the raw image (.zst -3) to a file', ...zd2, bytes: statSync(join(dir, 'raw.out')).blocks * 512, note: 'yardstick for export' });
   } finally {
     await qemu.kill();
     rmSync(dir, { recursive: true, force: true });
   }
   const lines = [
-    '| measurement | seconds | peak RSS | size | note |',
-    '| --- | ---: | ---: | ---: | --- |',
-    ...rows.map((r) => `| ${r.what} | ${r.seconds.toFixed(2)} | ${r.rssMiB === undefined ? '' : `${r.rssMiB} MiB`} | ${r.bytes === undefined ? '' : humanBytes(r.bytes)} | ${r.note ?? ''} |`),
+    `load average (1 min) before ${loadBefore}, after ${load()}`,
+    '',
+    '| measurement | seconds | CPU s | peak RSS | size | note |',
+    '| --- | ---: | ---: | ---: | ---: | --- |',
+    ...rows.map(
+      (r) =>
+        `| ${r.what} | ${r.seconds.toFixed(2)} | ${r.cpu === undefined ? '' : r.cpu.toFixed(2)} | ${r.rssMiB === undefined ? '' : `${r.rssMiB} MiB`} | ${r.bytes === undefined ? '' : humanBytes(r.bytes)} | ${r.note ?? ''} |`,
+    ),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }
