@@ -10,7 +10,7 @@ import { buildBundle, PC_RANGES, PC_REGIONS } from '../test/helpers/build-bundle
 import { fuzz, loadSeed, type FuzzStats } from '../test/fuzz/engine';
 
 function line(s: FuzzStats): string {
-  return `${s.cases} cases in ${(s.ms / 1000).toFixed(1)} s (${(s.cases / (s.ms / 1000)).toFixed(1)} cases/s): ${s.crashes.length} crashes, ${s.hangs} hangs, ${s.undetected} undetected changes, ${s.refused} refused with one line, peak RSS ${Math.round(s.peakRssBytes / 1048576)} MiB`;
+  return `${s.cases} cases in ${(s.ms / 1000).toFixed(1)} s (${(s.cases / (s.ms / 1000)).toFixed(1)} cases/s): ${s.crashes.length} crashes, ${s.hangs} hangs, ${s.slow.length} slow, ${s.undetected} undetected changes, ${s.refused} refused with one line, peak RSS ${Math.round(s.peakRssBytes / 1048576)} MiB`;
 }
 
 async function main(): Promise<void> {
@@ -27,14 +27,18 @@ async function main(): Promise<void> {
     // Progress (and every new crash) goes to stderr as it happens, so a run stopped early still
     // reports what it did: the fuzzer does not resume, a longer total is a further run with another SEED.
     let printed = 0;
+    let slowPrinted = 0;
     const progress = (s: FuzzStats): void => {
       for (const c of s.crashes.slice(printed)) process.stderr.write(`  crash (${c.kind}): ${c.detail}\n`);
+      for (const c of s.slow.slice(slowPrinted)) process.stderr.write(`  slow: case ${c.case} (${c.seed}, ${c.kind}) ${c.ms} ms wall, ${c.cpuMs} ms CPU\n`);
       printed = s.crashes.length;
+      slowPrinted = s.slow.length;
       process.stderr.write(`${line(s)}\n`);
     };
     const stats = await fuzz({ seeds, cases, seed, dir, onProgress: progress });
     process.stdout.write(`${line(stats)}\n`);
     for (const c of stats.crashes.slice(0, 20)) process.stdout.write(`  crash (${c.kind}): ${c.detail}\n`);
+    for (const c of stats.slow.slice(0, 20)) process.stdout.write(`  slow: case ${c.case} (${c.seed}, ${c.kind}) ${c.ms} ms wall, ${c.cpuMs} ms CPU\n`);
     process.exitCode = stats.crashes.length + stats.hangs + stats.undetected > 0 ? 1 : 0;
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -4,6 +4,7 @@
  * capture; the incident stays open (de-duplicating) until the VM is resumed or the connection ends.
  */
 import { capture } from '../capture';
+import { CaptureError } from '../capture/capture-error';
 import { errorRecordFromEvent } from '../capture/errors';
 import type { CaptureAction, ErrorRecord, JournalEvent, MemoryMethod } from '../bundle/schema';
 import type { QmpClient, QmpEvent } from '../qmp';
@@ -144,8 +145,32 @@ export class Incident {
       ctx.log(`captured ${result.path} (${result.size} bytes) ${n.captureMs} ms after the event; failover-safe: ${n.failoverSafe}`);
       return this.finish(n);
     } catch (err) {
-      return this.finish(n, `capture failed: ${describeError(err)}`);
+      return this.finish(n, await this.captureFailed(ctx, n, err));
     }
+  }
+
+  /**
+   * A failed capture is an incident of its own: the notification says what kind of failure (a full
+   * disk above all: the responder must free space, nothing else will fix it) and what state the guest
+   * is in now, as QEMU reports it (watch keeps it stopped whatever happened: its policy is keep-stopped).
+   */
+  private async captureFailed(ctx: IncidentContext, n: IncidentNotification, err: unknown): Promise<string> {
+    const kind = err instanceof CaptureError ? err.kind : 'other';
+    n.captureFailure = kind;
+    let held = '';
+    if (!ctx.client.closed) {
+      try {
+        const s = await ctx.client.execute<{ status: string; running: boolean }>('query-status', undefined, { timeoutMs: 5000 });
+        held = s.running ? `; the guest is running (${s.status})` : `; the guest is held stopped (${s.status}) per the watch policy (keep-stopped): resume it when the evidence is safe`;
+      } catch {
+        // The status is only a courtesy here: the capture's own error already says what it knows.
+      }
+    }
+    if (kind === 'disk-full') {
+      n.lost.push(`no bundle: the file system of ${ctx.outDir} is full`);
+      return `capture failed: disk full: no space left in ${ctx.outDir} for the bundle (${err instanceof CaptureError ? err.detail : describeError(err)})${held}`;
+    }
+    return `capture failed: ${describeError(err)}${held}`;
   }
 
   private baseNotification(ctx: IncidentContext): IncidentNotification {

@@ -5,7 +5,8 @@ export { defaultPolicy, defaultRules, evaluate, describeRule, type Policy, type 
 export { loadPolicyFile, parsePolicy } from './policy-file';
 export { RollingJournal, qemuTime, type JournalLimits } from './journal';
 export { Backoff, sleep } from './backoff';
-export { runHook, hookEnvironment, notificationLine, type IncidentNotification, type HookResult } from './notify';
+export { runHook, hookEnvironment, notificationLine, signaturePathOf, type IncidentNotification, type SignatureNotification, type HookResult } from './notify';
 export { qemuPausedOnEvent, destructiveEffect, evidenceLost } from './event-effects';
 export { queryState, checkFailoverState, normaliseRegisters, STATE_EXIT, type FailoverState, type StateVerdict } from './state';
 export { stderrLogger, type WatchLogger } from './log';
+export { applyRetention, watchBundles, type RetentionLimits, type RetentionOutcome } from './retention';

@@ -5,6 +5,7 @@
  * a failing, hanging or missing hook never affects the stdout line or the watcher.
  */
 import { spawn } from 'node:child_process';
+import type { CaptureFailureKind } from '../capture/capture-error';
 import { describeError } from '../util/errors';
 
 export interface IncidentNotification {
@@ -27,7 +28,10 @@ export interface IncidentNotification {
   bundle: string | null;
   sha256: string | null;
   size: number | null;
-  /** The bundle's SSHSIG signature file (watch --sign-key); null if signing failed; absent without --sign-key. */
+  /**
+   * The bundle's SSHSIG signature file (watch --sign-key), absent without it. The line goes out while
+   * the file is being written; the `signature` line that follows says when it is (or that it failed).
+   */
   signature?: string | null;
   /** Milliseconds from the event's arrival to the finished bundle. */
   captureMs: number | null;
@@ -35,12 +39,33 @@ export interface IncidentNotification {
   failoverSafe: boolean;
   /** What could not be captured and why (QEMU reset or exited, capture failed ...). */
   lost: string[];
+  /**
+   * Why the capture failed, when it did: `disk-full` (the out-dir's file system is full: nothing will be
+   * captured until space is freed), `qemu-died`, `interrupted`, `format`, `qmp` or `other`. `error`
+   * has the words, including the guest's run state after the failure.
+   */
+  captureFailure?: CaptureFailureKind;
   /** The guest kernel's panic line from the captured memory ("Kernel panic - not syncing: ..."), when found in time. */
   panic?: string | null;
   error?: string;
 }
 
-export function notificationLine(n: IncidentNotification): string {
+/** Follows an incident line under --sign-key once the signature is written (`signature` null and `error` if not). */
+export interface SignatureNotification {
+  type: 'signature';
+  at: string;
+  vm: IncidentNotification['vm'];
+  bundle: string;
+  signature: string | null;
+  error?: string;
+}
+
+/** Where watch --sign-key writes a bundle's signature (`vmpm sign`'s default too). */
+export function signaturePathOf(bundle: string): string {
+  return `${bundle}.sig`;
+}
+
+export function notificationLine(n: IncidentNotification | SignatureNotification): string {
   return JSON.stringify(n, (_k, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v));
 }
 
@@ -60,6 +85,7 @@ export function hookEnvironment(n: IncidentNotification): Record<string, string>
     VMPM_SIGNATURE: n.signature ?? '',
     VMPM_FAILOVER_SAFE: n.failoverSafe ? '1' : '0',
     VMPM_ERROR: n.error ?? '',
+    VMPM_CAPTURE_FAILURE: n.captureFailure ?? '',
     VMPM_PANIC: n.panic ?? '',
     VMPM_NOTIFICATION: notificationLine(n),
   };

@@ -9,8 +9,9 @@ import { DomainDiscovery, connectLibvirt, libvirtEndpoint, type LibvirtTarget } 
 import type { BackoffOptions } from './backoff';
 import type { JournalLimits } from './journal';
 import type { WatchLogger } from './log';
-import { describeHookResult, hookEnvironment, notificationLine, runHook, type IncidentNotification } from './notify';
+import { describeHookResult, hookEnvironment, notificationLine, runHook, signaturePathOf, type IncidentNotification, type SignatureNotification } from './notify';
 import type { Policy } from './policy';
+import { applyRetention, type RetentionLimits } from './retention';
 import { VmWatcher, type VmWatcherOptions } from './vm-watcher';
 
 export interface WatchOptions {
@@ -34,8 +35,13 @@ export interface WatchOptions {
   /** How long a capture in flight may take to finish after SIGTERM (default 30 s). */
   termGraceMs?: number;
   catchUp?: boolean;
-  /** Signs each finished bundle (watch --sign-key) and returns the signature's path; the notification carries it. */
+  /**
+   * Signs each finished bundle (watch --sign-key) into signaturePathOf(bundle) and returns that path;
+   * the notification names it at once and a `signature` line confirms it.
+   */
   signBundle?: (bundle: string) => Promise<string>;
+  /** --max-bytes / --max-bundles for outDir (retention.ts): applied at start and after every incident. */
+  retention?: RetentionLimits;
 }
 
 export class Watch {
@@ -47,6 +53,8 @@ export class Watch {
   private started = false;
   private discovery: DomainDiscovery | undefined;
   private discovered: (() => void) | undefined;
+  /** Retention passes, one at a time (several VMs' incidents may end together). */
+  private pruning: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: WatchOptions) {
     for (const endpoint of options.endpoints) this.add(endpoint);
@@ -63,6 +71,7 @@ export class Watch {
       memory: o.memory,
       log: o.log,
       onIncident: (n) => this.notify(n),
+      onResumeRecorded: () => this.prune(),
       ...(o.journal ? { journal: o.journal } : {}),
       ...(o.settleMs !== undefined ? { settleMs: o.settleMs } : {}),
       ...(o.connectTimeoutMs !== undefined ? { connectTimeoutMs: o.connectTimeoutMs } : {}),
@@ -81,6 +90,7 @@ export class Watch {
   /** Runs until stop(); resolves once every watcher has finished and every hook has returned. */
   async run(): Promise<void> {
     this.started = true;
+    this.prune();
     this.running.push(...this.watchers.map((w) => w.run()));
     const all = this.options.libvirtAll;
     if (all) {
@@ -110,6 +120,7 @@ export class Watch {
       this.discovered?.();
       await Promise.all(this.watchers.map((w) => w.stop(graceMs)));
       await Promise.all([...this.hooks]);
+      await this.pruning;
     })();
     return this.stopping;
   }
@@ -138,20 +149,26 @@ export class Watch {
     };
   }
 
-  /** stdout first, synchronously, so a hook that hangs or crashes can never cost the notification. */
+  /**
+   * stdout first, synchronously, so a hook that hangs or crashes can never cost the notification.
+   * Signing (one sha512 pass over the bundle, about a second per GB) never delays the line: it names
+   * the signature file being written, and a `signature` line follows once it is written (or failed).
+   * The hook runs after that, so VMPM_SIGNATURE names a file that exists, or is empty.
+   */
   private async notify(n: IncidentNotification): Promise<void> {
+    let signing: Promise<SignatureNotification> | undefined;
     if (this.options.signBundle && n.bundle) {
-      // Signed before the line goes out, so HA software and the hook get the signature's path with the bundle.
-      try {
-        n.signature = await this.options.signBundle(n.bundle);
-      } catch (err) {
-        n.signature = null;
-        this.options.log.log('error', n.vm.endpoint, `could not sign ${n.bundle}: ${describeError(err)}`);
-      }
+      n.signature = signaturePathOf(n.bundle);
+      signing = this.sign(n, n.bundle);
     }
-    const line = `${notificationLine(n)}\n`;
-    if (this.options.writeNotification) this.options.writeNotification(line);
-    else process.stdout.write(line);
+    this.write(notificationLine(n));
+    if (signing) {
+      const s = await signing;
+      n.signature = s.signature;
+      this.write(notificationLine(s));
+    }
+    // After the line (retention never delays a notification) and after signing the new bundle.
+    this.prune();
     const exec = this.options.exec;
     if (!exec) return;
     const vm = n.vm.name ?? n.vm.uuid ?? n.vm.endpoint;
@@ -162,5 +179,37 @@ export class Watch {
     this.hooks.add(hook);
     await hook;
     this.hooks.delete(hook);
+  }
+
+  private async sign(n: IncidentNotification, bundle: string): Promise<SignatureNotification> {
+    const line: SignatureNotification = { type: 'signature', at: '', vm: n.vm, bundle, signature: null };
+    try {
+      line.signature = await this.options.signBundle!(bundle);
+    } catch (err) {
+      line.error = `could not sign ${bundle}: ${describeError(err)}`;
+      this.options.log.log('error', n.vm.endpoint, line.error);
+    }
+    line.at = new Date().toISOString();
+    return line;
+  }
+
+  /** Queues a retention pass over the out-dir (no-op without limits). Never rejects. */
+  private prune(): void {
+    const limits = this.options.retention;
+    if (!limits || (limits.maxBytes === undefined && limits.maxBundles === undefined)) return;
+    const log = this.options.log;
+    this.pruning = this.pruning.then(async () => {
+      try {
+        const running = this.watchers.map((w) => w.runningNow()).filter((v) => v !== undefined);
+        await applyRetention(this.options.outDir, limits, running, (level, message) => log.log(level, undefined, message));
+      } catch (err) {
+        log.log('warn', undefined, `retention: ${describeError(err)}`);
+      }
+    });
+  }
+
+  private write(line: string): void {
+    if (this.options.writeNotification) this.options.writeNotification(`${line}\n`);
+    else process.stdout.write(`${line}\n`);
   }
 }

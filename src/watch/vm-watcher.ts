@@ -26,6 +26,8 @@ export interface VmWatcherOptions {
   log: WatchLogger;
   /** Called once per incident with its notification (the supervisor prints it and runs the hook). */
   onIncident: (n: IncidentNotification) => Promise<void>;
+  /** Called once a resume of a captured VM is recorded beside its bundle (retention may now let that bundle go). */
+  onResumeRecorded?: () => void;
   journal?: JournalLimits;
   settleMs?: number;
   connectTimeoutMs?: number;
@@ -64,6 +66,12 @@ export class VmWatcher {
     private readonly options: VmWatcherOptions,
   ) {
     this.journal = new RollingJournal(options.journal);
+  }
+
+  /** The VM's identity when the watcher is connected to it and knows it is running now (retention may then let its newest bundle go). */
+  runningNow(): VmIdentity | undefined {
+    if (!this.client || this.client.closed || !this.identity || this.runStatus !== 'running') return undefined;
+    return this.identity;
   }
 
   /** Runs until stop() is called. Never rejects. */
@@ -200,7 +208,10 @@ export class VmWatcher {
       this.incident = undefined;
       if (bundle) {
         recordResume(bundle, e).then(
-          () => this.log('info', `resume recorded next to ${bundle}`),
+          () => {
+            this.log('info', `resume recorded next to ${bundle}`);
+            this.options.onResumeRecorded?.();
+          },
           (err: unknown) => this.log('warn', `could not record the resume next to ${bundle}: ${describeError(err)}`),
         );
       }

@@ -157,10 +157,17 @@ test('capture --sign-key and watch --sign-key sign the bundle the moment it is w
     cleanups.push(watch);
     await watch.logged('connected to QEMU');
     await withClient(panicking.endpoint, (cl) => cl.execute('cont'));
-    const n = (await watch.notification(1)) as { bundle: string; signature: string };
+    const n = (await watch.notification(1)) as { bundle: string; signature: string; at: string };
+    // The incident line names the signature being written without waiting for it; a `signature`
+    // line follows once it is written, and only then does the hook run (so the file exists for it).
     assert.equal(n.signature, `${n.bundle}.sig`);
-    assert.ok(sshVerify(n.bundle, n.signature, `${key}.pub`).ok);
     await watch.logged(`sig=${n.bundle}.sig`);
+    assert.deepEqual(watch.lines.map((l) => l.type), ['incident', 'signature']);
+    const s = watch.lines[1]!;
+    assert.equal(s.bundle, n.bundle);
+    assert.equal(s.signature, n.signature);
+    assert.ok(String(s.at) >= n.at);
+    assert.ok(sshVerify(n.bundle, n.signature, `${key}.pub`).ok);
   } finally {
     for (const x of cleanups.reverse()) await x.kill();
   }

@@ -15,7 +15,10 @@ export const ASSETS = join(__dirname, '..', '..', '..', 'assets', 'guests');
 
 export interface WatchProcess {
   child: ChildProcess;
+  /** The `incident` lines on stdout. */
   notifications: IncidentNotification[];
+  /** Every stdout line, parsed (incident lines and the `signature` lines that follow them under --sign-key). */
+  lines: Array<{ type: string } & Record<string, unknown>>;
   stdout(): string;
   stderr(): string;
   /** Resolves with the n-th (1-based) notification, or rejects after timeoutMs with the stderr log. */
@@ -31,10 +34,15 @@ export function startWatch(args: string[]): WatchProcess {
   let out = '';
   let err = '';
   const notifications: IncidentNotification[] = [];
+  const parsed: WatchProcess['lines'] = [];
   child.stdout!.setEncoding('utf8').on('data', (d: string) => {
     out += d;
     const lines = out.split('\n');
-    for (const line of lines.slice(notifications.length, -1)) notifications.push(JSON.parse(line) as IncidentNotification);
+    for (const line of lines.slice(parsed.length, -1)) {
+      const value = JSON.parse(line) as WatchProcess['lines'][number];
+      parsed.push(value);
+      if (value.type === 'incident') notifications.push(value as unknown as IncidentNotification);
+    }
   });
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
@@ -48,6 +56,7 @@ export function startWatch(args: string[]): WatchProcess {
   return {
     child,
     notifications,
+    lines: parsed,
     stdout: () => out,
     stderr: () => err,
     async notification(n, timeoutMs = 20_000) {

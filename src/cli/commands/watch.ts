@@ -5,10 +5,10 @@ import { resolve } from 'node:path';
 import { parseEndpoint, formatEndpoint } from '../../qmp';
 import { UsageError } from '../../util/errors';
 import { isRemoteUri, libvirtEndpoint } from '../../libvirt';
-import { parseMilliseconds, parseSmallInt } from '../output/args';
+import { parseCount, parseMilliseconds, parseSmallInt } from '../output/args';
 import { memoryMethodFrom } from './capture';
 import { loadSigningKey, signFile } from '../../custody';
-import { Watch, defaultPolicy, describeRule, loadPolicyFile, stderrLogger } from '../../watch';
+import { Watch, defaultPolicy, describeRule, loadPolicyFile, signaturePathOf, stderrLogger } from '../../watch';
 
 interface WatchCommandOptions {
   qmp: string[];
@@ -28,6 +28,8 @@ interface WatchCommandOptions {
   printPolicy?: boolean;
   json?: boolean;
   signKey?: string;
+  maxBytes?: string;
+  maxBundles?: string;
 }
 
 /**
@@ -54,6 +56,8 @@ export function register(program: Command): void {
     .option('--no-catch-up', 'do not capture a VM found already panicked or in io-error when connecting')
     .option('--print-policy', 'print the effective policy rules and exit')
     .option('--json', 'log on stderr as JSON lines (notifications on stdout are always JSON)')
+    .option('--max-bytes <n>', 'keep the watch\'s bundles in --out-dir within N bytes (4G, 500M ...): oldest deleted first, never the newest of a VM that may still be stopped')
+    .option('--max-bundles <n>', 'keep at most N of the watch\'s bundles in --out-dir (same rules as --max-bytes)')
     .option('--sign-key <file>', 'sign each bundle (SSHSIG, BUNDLE.sig) with this OpenSSH Ed25519 key; the notification carries the .sig path')
     .addHelpText(
       'after',
@@ -98,6 +102,10 @@ async function runWatch(options: WatchCommandOptions, cmd: Command): Promise<voi
   const settleMs = parseMilliseconds(options.settle, '--settle', { allowZero: true });
   const termGraceMs = parseMilliseconds(options.termGrace, '--term-grace', { allowZero: true });
   const journalEvents = parseSmallInt(options.journalEvents, '--journal-events', 1);
+  const retention = {
+    ...(options.maxBytes !== undefined ? { maxBytes: Number(parseCount(options.maxBytes, '--max-bytes', BigInt(Number.MAX_SAFE_INTEGER))) } : {}),
+    ...(options.maxBundles !== undefined ? { maxBundles: parseSmallInt(options.maxBundles, '--max-bundles', 1) } : {}),
+  };
   // Loaded before watching: a bad key is a startup error, not a failure at the first incident.
   const signKey = options.signKey === undefined ? undefined : await loadSigningKey(options.signKey);
   const log = stderrLogger({ json: options.json === true });
@@ -114,10 +122,12 @@ async function runWatch(options: WatchCommandOptions, cmd: Command): Promise<voi
     termGraceMs,
     journal: { maxEvents: journalEvents },
     catchUp: options.catchUp,
-    ...(signKey ? { signBundle: async (bundle: string) => (await signFile(bundle, signKey)).signature } : {}),
+    retention,
+    ...(signKey ? { signBundle: async (bundle: string) => (await signFile(bundle, signKey, { signaturePath: signaturePathOf(bundle) })).signature } : {}),
   });
   const watched = [...endpoints, ...libvirt.map((t) => libvirtEndpoint(t)), ...(options.libvirtAll ? [`every libvirt domain${uri ? ` of ${uri}` : ''}`] : [])];
-  log.log('info', undefined, `watching ${watched.join(', ')}; bundles into ${outDir}; memory ${memory}; policy ${policy.source}`);
+  const limits = [retention.maxBytes !== undefined ? `at most ${retention.maxBytes} bytes` : '', retention.maxBundles !== undefined ? `at most ${retention.maxBundles} bundles` : ''].filter(Boolean).join(', ');
+  log.log('info', undefined, `watching ${watched.join(', ')}; bundles into ${outDir}${limits ? ` (${limits})` : ''}; memory ${memory}; policy ${policy.source}`);
   const removeHandlers = watch.handleSignals();
   // The HA reader of the notifications went away: stop as on SIGTERM (a capture in flight may finish).
   const restorePipe = whenStdoutGone(() => {
