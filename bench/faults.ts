@@ -39,7 +39,10 @@ async function runOne(fault: Fault, memory: string): Promise<Outcome> {
   try {
     if (fault === 'monitor-held') holder = await QmpClient.connect(qemu.endpoint);
     const cmd = `${fault === 'ulimit-f' ? 'ulimit -f 64; ' : ''}exec '${process.execPath}' '${BIN}' capture --qmp '${qemu.endpoint}' -o '${out}' --memory-method dump`;
-    const child = spawn('bash', ['-c', cmd], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    // A private TMPDIR (inside the run's directory): a killed capture's FIFO directory is removed with it.
+    const tmp = join(dir, 'tmp');
+    mkdirSync(tmp);
+    const child = spawn('bash', ['-c', cmd], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1', TMPDIR: tmp, VMPM_RUNTIME_DIR: join(dir, 'run') } });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const closed = new Promise<number | null>((r) => child.on('close', (c) => r(c)));

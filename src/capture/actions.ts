@@ -8,6 +8,10 @@ import { roundMs } from '../util/time';
 
 export class ActionLog {
   readonly actions: CaptureAction[];
+  /** Actions sent and not yet answered. */
+  readonly pending = new Set<CaptureAction>();
+  /** Called when an action is recorded (before it is sent) and when it ends: the claim file follows it (claim.ts). */
+  onChange: (() => void) | undefined;
 
   constructor(prior: CaptureAction[] = []) {
     this.actions = [...prior];
@@ -20,6 +24,8 @@ export class ActionLog {
     const entry: CaptureAction = { at: at.toISOString(), action, durationMs: 0, result: 'ok' };
     if (detail !== undefined) entry.detail = detail;
     this.actions.push(entry);
+    this.pending.add(entry);
+    this.onChange?.();
     try {
       const value = await fn();
       entry.durationMs = roundMs(performance.now() - t0);
@@ -29,6 +35,9 @@ export class ActionLog {
       entry.result = 'error';
       entry.error = describeError(err);
       throw err;
+    } finally {
+      this.pending.delete(entry);
+      this.onChange?.();
     }
   }
 }

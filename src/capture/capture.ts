@@ -34,8 +34,11 @@ export type { CaptureResult } from './finish';
 export async function capture(client: QmpClient, options: CaptureOptions): Promise<CaptureResult> {
   const run = new CaptureRun(client, options);
   // Attachments and the output file are checked before anything touches the guest.
-  const attachments = await readAttachments(options.attachments ?? []);
-  const out = await openOutput(options);
+  const prepared = await (async () => [await readAttachments(options.attachments ?? []), await openOutput(options)] as const)().catch(async (err: unknown) => {
+    await run.dispose(); // the claim of a stop watch sent before, and the event subscription
+    throw err;
+  });
+  const [attachments, out] = prepared;
   const { writer } = out;
   let found: Survey | undefined;
   try {

@@ -69,11 +69,12 @@ export class SnapshotSettings {
     const found = await readSettings(client);
     const settings = new SnapshotSettings(client, actions, found);
     try {
-      await actions.run('migrate-set-capabilities', 'background-snapshot on', () =>
+      // "(was ...)" lets a claim (claim.ts) name the command that puts it back.
+      await actions.run('migrate-set-capabilities', `background-snapshot on (was ${found.backgroundSnapshot ? 'on' : 'off'})`, () =>
         client.execute('migrate-set-capabilities', { capabilities: [{ capability: 'background-snapshot', state: true }] }),
       );
       if (found.maxBandwidth !== undefined && found.maxBandwidth < UNLIMITED_BANDWIDTH) {
-        await actions.run('migrate-set-parameters', 'max-bandwidth unlimited (QEMU would throttle the snapshot)', () =>
+        await actions.run('migrate-set-parameters', `max-bandwidth unlimited (was ${found.maxBandwidth}; QEMU would throttle the snapshot)`, () =>
           client.execute('migrate-set-parameters', { 'max-bandwidth': UNLIMITED_BANDWIDTH }),
         );
       }

@@ -8,6 +8,7 @@ import type { QmpClient, QmpEvent } from '../qmp';
 import { VmpmError } from '../util/errors';
 import { roundMs } from '../util/time';
 import { ActionLog } from './actions';
+import { Claim, outstandingChanges } from './claim';
 import { createFifoDir, type FifoDir } from './fifo';
 import { vmpmStoppedIt } from './policy';
 import type { RequestedMemoryMethod } from './snapshot-choice';
@@ -70,6 +71,7 @@ export class CaptureRun {
   private resumeEventMs: number | undefined;
   private stopSent = false;
   private readonly unsubscribe: () => void;
+  private readonly claim: Claim;
 
   constructor(
     readonly client: QmpClient,
@@ -77,6 +79,11 @@ export class CaptureRun {
   ) {
     this.actions = new ActionLog(options.priorActions ?? []);
     this.method = options.memory === 'auto' ? 'dump' : options.memory;
+    // While vmpm holds the guest stopped (or migration settings changed) a claim file says so (claim.ts):
+    // written before each change is sent, so a kill -9 at any point leaves it for the next vmpm to report.
+    this.claim = new Claim({ origin: options.origin ?? 'capture', policy: options.quiesce, endpoint: client.endpoint, output: options.output }, this.warnings);
+    this.actions.onChange = () => this.claim.sync(outstandingChanges(this.actions.actions, this.actions.pending));
+    this.actions.onChange(); // watch's stop came before the capture
     this.unsubscribe = client.onEvent((e) => this.watchRunState(e));
   }
 
@@ -150,6 +157,10 @@ export class CaptureRun {
   /** Removes the FIFO directory if one was made; never throws. The only place it is removed. */
   async dispose(): Promise<void> {
     this.unsubscribe();
+    this.actions.onChange = undefined;
+    // Ending alive: a stop the policy keeps is not a leftover; one vmpm could not undo stays claimed
+    // (the next vmpm reports it once this process is gone).
+    this.claim.sync(outstandingChanges(this.actions.actions, this.actions.pending).filter((c) => c.what !== 'stopped' || this.policy !== 'keep-stopped'));
     const dir = await this.fifo?.catch(() => undefined);
     await dir?.remove().catch(() => undefined);
   }

@@ -19,6 +19,7 @@
 import { access, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BundleReader, readJsonSection } from '../bundle';
+import { reportStaleClaims } from '../capture/claim-report';
 import type { Manifest } from '../bundle/schema';
 import { QmpClient, QmpDisconnectedError, QmpTimeoutError, runStateRule } from '../qmp';
 import { VmpmError, describeError } from '../util/errors';
@@ -53,6 +54,8 @@ export interface FailoverState {
   checks: FailoverCheck[];
   /** One line saying why the verdict is what it is. */
   explanation: string;
+  /** What a vmpm that is gone left on this guest (it stopped it and could not resume it ...), with the command that undoes each. */
+  previousVmpm?: string[];
   error?: string;
 }
 
@@ -85,7 +88,10 @@ export async function queryState(
     });
   }
   try {
-    return await checkFailoverState(client, options);
+    const previous: string[] = [];
+    await reportStaleClaims(client, (line) => previous.push(line));
+    const state = await checkFailoverState(client, options);
+    return previous.length ? { ...state, previousVmpm: previous } : state;
   } catch (err) {
     // The monitor went away or stopped answering mid-check: to a resource agent that is "unreachable".
     if (!(err instanceof QmpDisconnectedError || err instanceof QmpTimeoutError)) throw err;

@@ -6,6 +6,7 @@
  */
 import type { MemoryMethod } from '../bundle/schema';
 import { errorRecordsFromStatus } from '../capture/errors';
+import { reportStaleClaims } from '../capture/claim-report';
 import { connectQmpGuarded } from '../libvirt';
 import { pausingEventOf, statusAfterEvent, type ConnectOptions, type QmpClient, type QmpEvent } from '../qmp';
 import { describeError } from '../util/errors';
@@ -156,6 +157,8 @@ export class VmWatcher {
       started = true;
       const v = client.greeting.version.qemu;
       this.log('info', `connected to QEMU ${v.major}.${v.minor}.${v.micro} (${this.endpoint}); run state ${status.status}`);
+      // A vmpm killed while it held this guest stopped left a claim: the log says so and how to undo it.
+      await reportStaleClaims(client, (line) => this.log('warn', line));
       if (this.options.catchUp !== false) await this.catchUp(client, status);
     } catch (err) {
       if (!client.closed) this.log('warn', `start-up queries failed: ${describeError(err)}`);

@@ -80,14 +80,16 @@ test('a file system that fills up mid-stream: one-line error naming the file, no
       });
     await withGuest(launch, async ({ client }) => {
       assert.equal((await status(client)).status, 'running');
-      const fifoDirsBefore = readdirSync(tmpdir()).filter((n) => n.startsWith('vmpm-fifo-'));
+      // Only this process's FIFO directories (they carry the creating pid): other jobs capture into /tmp too.
+      const mine = `vmpm-fifo-${process.pid}-`;
+      const fifoDirsBefore = readdirSync(tmpdir()).filter((n) => n.startsWith(mine));
       const output = join(fs.dir, 'full.vmpm');
       await assert.rejects(capture(client, { output, quiesce: 'stop-and-restore', memory: 'dump' }), (err: Error) => {
         assert.match(err.message, /^capture failed during memory: cannot write .*full\.vmpm: no space left on device$/);
         return true;
       });
       assert.deepEqual(readdirSync(fs.dir), [], 'no bundle and no temporary file is left');
-      assert.deepEqual(readdirSync(tmpdir()).filter((n) => n.startsWith('vmpm-fifo-') && !fifoDirsBefore.includes(n)), []);
+      assert.deepEqual(readdirSync(tmpdir()).filter((n) => n.startsWith(mine) && !fifoDirsBefore.includes(n)), []);
       assert.equal((await status(client)).status, 'running');
       // keepPartial cannot seal anything on a full disk either: still nothing that looks like a bundle.
       await assert.rejects(capture(client, { output, quiesce: 'stop-and-restore', memory: 'dump', keepPartial: true }), /no space left on device/);

@@ -12,7 +12,8 @@ import { requireTools } from '../helpers/requirements';
 import { runUntil, status, withBundle, withGuest } from './harness';
 
 const skip = requireTools('qemu-system-x86_64');
-const fifoDirs = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('vmpm-fifo-'));
+// This process's FIFO directories only (they carry the creating pid): other jobs on the machine capture into /tmp too.
+const fifoDirs = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith(`vmpm-fifo-${process.pid}-`));
 /** Big enough that the dump is still streaming when the test strikes. */
 const bigPanicked = (): ReturnType<typeof launchBootSectorGuest> => launchBootSectorGuest({ startPaused: true, memory: '1G' });
 

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { basename, dirname, resolve } from 'node:path';
 import { capture, formatSummaryLine, type CaptureOptions, type RequestedMemoryMethod } from '../../capture';
 import { describeLeftover, findLeftovers } from '../../capture/leftovers';
+import { reportStaleClaims } from '../../capture/claim-report';
 import type { MemoryMethod, QuiescePolicy } from '../../bundle/schema';
 import { UsageError, VmpmError } from '../../util/errors';
 import { createProgressBar } from '../progress';
@@ -127,6 +128,8 @@ async function runCapture(o: CaptureCommandOptions, cmd: Command): Promise<void>
   const allow = quiesce === 'stop-and-restore' ? ['cont'] : [];
   if (snapshot) allow.push('migrate', 'migrate-set-capabilities', 'migrate-set-parameters', 'migrate_cancel');
   const { client, libvirtOwned } = await openSession(target, { allow });
+  // A vmpm killed while it held this guest stopped left a claim: say so, with the command that undoes it.
+  await reportStaleClaims(client, (line) => process.stderr.write(`vmpm: warning: ${line}\n`));
   const progress = o.json ? undefined : createProgressBar();
   const signals = abortOnSignals();
   try {

@@ -48,6 +48,7 @@ Example:
         connectTimeoutMs: timeout,
         ...(target.kind === 'libvirt' ? { connect: async (o: { connectTimeoutMs: number }) => (await openSession(target, o)).client } : {}),
       });
+      if (!options.json) for (const line of state.previousVmpm ?? []) process.stderr.write(`vmpm: warning: ${line}\n`);
       process.stdout.write(options.json ? `${JSON.stringify(state)}\n` : humanState(state));
       process.exitCode = state.exitCode;
     });

@@ -1,0 +1,127 @@
+/**
+ * The next vmpm's side of claims (claim.ts): finds the claim files a vmpm that is gone left for this
+ * endpoint, checks against the guest what is still as it left it, and says so with the exact command
+ * that undoes each change. It never undoes anything itself. A claim nothing is left of is removed.
+ */
+import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import type { QmpClient } from '../qmp';
+import { isRecord } from '../util/guards';
+import { endpointKey, processStart, runtimeDir, type ClaimChange, type ClaimRecord } from './claim';
+
+/** A claim file is a few hundred bytes; anything much larger is not one vmpm wrote. */
+const MAX_CLAIM_BYTES = 64 * 1024;
+
+export interface StaleClaim extends ClaimRecord {
+  path: string;
+}
+
+/** Claims on `endpoint` whose vmpm process is gone (or its pid now belongs to another process). */
+export function staleClaims(endpoint: string, dir = runtimeDir()): StaleClaim[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const prefix = `claim-${endpointKey(endpoint)}-`;
+  const out: StaleClaim[] = [];
+  for (const name of names.filter((n) => n.startsWith(prefix) && n.endsWith('.json'))) {
+    const path = join(dir, name);
+    const record = readClaim(path);
+    if (!record || record.endpoint !== endpoint || record.pid === process.pid) continue;
+    const start = processStart(record.pid);
+    if (start !== null && (record.pidStart === null || start === record.pidStart)) continue; // that vmpm is still running
+    out.push({ ...record, path });
+  }
+  return out.sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+}
+
+function readClaim(path: string): ClaimRecord | undefined {
+  try {
+    if (statSync(path).size > MAX_CLAIM_BYTES) return undefined;
+    const v: unknown = JSON.parse(readFileSync(path, 'utf8'));
+    if (!isRecord(v) || v.version !== 1 || typeof v.pid !== 'number' || !Number.isSafeInteger(v.pid) || v.pid <= 0) return undefined;
+    if (typeof v.endpoint !== 'string' || typeof v.origin !== 'string' || typeof v.policy !== 'string' || typeof v.startedAt !== 'string') return undefined;
+    if (!(v.pidStart === null || typeof v.pidStart === 'string') || typeof v.output !== 'string' || !Array.isArray(v.changes)) return undefined;
+    const changes = v.changes.filter(isChange);
+    if (changes.length !== v.changes.length) return undefined;
+    return { version: 1, pid: v.pid, pidStart: v.pidStart, origin: v.origin, policy: v.policy, endpoint: v.endpoint, output: v.output, startedAt: v.startedAt, changes };
+  } catch {
+    return undefined;
+  }
+}
+
+function isChange(c: unknown): c is ClaimChange {
+  if (!isRecord(c) || typeof c.at !== 'string' || !['stopped', 'background-snapshot', 'max-bandwidth'].includes(String(c.what))) return false;
+  const u = c.undo;
+  return isRecord(u) && typeof u.command === 'string' && (u.arguments === undefined || isRecord(u.arguments));
+}
+
+/** `vmpm qmp` with the target of `endpoint`, shell-quoted, running `undo`. */
+export function undoCommand(endpoint: string, undo: ClaimChange['undo']): string {
+  const q = (s: string): string => (/^[A-Za-z0-9_./:@%+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+  const lv = /^libvirt:([^@]+)(?:@(.+))?$/.exec(endpoint);
+  const target = lv ? `--libvirt ${q(lv[1]!)}${lv[2] ? ` --connect ${q(lv[2])}` : ''}` : `--qmp ${q(endpoint)}`;
+  const args = undo.arguments ? ` ${q(JSON.stringify(undo.arguments))}` : '';
+  return `vmpm qmp ${target} ${undo.command}${args} --allow ${undo.command}`;
+}
+
+/** Whether `change` is still in effect on the guest (asked of QEMU; unknown counts as yes). */
+async function stillInEffect(client: QmpClient, change: ClaimChange, running: boolean): Promise<boolean> {
+  try {
+    if (change.what === 'stopped') return !running;
+    if (change.what === 'background-snapshot') {
+      const caps = await client.execute<Array<{ capability: string; state: boolean }>>('query-migrate-capabilities', undefined, { timeoutMs: 5000 });
+      return caps.some((c) => c.capability === 'background-snapshot' && c.state);
+    }
+    const params = await client.execute<Record<string, unknown>>('query-migrate-parameters', undefined, { timeoutMs: 5000 });
+    const wanted = change.undo.arguments?.['max-bandwidth'];
+    return String(params['max-bandwidth']) !== String(wanted);
+  } catch {
+    return true;
+  }
+}
+
+function describeChange(c: StaleClaim, change: ClaimChange, status: string): string {
+  const who = `a previous vmpm ${c.origin} (pid ${c.pid}, gone)`;
+  const undo = undoCommand(c.endpoint, change.undo);
+  if (change.what === 'stopped') {
+    if (c.policy === 'keep-stopped') {
+      return `${who} stopped this guest at ${change.at} (policy keep-stopped) and never finished its capture into ${c.output}; it is still ${status}. To resume it once that is what your policy wants: ${undo}`;
+    }
+    return `${who} stopped this guest at ${change.at} and could not resume it; it is still ${status}. vmpm does not resume it by itself; to resume it: ${undo}`;
+  }
+  const what = change.what === 'background-snapshot' ? 'migration capability background-snapshot on (it was off)' : `migration parameter max-bandwidth unlimited (it was ${String(change.undo.arguments?.['max-bandwidth'])})`;
+  return `${who} set ${what} at ${change.at} and could not put it back; to put it back: ${undo}`;
+}
+
+/**
+ * One line per change a gone vmpm left on this guest that is still in effect. Claims nothing is left
+ * of (the guest was resumed, the setting put back) are deleted. Never throws.
+ */
+export async function reportStaleClaims(client: QmpClient, say: (line: string) => void, dir = runtimeDir()): Promise<number> {
+  const claims = staleClaims(client.endpoint, dir);
+  if (claims.length === 0) return 0;
+  let status: { status: string; running: boolean };
+  try {
+    status = await client.execute<{ status: string; running: boolean }>('query-status', undefined, { timeoutMs: 5000 });
+  } catch {
+    return 0;
+  }
+  let reported = 0;
+  for (const c of claims) {
+    const left: ClaimChange[] = [];
+    for (const change of c.changes) if (await stillInEffect(client, change, status.running)) left.push(change);
+    for (const change of left) say(describeChange(c, change, status.status));
+    reported += left.length;
+    if (left.length === 0) {
+      try {
+        unlinkSync(c.path);
+      } catch {
+        // another vmpm removed it first
+      }
+    }
+  }
+  return reported;
+}
