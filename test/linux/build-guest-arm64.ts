@@ -7,13 +7,13 @@
  * panic with `panic=-1 -no-reboot -no-shutdown` arrives as SHUTDOWN (guest-reset) with RAM intact.
  * Everything is cached in $VMPM_GUEST_CACHE (or the temp dir). By hand: `node dist/test/linux/build-guest-arm64.js`.
  */
-import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { writeCpioNewc, type CpioEntry } from './cpio';
-import { INIT_SCRIPT } from './build-guest';
+import { INIT_SCRIPT, dpkgExtract, listFiles } from './build-guest';
 
 const APPLETS = ['sh', 'mount', 'insmod', 'cat', 'echo', 'poweroff'];
 
@@ -106,27 +106,6 @@ function run(command: string, args: string[], cwd?: string): Promise<string> {
       if (err) reject(new Error(`${command} ${args.slice(-3).join(' ')} failed: ${String(stderr).trim() || err.message}`));
       else resolve(String(stdout));
     });
-  });
-}
-
-function dpkgExtract(deb: string, dest: string, patterns: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const dpkg = spawn('dpkg-deb', ['--fsys-tarfile', deb], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const tar = spawn('tar', ['-x', '-C', dest, '--wildcards', ...patterns], { stdio: ['pipe', 'ignore', 'pipe'] });
-    dpkg.stdout.pipe(tar.stdin);
-    tar.stdin.on('error', () => undefined);
-    let errors = '';
-    dpkg.stderr.setEncoding('utf8').on('data', (d: string) => (errors += d));
-    tar.stderr.setEncoding('utf8').on('data', (d: string) => (errors += d));
-    const exit = (p: ReturnType<typeof spawn>) => new Promise<number | null>((r) => p.on('close', r).on('error', () => r(-1)));
-    Promise.all([exit(dpkg), exit(tar)]).then(([a, b]) => (a === 0 && b === 0 ? resolve() : reject(new Error(`extracting ${patterns.join(' ')} from ${deb} failed: ${errors.trim()}`))), reject);
-  });
-}
-
-function listFiles(root: string): string[] {
-  return readdirSync(root).flatMap((name) => {
-    const p = join(root, name);
-    return statSync(p).isDirectory() ? listFiles(p) : [p];
   });
 }
 

@@ -236,7 +236,8 @@ async function extractVmlinux(vmlinuz: string, vmlinux: string, dir: string): Pr
   writeFileSync(join(dir, 'no-pvh-vmlinux'), `no xz payload in ${vmlinuz} gave an ELF vmlinux:${failures}\n`);
 }
 
-function dpkgExtract(deb: string, dest: string, patterns: string[]): Promise<void> {
+/** Extracts the files matching `patterns` (tar wildcards) from a .deb into `dest`: shared by the x86-64 and arm64 guest builds. */
+export function dpkgExtract(deb: string, dest: string, patterns: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     const dpkg = spawn('dpkg-deb', ['--fsys-tarfile', deb], { stdio: ['ignore', 'pipe', 'pipe'] });
     const tar = spawn('tar', ['-x', '-C', dest, '--wildcards', ...patterns], { stdio: ['pipe', 'ignore', 'pipe'] });
@@ -254,7 +255,8 @@ function dpkgExtract(deb: string, dest: string, patterns: string[]): Promise<voi
   });
 }
 
-function listFiles(root: string): string[] {
+/** Every file below `root`, recursively. */
+export function listFiles(root: string): string[] {
   const out: string[] = [];
   for (const name of readdirSync(root)) {
     const path = join(root, name);
