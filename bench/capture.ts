@@ -3,7 +3,8 @@
  * For a guest whose RAM is filled by the guest itself (assets/guests/fill.asm: a realistic mix over
  * 1 GiB, a mostly-zero variant that fills only 64 MiB, and a 4 GiB guest with its first GiB mixed),
  * side by side in one run:
- *   - vmpm capture, method dump, pmemsave and snapshot: wall time of the whole process (node start,
+ *   - vmpm capture, method dump, pmemsave and snapshot (and dump with VMPM_CODEC=portable where the
+ *     native zstd is installed, to show what it gives): wall time of the whole process (node start,
  *     connect, capture, exit), bundle size, peak RSS, and how long the guest was paused;
  *   - QEMU dump-guest-memory (ELF) to a file, then `zstd -3 -T2` on it: each time, and the .zst size;
  *   - metadata-only capture (--no-memory): in-process time of capture() on a connected client.
@@ -15,6 +16,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { compressionCodec } from '../src/bundle/codec';
 import { capture } from '../src/capture';
 import { humanBytes } from '../src/util/bytes';
 import { launchQemu, type LaunchedQemu } from '../src/guest';
@@ -67,10 +69,10 @@ interface ChildResult {
   qemuSetupMs: number | null;
 }
 
-function runChild(endpoint: string, out: string, method: string): Promise<{ wall: number; result: ChildResult }> {
+function runChild(endpoint: string, out: string, method: string, env: Record<string, string> = {}): Promise<{ wall: number; result: ChildResult }> {
   return new Promise((resolve, reject) => {
     const t0 = now();
-    const child = spawn(process.execPath, [CHILD, endpoint, out, method], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CHILD, endpoint, out, method], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -125,22 +127,28 @@ async function metadataOnly(endpoint: string, dir: string): Promise<{ ms: number
 async function main(): Promise<void> {
   const rows: Row[] = [];
   const scenarios = [
-    { name: 'mixed 1 GiB', fillEnd: 0x40000000, memory: '1G', methods: ['dump', 'pmemsave', 'snapshot'] },
-    { name: 'mostly zero', fillEnd: 0x200000 + 64 * 1024 * 1024, memory: '1G', methods: ['dump', 'pmemsave', 'snapshot'] },
+    { name: 'mixed 1 GiB', fillEnd: 0x40000000, memory: '1G', methods: ['dump', 'dump:portable', 'pmemsave', 'snapshot'] },
+    { name: 'mostly zero', fillEnd: 0x200000 + 64 * 1024 * 1024, memory: '1G', methods: ['dump', 'dump:portable', 'pmemsave', 'snapshot'] },
     { name: '4 GiB, 1 GiB mixed', fillEnd: 0x40000000, memory: '4G', methods: ['dump', 'snapshot'] },
   ].filter((s) => !process.env.BENCH_ONLY || s.name.startsWith(process.env.BENCH_ONLY));
+  const codecInUse = compressionCodec();
+  const native = codecInUse.path === 'native';
+  process.stderr.write(`codec: ${codecInUse.name}\n`);
   process.stderr.write(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
   for (const s of scenarios) {
     const dir = mkdtempSync(join(tmpdir(), 'vmpm-bench-'));
     const { qemu, fillSeconds } = await bootFilledGuest(dir, s.fillEnd, s.memory);
     try {
       process.stderr.write(`${s.name}: guest filled its RAM in ${fillSeconds.toFixed(1)} s\n`);
-      for (const method of s.methods) {
-        const { wall, result } = await runChild(qemu.endpoint, join(dir, `${method}.vmpm`), method);
+      for (const entry of s.methods) {
+        // 'dump:portable': the same capture with VMPM_CODEC=portable (zstd-codec), when the native codec is installed.
+        const [method, codec] = entry.split(':') as [string, string | undefined];
+        if (codec && !native) continue;
+        const { wall, result } = await runChild(qemu.endpoint, join(dir, `${method}.vmpm`), method, codec ? { VMPM_CODEC: codec } : {});
         if (result.memoryMethod !== method) throw new Error(`asked for ${method}, the capture used ${result.memoryMethod}`);
         rows.push({
           scenario: s.name,
-          what: `vmpm capture (${method})`,
+          what: `vmpm capture (${method}${codec ? `, ${codec} codec` : ''})`,
           seconds: wall,
           bytes: result.size,
           rssMiB: result.maxRssMiB,
