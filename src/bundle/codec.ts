@@ -151,9 +151,13 @@ async function call<T>(what: string, fn: (simple: ZstdSimple) => T): Promise<T> 
   }
 }
 
-/** Initialises this thread's compressor ahead of use (optional): the wasm instance only when it compresses. */
-export async function warmUpCodec(): Promise<void> {
-  if (compressionCodec().path === 'portable') await instance();
+/**
+ * Initialises this thread's codec ahead of use (optional). For 'decompress' (the default) that is
+ * always the wasm instance (the only decoder); for 'compress' only when the portable path compresses,
+ * so a compression worker on the native path never allocates the 16 MiB wasm heap.
+ */
+export async function warmUpCodec(use: 'compress' | 'decompress' = 'decompress'): Promise<void> {
+  if (use === 'decompress' || compressionCodec().path === 'portable') await instance();
 }
 
 /** Compresses `data` (1 byte .. maxInputForLevel(level)) into one standard zstd frame with its content size. */

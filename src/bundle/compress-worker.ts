@@ -24,8 +24,9 @@ function owns(b: Uint8Array): boolean {
 
 const port = parentPort;
 if (port) {
-  // Instantiate the wasm codec now, while the writer is still busy with metadata.
-  warmUpCodec().catch(() => undefined);
+  // Ready the compressor now (the wasm instance, unless the native one compresses), while the writer
+  // is still busy with metadata.
+  warmUpCodec('compress').catch(() => undefined);
   const fail = (id: number, err: unknown): void => port.postMessage({ id, error: describeError(err) } satisfies WorkerResponse);
   port.on('message', (msg: WorkerRequest) => {
     const transfer: ArrayBuffer[] = owns(msg.data) ? [msg.data.buffer as ArrayBuffer] : [];
