@@ -13,10 +13,16 @@ import { endpointKey, processStart, runtimeDir, type ClaimChange, type ClaimReco
 const MAX_CLAIM_BYTES = 64 * 1024;
 
 export interface StaleClaim extends ClaimRecord {
-  path: string;
+  /** The claim file, and its `.tmp` sibling when a kill struck between its write and its rename. */
+  paths: string[];
 }
 
-/** Claims on `endpoint` whose vmpm process is gone (or its pid now belongs to another process). */
+/**
+ * Claims on `endpoint` whose vmpm process is gone (or its pid now belongs to another process).
+ * Claim.sync() writes `NAME.json.tmp` then renames it over `NAME.json`: a kill -9 between the two
+ * leaves the tmp file, which then holds the newer record (a tmp that does not parse was cut short and
+ * the `.json`, if any, is the record). Both files belong to the claim and go when it does.
+ */
 export function staleClaims(endpoint: string, dir = runtimeDir()): StaleClaim[] {
   let names: string[];
   try {
@@ -25,16 +31,32 @@ export function staleClaims(endpoint: string, dir = runtimeDir()): StaleClaim[] 
     return [];
   }
   const prefix = `claim-${endpointKey(endpoint)}-`;
+  const bases = new Set(names.filter((n) => n.startsWith(prefix) && (n.endsWith('.json') || n.endsWith('.json.tmp'))).map((n) => n.replace(/\.tmp$/, '')));
   const out: StaleClaim[] = [];
-  for (const name of names.filter((n) => n.startsWith(prefix) && n.endsWith('.json'))) {
-    const path = join(dir, name);
-    const record = readClaim(path);
-    if (!record || record.endpoint !== endpoint || record.pid === process.pid) continue;
+  for (const base of bases) {
+    const paths = [base, `${base}.tmp`].filter((n) => names.includes(n)).map((n) => join(dir, n));
+    const pidInName = Number(/-(\d+)\.json$/.exec(base)?.[1]);
+    if (pidInName === process.pid) continue;
+    const record = readClaim(join(dir, `${base}.tmp`)) ?? readClaim(join(dir, base));
+    if (!record) {
+      // Only a tmp cut short by the kill of a vmpm that is gone: nothing to report, nothing to keep.
+      if (paths.length === 1 && paths[0]!.endsWith('.tmp') && Number.isSafeInteger(pidInName) && processStart(pidInName) === null) removeQuietly(paths[0]!);
+      continue;
+    }
+    if (record.endpoint !== endpoint || record.pid === process.pid) continue;
     const start = processStart(record.pid);
     if (start !== null && (record.pidStart === null || start === record.pidStart)) continue; // that vmpm is still running
-    out.push({ ...record, path });
+    out.push({ ...record, paths });
   }
   return out.sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+}
+
+function removeQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // another vmpm removed it first
+  }
 }
 
 function readClaim(path: string): ClaimRecord | undefined {
@@ -115,13 +137,7 @@ export async function reportStaleClaims(client: QmpClient, say: (line: string) =
     for (const change of c.changes) if (await stillInEffect(client, change, status.running)) left.push(change);
     for (const change of left) say(describeChange(c, change, status.status));
     reported += left.length;
-    if (left.length === 0) {
-      try {
-        unlinkSync(c.path);
-      } catch {
-        // another vmpm removed it first
-      }
-    }
+    if (left.length === 0) for (const path of c.paths) removeQuietly(path);
   }
   return reported;
 }
