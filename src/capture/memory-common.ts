@@ -26,6 +26,8 @@ export interface MemoryCaptureContext {
   fifoOpenTimeoutMs?: number;
   /** Bound on QEMU's silence while a FIFO is open (a stopped or wedged QEMU). */
   fifoIdleTimeoutMs?: number;
+  /** Bound on a background snapshot's setup (QEMU sends nothing meanwhile); default: snapshot-setup-watch.ts. */
+  snapshotSetupTimeoutMs?: number;
 }
 
 /** FifoReader options from the context's bounds (left to the reader's defaults when unset). */

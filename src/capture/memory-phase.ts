@@ -30,6 +30,7 @@ export async function captureMemory(run: CaptureRun, writer: BundleWriter, found
   if (found.transport.kind === 'libvirt') ctx.viaLibvirt = true;
   if (options.fifoOpenTimeoutMs !== undefined) ctx.fifoOpenTimeoutMs = options.fifoOpenTimeoutMs;
   if (options.fifoIdleTimeoutMs !== undefined) ctx.fifoIdleTimeoutMs = options.fifoIdleTimeoutMs;
+  if (options.snapshotSetupTimeoutMs !== undefined) ctx.snapshotSetupTimeoutMs = options.snapshotSetupTimeoutMs;
   if (run.policy === 'no-stop' && found.before.running && found.method === 'dump') {
     warnings.push('dump-guest-memory pauses a running guest by itself while it dumps; registers were read before');
   }

@@ -24,6 +24,7 @@ import { VmpmError, describeError } from '../util/errors';
 import type { ActionLog } from './actions';
 import { MigrationPlacement } from './migration-placement';
 import { MigrationSocket } from './migration-socket';
+import { SetupWatch, defaultSetupTimeoutMs } from './snapshot-setup-watch';
 import { throwIfAborted, type CapturedRange, type MemoryCaptureContext, type MemoryCaptureResult } from './memory-common';
 
 /** Bytes per second: far above what any host moves, i.e. no limit (QEMU's default is 128 MiB/s). */
@@ -101,6 +102,8 @@ export class SnapshotSettings {
  */
 export class SnapshotPrep {
   private migrating: Promise<unknown> | undefined;
+  /** performance.now() when `migrate` was sent. */
+  startedAt = 0;
   private completed = false;
   private resumed = false;
   private unsubscribe: (() => void) | undefined;
@@ -136,6 +139,7 @@ export class SnapshotPrep {
         if (e.event === 'RESUME') this.resumed = true;
       });
       const { client, socket } = this;
+      this.startedAt = performance.now();
       this.migrating = this.actions.run('migrate', `background snapshot into ${socket.uri} (vmpm reads it; nothing on disk)`, () => client.execute('migrate', { uri: socket.uri }));
     }
     return this.migrating;
@@ -168,15 +172,19 @@ export async function captureWithSnapshot(ctx: MemoryCaptureContext, prep: Snaps
   const { socket } = prep;
   const onAbort = (): void => socket.interrupt(new VmpmError('capture interrupted'));
   ctx.signal?.addEventListener('abort', onAbort);
+  let watch: SetupWatch | undefined;
   try {
     throwIfAborted(ctx.signal);
     await prep.start();
+    const total = ctx.plan.reduce((s, r) => s + Number(r.end - r.start), 0);
+    // QEMU's setup sends nothing on the stream: its silence then is not a stall (snapshot-setup-watch.ts).
+    const setupTimeoutMs = ctx.snapshotSetupTimeoutMs ?? defaultSetupTimeoutMs(total);
+    watch = new SetupWatch(client, socket, { startedAt: prep.startedAt, setupTimeoutMs, idleTimeoutMs: socket.idleTimeoutMs });
     // While QEMU sets up, not before: reserving a 4 GiB guest's page index takes tens of
     // milliseconds under load; the stream waits in the socket meanwhile.
     const placed = ctx.writer.beginPlacedRanges(ctx.plan.map((r) => ({ start: r.start, length: r.end - r.start, name: r.name })));
     const placement = new MigrationPlacement(ctx.plan, placed);
     const parser = new MigrationStreamParser();
-    const total = ctx.plan.reduce((s, r) => s + Number(r.end - r.start), 0);
     let pages = 0;
     let streamBytes = 0;
     for await (const chunk of socket.chunks()) {
@@ -206,6 +214,7 @@ export async function captureWithSnapshot(ctx: MemoryCaptureContext, prep: Snaps
     const ranges: CapturedRange[] = stats.map((s, i) => ({ ...s, name: placed.layout[i]!.name ?? '' }));
     return { ranges, snapshot };
   } finally {
+    watch?.stop();
     ctx.signal?.removeEventListener('abort', onAbort);
     await prep.release(ctx.warnings);
   }

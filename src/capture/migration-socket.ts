@@ -2,7 +2,10 @@
  * The unix socket QEMU's `migrate` connects to (`unix:<path>`): vmpm listens in its private 0700
  * directory, takes exactly one connection and reads the stream from it, so the RAM never lands on
  * disk and no shell (`exec:`) is involved. Bounded waits: QEMU must connect within `connectTimeoutMs`
- * and may stay silent at most `idleTimeoutMs` (time spent waiting for QEMU only, as for FIFOs).
+ * and may stay silent at most `idleTimeoutMs` (time spent waiting for QEMU only, as for FIFOs) with no
+ * other sign of progress: QEMU 7.2's background-snapshot setup sends nothing for as long as it reads
+ * every guest page, so the owner, which asks QEMU (query-migrate status `setup`), calls alive() for
+ * each answer and the silence is counted from the latest (snapshot-setup-watch.ts).
  *
  * Breaking the connection is left to the owner (drainThenClose): QEMU 7.2 can deadlock its main loop
  * when a background snapshot's connection breaks while it is still setting up (measured), so a
@@ -31,7 +34,9 @@ export class MigrationSocket {
   /** Giving up: whatever arrives is read and dropped until close(). */
   private draining = false;
   private readonly connectTimeoutMs: number;
-  private readonly idleTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  /** performance.now() of the latest sign of progress that is not data (alive()). */
+  private lastAlive = -Infinity;
 
   private constructor(
     readonly path: string,
@@ -107,6 +112,14 @@ export class MigrationSocket {
     this.notify();
   }
 
+  /**
+   * QEMU said it is working though the stream is silent (its snapshot setup): the idle bound restarts
+   * from now. Not a bound on the connection: QEMU must still connect within connectTimeoutMs.
+   */
+  alive(): void {
+    this.lastAlive = performance.now();
+  }
+
   /** The stream's chunks until QEMU closes it; fails on the bounds above or after interrupt(). */
   async *chunks(): AsyncGenerator<Buffer> {
     for (;;) {
@@ -119,23 +132,33 @@ export class MigrationSocket {
       }
       if (this.error) throw new VmpmError(`the migration stream failed: ${this.error.message}`);
       if (this.ended) return;
-      const waiting = this.socket ? this.idleTimeoutMs : this.connectTimeoutMs;
-      const message = this.socket
-        ? `the migration stream stalled: no data for ${this.idleTimeoutMs} ms`
-        : `QEMU did not connect to the migration socket within ${this.connectTimeoutMs} ms`;
-      await this.waitForNews(waiting, message);
+      if (this.socket) await this.waitWhileSilent();
+      else if (!(await this.waitForNews(this.connectTimeoutMs))) {
+        throw new VmpmError(`QEMU did not connect to the migration socket within ${this.connectTimeoutMs} ms`);
+      }
     }
   }
 
-  private waitForNews(ms: number, message: string): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  /** Until news (data, end, error, interrupt): fails once idleTimeoutMs pass from now or the latest alive(), whichever is later. */
+  private async waitWhileSilent(): Promise<void> {
+    const since = performance.now();
+    for (;;) {
+      const left = Math.max(since, this.lastAlive) + this.idleTimeoutMs - performance.now();
+      if (left <= 0) throw new VmpmError(`the migration stream stalled: no data for ${this.idleTimeoutMs} ms`);
+      if (await this.waitForNews(left)) return;
+    }
+  }
+
+  /** True on news, false when `ms` passed without any. */
+  private waitForNews(ms: number): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => {
         this.wake = undefined;
-        reject(new VmpmError(message));
+        resolve(false);
       }, ms);
       this.wake = () => {
         clearTimeout(timer);
-        resolve();
+        resolve(true);
       };
     });
   }

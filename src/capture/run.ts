@@ -35,6 +35,11 @@ export interface CaptureOptions {
   fifoOpenTimeoutMs?: number;
   /** Bound on QEMU's silence while it streams memory into a FIFO (default 60 s). */
   fifoIdleTimeoutMs?: number;
+  /**
+   * Bound on QEMU's background-snapshot setup, while query-migrate reports `setup` and the stream is
+   * silent (it does not count against fifoIdleTimeoutMs). Default: 2 minutes per GiB of RAM, at least 10.
+   */
+  snapshotSetupTimeoutMs?: number;
   /** zstd level for memory frames (default: the bundle writer's, 3). */
   level?: number;
   /**

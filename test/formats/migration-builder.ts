@@ -96,3 +96,42 @@ export function validStream(): { stream: Buffer; a: Buffer; b: Buffer } {
   ]);
   return { stream, a, b };
 }
+
+/**
+ * The device state of one x86 vCPU as vmstate_x86_cpu names its fields (only those the decoder maps
+ * into the registers a capture requires), plus EOF and the vmdesc: enough for a whole snapshot
+ * capture against a fake QEMU.
+ */
+export function x86CpuTail(regs: { rax?: bigint; rsp?: bigint; rip?: bigint; rflags?: bigint; cr0?: bigint; cr3?: bigint; cs?: number } = {}): Buffer {
+  const seg = { vmsd_name: 'segment', version: 1, fields: [
+    { name: 'selector', type: 'uint32', size: 4 }, { name: 'base', type: 'uint64', size: 8 }, { name: 'limit', type: 'uint32', size: 4 }, { name: 'flags', type: 'uint32', size: 4 },
+  ] };
+  const desc = {
+    page_size: 4096,
+    devices: [{
+      name: 'cpu', instance_id: 0, vmsd_name: 'cpu', version: 12,
+      fields: [
+        { name: 'env.regs', array_len: 16, type: 'uint64', size: 8 },
+        { name: 'env.eip', type: 'uint64', size: 8 },
+        { name: 'env.eflags', type: 'uint64', size: 8 },
+        { name: 'env.segs', array_len: 6, type: 'struct', size: 20, struct: seg },
+        { name: 'env.cr', array_len: 5, type: 'uint64', size: 8 },
+        { name: 'env.hflags', type: 'uint32', size: 4 },
+        { name: 'env.a20_mask', type: 'int32', size: 4 },
+      ],
+    }],
+  };
+  const gprs = Array.from({ length: 16 }, (_, i) => (i === 0 ? regs.rax ?? 0n : i === 4 ? regs.rsp ?? 0x7c00n : 0n));
+  const segs = Array.from({ length: 6 }, (_, i) => Buffer.concat([be32(i === 1 ? regs.cs ?? 8 : 0x10), be64(0n), be32(0xffffffff), be32(0x00cf9300)]));
+  const crs = [regs.cr0 ?? 0x11n, 0n, 0n, regs.cr3 ?? 0n, 0n];
+  const body = Buffer.concat([...gprs.map(be64), be64(regs.rip ?? 0x7c60n), be64(regs.rflags ?? 0x46n), ...segs, ...crs.map(be64), be32(0), be32(0xffffffff)]);
+  const json = Buffer.from(JSON.stringify(desc));
+  return Buffer.concat([u8(4), be32(3), str8('cpu'), be32(0), be32(12), body, footer(3), u8(0), u8(6), be32(json.length), json]);
+}
+
+/** A whole background-snapshot stream of one zero-filled RAM block `pages` pages long and one x86 vCPU. */
+export function snapshotStream(block: string, pages: number, cpu: Buffer = x86CpuTail()): Buffer {
+  const records = [fill(0, 0, block)];
+  for (let p = 1; p < pages; p++) records.push(fill(p * 4096, 0));
+  return Buffer.concat([header(), ramStart(), blockList([[block, pages * 4096]]), eos(), footer(), ramPart(), ...records, eos(), footer(), cpu]);
+}
