@@ -131,6 +131,9 @@ async function runCapture(o: CaptureCommandOptions, cmd: Command): Promise<void>
   // A vmpm killed while it held this guest stopped left a claim: say so, with the command that undoes it.
   await reportStaleClaims(client, (line) => process.stderr.write(`vmpm: warning: ${line}\n`));
   const progress = o.json ? undefined : createProgressBar();
+  // Until here a stop signal ends vmpm at once with one line and 128 + N (bin/vmpm's handler): the
+  // guest is untouched. From here the capture gets it and cleans up (restores the guest, removes the
+  // temporary bundle), a second signal included.
   const signals = abortOnSignals();
   try {
     const options: CaptureOptions = {
@@ -161,7 +164,9 @@ async function runCapture(o: CaptureCommandOptions, cmd: Command): Promise<void>
     }
   } finally {
     progress?.done();
-    signals.dispose();
+    // The scope outlives the close: a signal after the bundle is in place neither kills vmpm silently
+    // nor turns the finished capture into a failure (the summary is printed, the exit code is the capture's).
     await client.close();
+    signals.dispose();
   }
 }
