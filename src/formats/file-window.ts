@@ -6,11 +6,16 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { VmpmError } from '../util/errors';
+import type { FileDigest } from './file-digest';
 
 export class FileWindow {
   private buf: Buffer;
   private start = 0;
   private end = 0;
+  private digest: FileDigest | undefined;
+  /** With readAhead(): the next window, being read into the spare buffer. */
+  private ahead: { start: number; end: number; buf: Buffer; done: Promise<void> } | undefined;
+  private spare: Buffer | undefined;
 
   constructor(
     private readonly fh: FileHandle,
@@ -20,6 +25,21 @@ export class FileWindow {
     private readonly maxRead = 64 * 1024 * 1024,
   ) {
     this.buf = Buffer.allocUnsafe(windowBytes);
+  }
+
+  /** Every byte this window reads from now on also goes to `digest` (the file's SHA-256 without a second read). */
+  hashInto(digest: FileDigest): this {
+    this.digest = digest;
+    return this;
+  }
+
+  /**
+   * Sequential reads: after each window is filled, the next one is read into a second buffer while
+   * the caller works on this one (a window's view stays valid until the next read, as without it).
+   */
+  readAhead(): this {
+    this.spare ??= Buffer.allocUnsafe(this.windowBytes);
+    return this;
   }
 
   /** Exactly `length` bytes at `offset`; the result may be a view of the window: copy to keep it. */
@@ -32,10 +52,28 @@ export class FileWindow {
     if (len > this.maxRead) throw new VmpmError(`${this.what}: ${what} of ${len} bytes is implausibly large`);
     if (off >= this.start && off + len <= this.end) return this.buf.subarray(off - this.start, off - this.start + len);
     if (len > this.windowBytes) return this.readDirect(off, len);
-    const n = Math.min(this.windowBytes, this.size - off);
-    await this.fill(this.buf, off, n);
+    const ahead = this.ahead;
+    this.ahead = undefined;
+    this.start = this.end = 0;
+    if (ahead && ahead.start === off) {
+      await ahead.done;
+      this.spare = this.buf;
+      this.buf = ahead.buf;
+      this.end = ahead.end;
+    } else {
+      // A read-ahead elsewhere is abandoned: it must finish before its buffer is used again.
+      if (ahead) await ahead.done.catch(() => undefined);
+      this.end = off + Math.min(this.windowBytes, this.size - off);
+      await this.fill(this.buf, off, this.end - off);
+    }
     this.start = off;
-    this.end = off + n;
+    if (this.spare && this.end < this.size) {
+      const start = this.end;
+      const end = start + Math.min(this.windowBytes, this.size - start);
+      const buf = this.spare;
+      this.ahead = { start, end, buf, done: this.fill(buf, start, end - start) };
+      this.ahead.done.catch(() => undefined); // surfaces when (if) the window moves there
+    }
     return this.buf.subarray(0, len);
   }
 
@@ -52,5 +90,6 @@ export class FileWindow {
       if (bytesRead === 0) throw new VmpmError(`${this.what}: file ended at ${off + done} while reading (it shrank?)`);
       done += bytesRead;
     }
+    if (this.digest) await this.digest.add(off, target.subarray(0, len));
   }
 }

@@ -3,15 +3,16 @@
  * command reads. Recognised by content, not name: an ELF core (QEMU/libvirt dump-guest-memory, any
  * layout; vmpm's own export), makedumpfile's kdump-compressed file, or the flattened stream
  * (makedumpfile -F, and every kdump-* QEMU 7.2 writes), which is first reassembled into a temporary
- * file beside the output. The dump's SHA-256 is computed in the same run and kept in the manifest.
+ * file beside the output. The dump's SHA-256 is computed from the same reads (formats/file-digest.ts:
+ * only bytes the import skips are read again) and kept in the manifest.
  */
 import { writeSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
 import { type FileHandle, open, stat, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import { BundleWriter, type CpusSection, type ImportProvenance, type Manifest, type MemmapSection, SECTION } from '../bundle';
 import { parseElfNotes, vmcoreinfoFromNotes } from '../formats/elf';
+import { FileDigest } from '../formats/file-digest';
 import { FileWindow } from '../formats/file-window';
 import { isFlattened, reassembleFlattened } from '../formats/kdump/flattened';
 import { describeError, VmpmError } from '../util/errors';
@@ -64,13 +65,11 @@ export async function importDump(dumpPath: string, options: ImportOptions): Prom
   if (!st.isFile()) throw new VmpmError(`${dumpPath} is not a regular file (import reads a dump file)`);
   const fh = await open(dumpPath, 'r');
   let writer: BundleWriter | undefined;
-  let hashing: { digest: Promise<string>; stop(): void } | undefined;
   try {
-    hashing = hashFile(dumpPath);
-    const sha = hashing.digest;
-    sha.catch(() => undefined);
+    // The dump's SHA-256 from the bytes the import reads anyway (plus the few it skips), in file order.
+    const digest = new FileDigest(fh, st.size, dumpPath);
     writer = await BundleWriter.create(options.output, { overwrite: options.force === true });
-    const imported = await importByContent(fh, st.size, dumpPath, writer, options);
+    const imported = await importByContent(fh, st.size, dumpPath, digest, writer, options);
     if (options.signal?.aborted) throw new VmpmError('import interrupted; nothing was written');
     const notes = parseNotes(imported);
     const machine = imported.machine;
@@ -81,7 +80,7 @@ export async function importDump(dumpPath: string, options: ImportOptions): Prom
     if (imported.notes.length > 0) await writer.addRawSection(SECTION.elfNotes, imported.notes);
     const vmcoreinfo = vmcoreinfoBytes(notes) ?? stripNul(imported.vmcoreinfo);
     if (vmcoreinfo) await writer.addRawSection(SECTION.vmcoreinfo, vmcoreinfo);
-    const provenance: ImportProvenance = { format: imported.format, path: dumpPath, size: st.size, sha256: await sha, details: imported.details };
+    const provenance: ImportProvenance = { format: imported.format, path: dumpPath, size: st.size, sha256: await digest.digest(), details: imported.details };
     const manifest: Manifest = importManifest({
       createdAt,
       arch: machine === undefined ? 'x86_64' : archOfMachine(machine),
@@ -109,7 +108,6 @@ export async function importDump(dumpPath: string, options: ImportOptions): Prom
       warnings: imported.warnings,
     };
   } catch (err) {
-    hashing?.stop();
     await writer?.abort().catch(() => undefined);
     if (err instanceof VmpmError) throw new VmpmError(err.message.startsWith(dumpPath) ? err.message : `${dumpPath}: ${err.message}`, { cause: err });
     throw new VmpmError(`import of ${dumpPath} failed: ${describeError(err)}`, { cause: err });
@@ -118,11 +116,11 @@ export async function importDump(dumpPath: string, options: ImportOptions): Prom
   }
 }
 
-async function importByContent(fh: FileHandle, size: number, path: string, writer: BundleWriter, options: ImportOptions): Promise<Imported> {
+async function importByContent(fh: FileHandle, size: number, path: string, digest: FileDigest, writer: BundleWriter, options: ImportOptions): Promise<Imported> {
   const head = Buffer.alloc(Math.min(size, 32));
   await fh.read(head, 0, head.length, 0);
   if (head.length >= 4 && head.readUInt32BE(0) === 0x7f454c46) {
-    const elf = await importElf(new FileWindow(fh, size, path), writer, options.onProgress);
+    const elf = await importElf(new FileWindow(fh, size, path).hashInto(digest).readAhead(), writer, options.onProgress);
     const warnings = [...elf.skipped];
     if (elf.notInFile > 0n) warnings.push(`${elf.notInFile} bytes that PT_LOADs declare are not in the file (filtered): left as holes`);
     return {
@@ -134,14 +132,30 @@ async function importByContent(fh: FileHandle, size: number, path: string, write
       warnings,
     };
   }
-  if (head.toString('latin1', 0, 8) === 'KDUMP   ') return kdumpInto(fh, size, path, writer, 'kdump', {}, options);
-  if (isFlattened(head)) return flattenedInto(fh, size, path, writer, options);
+  if (head.toString('latin1', 0, 8) === 'KDUMP   ') return kdumpInto(fh, size, path, digest, writer, 'kdump', {}, options);
+  if (isFlattened(head)) return flattenedInto(fh, size, path, digest, writer, options);
   if (head.toString('latin1', 0, 8) === 'DISKDUMP') throw new VmpmError('a DISKDUMP (pre-kdump diskdump) file: not supported; only kdump-compressed files are');
   throw new VmpmError('not a dump vmpm imports: expected an ELF core, a kdump-compressed file ("KDUMP   ") or a flattened makedumpfile stream');
 }
 
-async function kdumpInto(fh: FileHandle, size: number, path: string, writer: BundleWriter, format: 'kdump' | 'kdump-flattened', extra: Record<string, unknown>, options: ImportOptions): Promise<Imported> {
-  const k = await importKdump(new FileWindow(fh, size, path, 1024 * 1024), new FileWindow(fh, size, path), writer, options.onProgress);
+/** `digest`: the SHA-256 the reads feed, when `fh` is the dump itself (not a reassembled stream). */
+async function kdumpInto(
+  fh: FileHandle,
+  size: number,
+  path: string,
+  digest: FileDigest | undefined,
+  writer: BundleWriter,
+  format: 'kdump' | 'kdump-flattened',
+  extra: Record<string, unknown>,
+  options: ImportOptions,
+): Promise<Imported> {
+  const meta = new FileWindow(fh, size, path, 1024 * 1024);
+  const data = new FileWindow(fh, size, path).readAhead();
+  if (digest) {
+    meta.hashInto(digest);
+    data.hashInto(digest);
+  }
+  const k = await importKdump(meta, data, writer, options.onProgress);
   const notes = k.info.notes;
   const machine = machineForKdump(parseElfNotes(notes, true), k.info.header.utsname.machine);
   const imported: Imported = {
@@ -168,16 +182,16 @@ async function kdumpInto(fh: FileHandle, size: number, path: string, writer: Bun
 }
 
 /** Reassembles a flattened stream into a temporary file beside the output, then reads that. */
-async function flattenedInto(fh: FileHandle, size: number, path: string, writer: BundleWriter, options: ImportOptions): Promise<Imported> {
+async function flattenedInto(fh: FileHandle, size: number, path: string, digest: FileDigest, writer: BundleWriter, options: ImportOptions): Promise<Imported> {
   const temp = join(dirname(resolve(options.output)), `.${basename(options.output)}.kdump-${randomBytes(4).toString('hex')}`);
   const out = await open(temp, 'wx+', 0o600);
   try {
     const maxOffset = BigInt(size) * 2n + (1n << 30n);
     const sink = new CoalescingWriter(out.fd);
-    const stats = await reassembleFlattened(new FileWindow(fh, size, path), (offset, data) => sink.write(offset, data), { maxOffset });
+    const stats = await reassembleFlattened(new FileWindow(fh, size, path).hashInto(digest).readAhead(), (offset, data) => sink.write(offset, data), { maxOffset });
     sink.flush();
     await out.truncate(Number(stats.end));
-    return await kdumpInto(out, Number(stats.end), `${path} (reassembled)`, writer, 'kdump-flattened', { flattenedRecords: stats.records }, options);
+    return await kdumpInto(out, Number(stats.end), `${path} (reassembled)`, undefined, writer, 'kdump-flattened', { flattenedRecords: stats.records }, options);
   } finally {
     await out.close().catch(() => undefined);
     await unlink(temp).catch(() => undefined);
@@ -241,34 +255,4 @@ class CoalescingWriter {
     for (let done = 0; done < this.used; ) done += writeSync(this.fd, this.buf, done, this.used - done, this.at + done);
     this.used = 0;
   }
-}
-
-/**
- * SHA-256 of the whole dump on a worker thread: hashing costs as much CPU as the rest of an ELF import
- * (measured: 0.67 s of 1.8 s for 256 MiB on the main thread), and on its own thread it overlaps.
- */
-const HASH_WORKER = `
-const { createHash } = require('node:crypto');
-const { openSync, readSync, closeSync } = require('node:fs');
-const { parentPort, workerData } = require('node:worker_threads');
-const fd = openSync(workerData, 'r');
-const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
-const h = createHash('sha256');
-for (;;) {
-  const n = readSync(fd, buf, 0, buf.length, null);
-  if (n === 0) break;
-  h.update(buf.subarray(0, n));
-}
-closeSync(fd);
-parentPort.postMessage(h.digest('hex'));
-`;
-
-function hashFile(path: string): { digest: Promise<string>; stop(): void } {
-  const worker = new Worker(HASH_WORKER, { eval: true, workerData: path });
-  const digest = new Promise<string>((resolve, reject) => {
-    worker.once('message', (d: string) => resolve(d));
-    worker.once('error', (err) => reject(new VmpmError(`cannot hash ${path}: ${describeError(err)}`)));
-    worker.once('exit', (code) => code !== 0 && reject(new VmpmError(`cannot hash ${path}: hashing thread exited with ${code}`)));
-  });
-  return { digest, stop: () => void worker.terminate() };
 }
