@@ -18,6 +18,8 @@ export function importManifest(m: {
   provenance: ImportProvenance;
   /** e_machine of the notes kept in the elf-notes section, when there is one. */
   elfNotesMachine?: number;
+  /** The zstd path that compressed the memory frames (BundleWriter.codec), as captures record it. */
+  codec: string;
 }): Manifest {
   const unknown = { status: 'unknown', running: false, at: m.createdAt, reason: `imported from ${m.provenance.format} dump ${m.provenance.path}` };
   const manifest: Manifest = {
@@ -37,6 +39,8 @@ export function importManifest(m: {
     warnings: m.warnings,
     import: m.provenance,
   };
+  // As in a capture: which zstd wrote the frames, when there is memory.
+  if (m.capturedBytes > 0n) manifest.host.codec = m.codec;
   // kdump files have no e_machine: the one inferred from the notes stands in (they are ELF64 LE notes).
   if (m.elfNotesMachine !== undefined) manifest.elfNotes = { machine: m.elfNotesMachine, class: 64, byteOrder: 'little' };
   return manifest;

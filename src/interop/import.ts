@@ -89,6 +89,7 @@ export async function importDump(dumpPath: string, options: ImportOptions): Prom
       timings: { total: Math.round(performance.now() - t0) },
       warnings: imported.warnings,
       provenance,
+      codec: writer.codec.name,
       ...(imported.notes.length > 0 && machine !== undefined ? { elfNotesMachine: machine } : {}),
     });
     await writer.addJsonSection(SECTION.manifest, manifest);

@@ -14,8 +14,10 @@ import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BundleReader, type Manifest, SECTION } from '../../src/bundle';
+import { compressionCodec } from '../../src/bundle/codec';
 import { FileDigest } from '../../src/formats/file-digest';
 import { FileWindow } from '../../src/formats/file-window';
+import { runCli } from '../helpers/cli';
 import { vmpm, vmpmJson } from './tools';
 
 const SAMPLE = join(__dirname, '..', '..', '..', 'samples', 'boot-sector-panic.vmpm');
@@ -135,6 +137,25 @@ describe('import: the dump SHA-256 from the same reads', () => {
     parts.push(Buffer.alloc(16, 0xff));
     writeFileSync(p('s.flat'), Buffer.concat(parts));
     assert.equal(await importedSha(p('s.flat'), p('s-flat.vmpm')), sha256sum(p('s.flat')));
+  });
+});
+
+describe('import: the manifest names the zstd that wrote the frames (host.codec), as a capture does', () => {
+  it('the default path, and the portable one when VMPM_CODEC=portable forces it', async () => {
+    elfCore(p('codec.elf'), 2 * MiB, [{ paddr: 0, offset: 4096, size: MiB }]);
+    const codecOf = async (out: string): Promise<string | undefined> => {
+      const reader = await BundleReader.open(out);
+      try {
+        return (await reader.json<Manifest>(SECTION.manifest)).host.codec;
+      } finally {
+        await reader.close();
+      }
+    };
+    await vmpm(['import', p('codec.elf'), '-o', p('codec.vmpm')]);
+    assert.equal(await codecOf(p('codec.vmpm')), compressionCodec().name);
+    const r = await runCli(['import', p('codec.elf'), '-o', p('codec-portable.vmpm')], { env: { VMPM_CODEC: 'portable' } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match((await codecOf(p('codec-portable.vmpm'))) ?? '', /^zstd-codec .*WebAssembly/);
   });
 });
 
