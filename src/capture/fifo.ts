@@ -3,18 +3,23 @@
  * on disk as a raw copy.
  *
  * QEMU `fopen()`s the path on its main thread: if nobody has the FIFO open for reading, the whole main
- * loop (QMP included) blocks until someone does. So the reader's open is started BEFORE the command is
- * sent, and if QEMU never opens its end (the command failed, or QEMU died), the pending open is released
- * by briefly opening the write end ourselves, which turns it into an immediate end-of-file.
+ * loop (QMP included) blocks until someone does. So the read end is opened BEFORE the command is sent,
+ * with O_NONBLOCK: the open returns at once whether or not a writer ever comes, so no libuv threadpool
+ * thread ever waits in open() (issue 13: a blocking open in the threadpool could not always be
+ * released; with more pending opens than threads one stayed blocked for good, its reader's close()
+ * never returned and the process could not exit). A writer that never comes is then simply silence,
+ * bounded by `openTimeoutMs` until the first byte (QEMU writes as soon as it has opened its end).
  *
  * Reading: QEMU writes 4 KiB at a time and a pipe holds 64 KiB, so a FIFO delivers ~16-64 KiB per
- * read however big the buffer. Once open, the descriptor is handed to libuv as a pipe stream
- * (net.Socket): readiness-driven non-blocking reads on the event loop instead of one thread-pool round
- * trip per read; that halves the reader's CPU time (1 GiB through a FIFO: ~1.0 s -> ~0.56 s CPU).
+ * read however big the buffer. The descriptor is handed to libuv as a pipe stream (net.Socket):
+ * readiness-driven non-blocking reads on the event loop instead of one thread-pool round trip per
+ * read; that halves the reader's CPU time (1 GiB through a FIFO: ~1.0 s -> ~0.56 s CPU). Linux
+ * reports no hang-up on a FIFO read end until a writer has come and gone, so waiting for readiness
+ * before the writer opens is a wait, not an end-of-file.
  */
 import { execFile } from 'node:child_process';
-import { close as closeFdCallback, constants as fsConstants, open as openFdCallback } from 'node:fs';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { closeSync, constants as fsConstants, openSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,9 +27,6 @@ import { promisify } from 'node:util';
 import { VmpmError, describeError } from '../util/errors';
 
 const execFileAsync = promisify(execFile);
-/** A raw descriptor (not a FileHandle): it is handed over to a libuv pipe, which then owns it. */
-const openFd = promisify(openFdCallback);
-const closeFd = promisify(closeFdCallback);
 
 /** The writer kept the FIFO open but stopped writing. */
 export class FifoIdleError extends VmpmError {}
@@ -52,7 +54,7 @@ export async function makeFifo(path: string): Promise<void> {
 }
 
 export interface FifoReaderOptions {
-  /** How long QEMU may take to open its end once the command is sent; default 10 s. */
+  /** How long QEMU may take to open its end and write the first byte once the command is sent; default 10 s. */
   openTimeoutMs?: number;
   /** Called with the running byte count after every read. */
   onBytes?: (total: number) => void;
@@ -64,77 +66,33 @@ export interface FifoReaderOptions {
   idleTimeoutMs?: number;
 }
 
-/**
- * The read end of one FIFO. Construct it (which starts the blocking open in libuv's thread pool)
- * before sending the QMP command that makes QEMU open the write end.
- */
 export class FifoReader {
   readonly path: string;
-  private readonly handle: Promise<number>;
   private readonly onBytes: ((total: number) => void) | undefined;
   private readonly openTimeoutMs: number;
   private readonly idleTimeoutMs: number;
-  private openedByQemu = false;
-  private released = false;
   private closed = false;
   /** The open descriptor while nobody else owns it; then the stream that owns it. */
   private fd: number | undefined;
+  private openError: unknown;
   private stream: Socket | undefined;
   private total = 0;
 
+  /** Opens the read end (non-blocking: at once, writer or not). Construct it before sending the QMP command that makes QEMU open the write end. */
   constructor(path: string, options: FifoReaderOptions = {}) {
     this.path = path;
     this.onBytes = options.onBytes;
     this.openTimeoutMs = options.openTimeoutMs ?? 10_000;
     this.idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
-    // A blocking open (in the thread pool): it completes when the writer opens its end.
-    this.handle = openFd(path, 'r');
-    this.handle.then(
-      (fd) => {
-        this.fd = fd; // close() closes it, whenever it runs
-        if (!this.released) this.openedByQemu = true;
-      },
-      () => undefined,
-    );
+    try {
+      this.fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+    } catch (err) {
+      this.openError = err; // reported by chunks()
+    }
   }
 
   get bytesRead(): number {
     return this.total;
-  }
-
-  /**
-   * Releases a reader whose writer will never come (the command failed): our own momentary writer
-   * completes the pending open, and the reader then sees end-of-file.
-   */
-  async release(): Promise<void> {
-    if (this.openedByQemu || this.released) return;
-    this.released = true;
-    try {
-      const writer = await open(this.path, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
-      await writer.close();
-    } catch {
-      // ENXIO: the reader is not waiting any more (already opened or gone); nothing to release.
-    }
-  }
-
-  /** Waits until the writer opened its end; a bounded wait, after which the FIFO is released. */
-  private async waitOpen(): Promise<number> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), this.openTimeoutMs);
-    });
-    const winner = await Promise.race([this.handle, timeout]);
-    clearTimeout(timer);
-    if (winner === 'timeout') {
-      await this.release();
-      await this.close();
-      throw new VmpmError(`QEMU did not open the memory FIFO ${this.path} within ${this.openTimeoutMs} ms`);
-    }
-    if (this.released && !this.openedByQemu) {
-      await this.close();
-      throw new VmpmError(`QEMU never opened the memory FIFO ${this.path}`);
-    }
-    return winner;
   }
 
   /**
@@ -143,15 +101,18 @@ export class FifoReader {
    * compresses, so the pipe keeps draining, and stops reading when that is full (bounded memory).
    */
   async *chunks(): AsyncGenerator<Buffer> {
-    const fd = await this.waitOpen();
-    if (this.closed) throw new VmpmError(`memory FIFO ${this.path} was closed before reading started`);
+    if (this.openError !== undefined) throw new VmpmError(`cannot open the memory FIFO ${this.path}: ${describeError(this.openError)}`, { cause: this.openError });
+    const fd = this.fd;
+    if (this.closed || fd === undefined) throw new VmpmError(`memory FIFO ${this.path} was closed (capture aborted) before reading started`);
+    // libuv keeps the descriptor non-blocking and reads it when it is readable.
     const stream = new Socket({ fd, readable: true, writable: false });
     this.stream = stream;
     this.fd = undefined; // the stream owns (and closes) it now
     const iterator = (stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
     try {
       for (;;) {
-        const next = await this.withinIdleBound(iterator.next(), stream);
+        // Until the first byte, the bound is QEMU opening its end (it writes at once when it has).
+        const next = await this.withinIdleBound(iterator.next(), stream, this.total === 0);
         if (next.done) break;
         this.total += next.value.length;
         this.onBytes?.(this.total);
@@ -167,11 +128,12 @@ export class FifoReader {
     }
   }
 
-  /** `next`, unless the writer stays silent for idleTimeoutMs: then the stream is destroyed and a FifoIdleError thrown. */
-  private async withinIdleBound<T>(next: Promise<T>, stream: Socket): Promise<T> {
+  /** `next`, unless the writer stays silent past the bound: then the stream is destroyed and a FifoIdleError thrown. */
+  private async withinIdleBound<T>(next: Promise<T>, stream: Socket, first: boolean): Promise<T> {
+    const ms = first ? this.openTimeoutMs : this.idleTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
     const idle = new Promise<'idle'>((resolve) => {
-      timer = setTimeout(() => resolve('idle'), this.idleTimeoutMs);
+      timer = setTimeout(() => resolve('idle'), ms);
     });
     try {
       const winner = await Promise.race([next, idle]);
@@ -182,24 +144,30 @@ export class FifoReader {
     next.catch(() => undefined); // rejects once the stream is destroyed below
     stream.destroy();
     throw new FifoIdleError(
-      `QEMU wrote nothing into the memory FIFO ${this.path} for ${this.idleTimeoutMs} ms after ${this.total} bytes (is QEMU stopped or hung?)`,
+      first
+        ? `QEMU did not open the memory FIFO ${this.path} within ${ms} ms (or opened it and wrote nothing)`
+        : `QEMU wrote nothing into the memory FIFO ${this.path} for ${ms} ms after ${this.total} bytes (is QEMU stopped or hung?)`,
     );
   }
 
   /**
-   * Closes the read end. If QEMU is still writing, its next write fails with EPIPE (QEMU ignores
-   * SIGPIPE) and its dump ends with an error instead of blocking forever on a full pipe.
+   * Closes the read end; never waits. If QEMU is still writing, its next write fails with EPIPE (QEMU
+   * ignores SIGPIPE) and its dump ends with an error instead of blocking forever on a full pipe. If
+   * QEMU never wrote, it may be blocked opening its end right now (a late command): a momentary
+   * reader lets that open through, and QEMU's first write then fails the same way.
    */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.stream) {
-      this.stream.destroy();
-      return;
-    }
-    if (!this.openedByQemu && this.fd === undefined) await this.release();
-    const fd = this.fd ?? (await this.handle.catch(() => undefined));
+    if (this.stream) this.stream.destroy();
+    else if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
-    if (fd !== undefined) await closeFd(fd).catch(() => undefined);
+    if (this.total === 0) {
+      try {
+        closeSync(openSync(this.path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK));
+      } catch {
+        // the FIFO is gone (its directory removed): nobody can be waiting on it
+      }
+    }
   }
 }

@@ -110,7 +110,7 @@ test('garbage instead of an ELF file is rejected by its magic', async () => {
   );
 });
 
-test('a FIFO whose writer never comes fails after the bounded wait, and the blocked open is released', async () => {
+test('a FIFO whose writer never comes fails after the bounded wait (the read end is open, nothing blocks)', async () => {
   const dir = await createFifoDir();
   try {
     const path = join(dir.path, 'never.fifo');

@@ -1,0 +1,43 @@
+/**
+ * Issue 13: opening a memory FIFO never ties up a libuv threadpool thread. The open used to be a
+ * blocking open(O_RDONLY) in the threadpool, released on timeout by opening the write end ourselves;
+ * with more readers than threads, a queued open had not started when it was "released", then blocked
+ * for good once it ran: its reader's close() never returned, a thread stayed stuck, and the process
+ * could not exit. Now the read end is opened with O_NONBLOCK (no thread, no wait).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+
+function runChild(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string; ms: number; killed: boolean }> {
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(__dirname, 'fifo-child.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UV_THREADPOOL_SIZE: '4' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    let killed = false;
+    const timer = setTimeout(() => {
+      killed = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: Date.now() - t0, killed });
+    });
+  });
+}
+
+test('8 FIFOs whose writer never comes and 4 closed by an abort, in one process with 4 threadpool threads: each fails in its bound, the threadpool stays free, the process exits by itself', async () => {
+  const r = await runChild(['8', '4'], 30_000);
+  assert.equal(r.killed, false, `the process did not end within 30 s (stuck FIFO opens?): ${r.stdout}${r.stderr}`);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { failures: string[]; failedMs: number; readMs: number };
+  assert.equal(out.failures.length, 12);
+  assert.equal(out.failures.filter((m) => /did not open the memory FIFO .* within 300 ms/.test(m)).length, 8, out.failures.join('\n'));
+  assert.equal(out.failures.filter((m) => /closed/.test(m)).length, 4, out.failures.join('\n'));
+  assert.ok(out.failedMs < 5_000, `failures took ${out.failedMs} ms`);
+  assert.ok(out.readMs < 2_000, `a file read waited ${out.readMs} ms for a threadpool thread`);
+});
