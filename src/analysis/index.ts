@@ -4,7 +4,7 @@ export * from './source';
 export * from './sections';
 export * from './open';
 export { buildInfo, instructionPointer, transportLine, type InfoModel } from './info';
-export { buildRegs, type RegsModel, type RegsCpu } from './regs';
+export { buildRegs, registerSource, type RegsModel, type RegsCpu, type RegisterSource } from './regs';
 export { buildMemmap, type MemmapModel } from './memmap';
 export { readMemory, readSmall, firstHole } from './read';
 export { searchBundle, parseHexPattern, REGEX_MAX_MATCH, type SearchPattern, type SearchModel, type SearchMatch } from './search';

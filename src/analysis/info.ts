@@ -4,6 +4,7 @@ import type { Manifest, ManifestTransport, RunState } from '../bundle/schema';
 import type { AnalysisBundle } from './source';
 import { loadSections, type BundleSections } from './sections';
 import { custodyStatus, type CustodyStatus } from './custody';
+import { registerSource, type RegisterSource } from './regs';
 
 /** `vmpm info --json`: one object answering "what happened and what do I have". */
 export interface InfoModel {
@@ -38,6 +39,8 @@ export interface InfoModel {
     transport: ManifestTransport | null;
   };
   cpus: Array<{ index: number; arch: string; mode: string; exceptionLevel: number | null; halted: boolean | null; pc: Hex | null }>;
+  /** Where the registers came from (as `vmpm regs` says); null when the bundle has none. */
+  registerSource: RegisterSource | null;
   memory: {
     ranges: Array<{ start: Hex; end: Hex; name: string | null; pages: number; zeroPages: number }>;
     capturedBytes: Hex;
@@ -97,6 +100,7 @@ export async function buildInfo(
       halted: c.halted ?? null,
       pc: instructionPointer(c.registers),
     })),
+    registerSource: registerSource(s.cpus, m),
     memory: memoryFacts(bundle),
     errors: errorCounts(s.errors?.records ?? []),
     events: { total: s.events?.events.length ?? 0, dropped: s.events?.dropped ?? 0 },

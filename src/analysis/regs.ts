@@ -1,10 +1,25 @@
 import { VmpmError } from '../util/errors';
-import type { CpuState, CpusSection } from '../bundle/schema';
+import type { CpuState, CpusSection, Manifest } from '../bundle/schema';
 import { registerGroups, decodeRegisterFlags } from '../arch';
 
 /** `vmpm regs --json`: registers per vCPU, grouped for display, with decoded flag registers. */
 export interface RegsModel {
+  /** Where the registers came from; null when the bundle has none. */
+  source: RegisterSource | null;
   cpus: RegsCpu[];
+}
+
+/**
+ * Where a bundle's registers came from (the cpus section's `source`), for `regs` and `info`. They are
+ * of different instants: the migration stream's are of QEMU's own stop inside its background snapshot,
+ * the instant every page is from; `info registers` is read by vmpm during the capture.
+ */
+export interface RegisterSource {
+  /** dump-notes: an imported dump's NT_PRSTATUS (and QEMU CPU state) notes. */
+  kind: 'migration-stream' | 'info-registers' | 'dump-notes';
+  /** False when the bundle does not say (written before it was recorded, or imported): `kind` is then inferred from how the bundle was made. */
+  recorded: boolean;
+  text: string;
 }
 
 export interface RegsCpu {
@@ -22,14 +37,24 @@ export interface RegsCpu {
   symbols?: Record<string, string>;
 }
 
-export function buildRegs(cpus: CpusSection | null, cpuIndex?: number): RegsModel {
+export function buildRegs(cpus: CpusSection | null, cpuIndex?: number, manifest: Manifest | null = null): RegsModel {
   const all = cpus?.cpus ?? [];
   const selected = cpuIndex === undefined ? all : all.filter((c) => c.index === cpuIndex);
   if (cpuIndex !== undefined && selected.length === 0) {
     const known = all.map((c) => c.index).join(', ') || 'none';
     throw new VmpmError(`no vCPU ${cpuIndex} in this bundle (vCPUs captured: ${known})`);
   }
-  return { cpus: selected.map(describeCpu) };
+  return { source: registerSource(cpus, manifest), cpus: selected.map(describeCpu) };
+}
+
+export function registerSource(cpus: CpusSection | null, manifest: Manifest | null): RegisterSource | null {
+  if (!cpus || cpus.cpus.length === 0) return null;
+  if (cpus.source === 'migration-stream') {
+    return { kind: cpus.source, recorded: true, text: "QEMU's migration stream (the vCPU state its background snapshot saved in its own stop, the instant every page is from)" };
+  }
+  if (cpus.source === 'info-registers') return { kind: cpus.source, recorded: true, text: "QEMU's `info registers`, read by vmpm during the capture" };
+  if (manifest?.origin === 'import') return { kind: 'dump-notes', recorded: false, text: "the imported dump's ELF notes (NT_PRSTATUS, QEMU's CPU state)" };
+  return { kind: 'info-registers', recorded: false, text: "QEMU's `info registers` (inferred: older captures do not record the source and always read them so)" };
 }
 
 function describeCpu(cpu: CpuState): RegsCpu {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BundleWriter } from '../../src/bundle';
-import type { CpuState, ErrorRecord, JournalEvent, Manifest, ManifestTransport, MemRegion, RunState } from '../../src/bundle/schema';
+import type { CpuState, CpusSection, ErrorRecord, JournalEvent, Manifest, ManifestTransport, MemRegion, RunState } from '../../src/bundle/schema';
 import { toHex } from '../../src/util/hex';
 import { BOOT_SECTOR_ANSWERS } from '../../src/guest';
 
@@ -44,6 +44,10 @@ export interface BundleSpec {
   frameBytes?: number;
   /** The manifest's `transport` (how vmpm reached QEMU); absent by default, as in bundles written before it existed. */
   transport?: ManifestTransport;
+  /** The cpus section's `source`; absent by default, as in bundles written before it existed. */
+  cpuSource?: CpusSection['source'];
+  /** The manifest's origin (default 'synthetic'). */
+  origin?: Manifest['origin'];
 }
 
 /** A small PC-like layout: low RAM, a hole (VGA window), option ROM area, high RAM and the BIOS at 4 GiB - 256 KiB. */
@@ -135,7 +139,7 @@ export async function buildBundle(path: string, spec: BundleSpec = {}): Promise<
       createdAt,
       label: 'synthetic test bundle',
       host: { hostname: 'testhost', platform: 'linux', nodeVersion: process.version },
-      origin: 'synthetic',
+      origin: spec.origin ?? 'synthetic',
       qemu: { version: '7.2.22', package: 'Debian 1:7.2+dfsg-7+deb12u18', capabilities: [] },
       vm: { name: spec.name ?? 'testvm', uuid: spec.uuid ?? '11111111-2222-3333-4444-555555555555', arch, kvm: { enabled: false, present: false }, cpuCount: cpus.length, ramSize: toHex(0x1000000n) },
       runState: {
@@ -150,7 +154,7 @@ export async function buildBundle(path: string, spec: BundleSpec = {}): Promise<
     };
     if (spec.transport) manifest.transport = spec.transport;
     if (!omit.has('manifest')) await w.addJsonSection('manifest', manifest);
-    if (!omit.has('cpus')) await w.addJsonSection('cpus', { arch, cpus });
+    if (!omit.has('cpus')) await w.addJsonSection('cpus', { arch, ...(spec.cpuSource ? { source: spec.cpuSource } : {}), cpus });
     if (!omit.has('memmap')) {
       const captured = (g: { start: bigint; end: bigint }): boolean => ranges.some((r) => r.start <= g.start && r.start + r.length >= g.end);
       const mem: MemRegion[] = regions.map((g) => ({ name: g.name, kind: g.kind, start: toHex(g.start), end: toHex(g.end), captured: captured(g) }));

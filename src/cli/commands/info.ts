@@ -51,6 +51,7 @@ export function formatInfo(m: InfoModel, p: Palette, signature: SignatureCheck |
   if (m.capture.trigger) pairs.push(['Trigger', m.capture.trigger]);
   pairs.push(
     ['CPUs', cpus || 'no registers recorded'],
+    ...(m.registerSource ? [['Registers', `from ${m.registerSource.text}`] as [string, string]] : []),
     ['Memory', `${humanBytes(mem.capturedBytes)} in ${mem.ranges.length} range(s): ${mem.pages} pages, ${mem.zeroPages} zero, ${mem.dataPages} data (${mem.uniquePages} unique), ${mem.frames} frames, ${humanBytes(mem.compressedBytes)} compressed${m.capture.codec ? ` by ${m.capture.codec}` : ''}`],
     ...(kernel ? [['Guest kernel', guestKernelLine(kernel)] as [string, string]] : []),
     ...(kernel?.available && kernel.panic ? [['Panic', p.red(`[${kernel.panic.time}] ${kernel.panic.line}`)] as [string, string]] : []),

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { withBundle, loadSections, buildRegs, addRegisterSymbols, type RegsCpu } from '../../analysis';
+import { withBundle, loadSections, buildRegs, addRegisterSymbols, type RegsCpu, type RegsModel } from '../../analysis';
 import { printJson } from '../output/json';
 import { palette, type Palette } from '../output/color';
 import { parseSmallInt } from '../output/args';
@@ -14,10 +14,19 @@ export function register(program: Command): void {
     .option('--json', 'print registers as JSON')
     .action(async (file: string, options: { cpu?: string; json?: boolean }) => {
       const cpu = options.cpu === undefined ? undefined : parseSmallInt(options.cpu, '--cpu');
-      const model = await withBundle(file, async (b) => addRegisterSymbols(b, buildRegs((await loadSections(b)).cpus, cpu)));
+      const model = await withBundle(file, async (b) => {
+        const s = await loadSections(b);
+        return addRegisterSymbols(b, buildRegs(s.cpus, cpu, s.manifest));
+      });
       if (options.json) printJson(model);
-      else process.stdout.write(model.cpus.length === 0 ? 'no vCPU registers recorded in this bundle\n' : `${model.cpus.map((c) => formatCpu(c, palette())).join('\n\n')}\n`);
+      else process.stdout.write(model.cpus.length === 0 ? 'no vCPU registers recorded in this bundle\n' : formatRegs(model, palette()));
     });
+}
+
+/** Where the registers came from, then each vCPU. */
+export function formatRegs(model: RegsModel, p: Palette): string {
+  const source = model.source ? `${p.cyan('registers from:')} ${model.source.text}\n\n` : '';
+  return `${source}${model.cpus.map((c) => formatCpu(c, p)).join('\n\n')}\n`;
 }
 
 export function formatCpu(c: RegsCpu, p: Palette): string {
