@@ -6,7 +6,6 @@
  * file beside the output. The dump's SHA-256 is computed from the same reads (formats/file-digest.ts:
  * only bytes the import skips are read again) and kept in the manifest.
  */
-import { writeSync } from 'node:fs';
 import { type FileHandle, open, stat, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -21,7 +20,7 @@ import { archOfMachine, cpusFromNotes, machineForKdump } from './cpus-from-notes
 import { importElf } from './import-elf';
 import { importKdump } from './import-kdump';
 import { importManifest } from './import-manifest';
-import { checkTarget } from './output';
+import { checkTarget, SparseWriter } from './output';
 
 export interface ImportOptions {
   output: string;
@@ -188,7 +187,9 @@ async function flattenedInto(fh: FileHandle, size: number, path: string, digest:
   const out = await open(temp, 'wx+', 0o600);
   try {
     const maxOffset = BigInt(size) * 2n + (1n << 30n);
-    const sink = new CoalescingWriter(out.fd);
+    // A flattened stream is thousands of small records (QEMU: one per 16 KiB; a hostile one: millions
+    // of 16-byte ones): consecutive ones are merged into large synchronous writes.
+    const sink = new SparseWriter(out);
     const stats = await reassembleFlattened(new FileWindow(fh, size, path).hashInto(digest).readAhead(), (offset, data) => sink.write(offset, data), { maxOffset });
     sink.flush();
     await out.truncate(Number(stats.end));
@@ -230,30 +231,4 @@ function memmapOf(ranges: Array<{ start: bigint; length: bigint }>): MemmapSecti
     memoryDevices: [],
     raw: '',
   };
-}
-
-/**
- * Synchronous positional writes, consecutive records merged into one write: a flattened stream is
- * thousands of small records (QEMU: one per 16 KiB; a hostile one: millions of 16-byte ones), and an
- * async write per record costs a thread-pool round trip each.
- */
-class CoalescingWriter {
-  private readonly buf = Buffer.allocUnsafe(4 * 1024 * 1024);
-  private used = 0;
-  private at = 0;
-  constructor(private readonly fd: number) {}
-  write(offset: number, data: Buffer): void {
-    if (this.used > 0 && (offset !== this.at + this.used || this.used + data.length > this.buf.length)) this.flush();
-    if (data.length > this.buf.length) {
-      for (let done = 0; done < data.length; ) done += writeSync(this.fd, data, done, data.length - done, offset + done);
-      return;
-    }
-    if (this.used === 0) this.at = offset;
-    data.copy(this.buf, this.used);
-    this.used += data.length;
-  }
-  flush(): void {
-    for (let done = 0; done < this.used; ) done += writeSync(this.fd, this.buf, done, this.used - done, this.at + done);
-    this.used = 0;
-  }
 }

@@ -4,7 +4,7 @@
  * that appeared meanwhile) or, with force, renamed over the target. A failure or an abort deletes the
  * temporary file, so no half-written output ever carries the requested name.
  *
- * SparseFile batches positional writes of consecutive pages into large writes and never writes the
+ * SparseWriter batches positional writes of consecutive pages into large writes and never writes the
  * zero pages it is not given: they stay file-system holes (the final size is set by truncate).
  */
 import { randomBytes } from 'node:crypto';
@@ -83,7 +83,10 @@ export class OutputFile {
 
 const BATCH = 4 * 1024 * 1024;
 
-/** Coalesces writes at increasing, possibly discontiguous offsets into large positional writes. */
+/**
+ * Coalesces positional writes into large ones: a write that continues the batch joins it, any other
+ * (a gap, or a jump back: a flattened stream's records come in any order) writes the batch first.
+ */
 export class SparseWriter {
   private buf = Buffer.allocUnsafe(BATCH);
   private used = 0;

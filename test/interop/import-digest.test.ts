@@ -17,6 +17,7 @@ import { BundleReader, type Manifest, SECTION } from '../../src/bundle';
 import { compressionCodec } from '../../src/bundle/codec';
 import { FileDigest } from '../../src/formats/file-digest';
 import { FileWindow } from '../../src/formats/file-window';
+import { prng } from '../bundle/util';
 import { runCli } from '../helpers/cli';
 import { vmpm, vmpmJson } from './tools';
 
@@ -25,18 +26,6 @@ const dir = mkdtempSync(join(tmpdir(), 'vmpm-import-digest-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const p = (name: string): string => join(dir, name);
 const MiB = 1024 * 1024;
-
-/** A small seeded PRNG (mulberry32), so a failure repeats. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function sha256sum(file: string): string {
   return execFileSync('sha256sum', [file], { encoding: 'utf8' }).split(' ')[0]!;
@@ -200,7 +189,7 @@ describe('FileDigest', () => {
 
   for (const maxPending of [0, 64 * 1024, 16 * MiB]) {
     it(`random pieces in random order, overlapping and with gaps (reorder buffer ${maxPending} bytes)`, async () => {
-      const rand = seeded(7 + maxPending);
+      const rand = prng(7 + maxPending);
       for (let round = 0; round < 8; round++) {
         const pieces: Array<[number, number]> = [];
         for (let i = 0; i < 40; i++) {
@@ -219,7 +208,7 @@ describe('FileDigest', () => {
     try {
       const d = new FileDigest(fh, size, file);
       const w = new FileWindow(fh, size, file, 256 * 1024).hashInto(d).readAhead();
-      const rand = seeded(99);
+      const rand = prng(99);
       for (let i = 0; i < 200; i++) {
         const off = i < 100 ? i * 20_000 : Math.floor(rand() * (size - 5000));
         const got = await w.read(off, 5000, 'piece');
