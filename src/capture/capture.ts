@@ -45,6 +45,7 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
     run.checkAbort();
     const f = (found = await run.step('quiesce', 'survey', () => survey(run)));
     const meta = await run.step('metadata', 'metadata', () => collectMetadata(run, writer, f.method));
+    run.identify(meta.identity.uuid);
     run.checkAbort();
     const snap = f.snapshot;
     const migrate = snap ? () => snap.start() : undefined;

@@ -1,13 +1,15 @@
 /**
  * The next vmpm's side of claims (claim.ts): finds the claim files a vmpm that is gone left for this
- * endpoint, checks against the guest what is still as it left it, and says so with the exact command
- * that undoes each change. It never undoes anything itself. A claim nothing is left of is removed.
+ * guest (the same endpoint, or the same guest UUID reached through another transport: a libvirt
+ * domain and its QEMU's QMP socket), checks against the guest what is still as it left it, and says
+ * so with the exact command that undoes each change. It never undoes anything itself. A claim
+ * nothing is left of is removed.
  */
 import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { QmpClient } from '../qmp';
 import { isRecord } from '../util/guards';
-import { endpointKey, processStart, runtimeDir, type ClaimChange, type ClaimRecord } from './claim';
+import { guestUuid, processStart, runtimeDir, type ClaimChange, type ClaimRecord } from './claim';
 
 /** A claim file is a few hundred bytes; anything much larger is not one vmpm wrote. */
 const MAX_CLAIM_BYTES = 64 * 1024;
@@ -17,21 +19,40 @@ export interface StaleClaim extends ClaimRecord {
   paths: string[];
 }
 
+/** The guest a claim is looked for: the endpoint as the client names it, and its UUID when known. */
+export interface GuestKey {
+  endpoint: string;
+  uuid?: string | null;
+}
+
+/** Whether `claim` is about `guest`: the same endpoint string, or the same (real) guest UUID. */
+export function claimMatches(claim: ClaimRecord, guest: GuestKey): boolean {
+  if (claim.endpoint === guest.endpoint) return true;
+  const u = guestUuid(guest.uuid);
+  return u !== null && guestUuid(claim.uuid) === u;
+}
+
 /**
- * Claims on `endpoint` whose vmpm process is gone (or its pid now belongs to another process).
- * Claim.sync() writes `NAME.json.tmp` then renames it over `NAME.json`: a kill -9 between the two
- * leaves the tmp file, which then holds the newer record (a tmp that does not parse was cut short and
- * the `.json`, if any, is the record). Both files belong to the claim and go when it does.
+ * Claims on `guest` (an endpoint, or an endpoint and UUID) whose vmpm process is gone (or its pid now
+ * belongs to another process). Claim.sync() writes `NAME.json.tmp` then renames it over `NAME.json`: a
+ * kill -9 between the two leaves the tmp file, which then holds the newer record (a tmp that does not
+ * parse was cut short and the `.json`, if any, is the record). Both files belong to the claim and go
+ * when it does.
  */
-export function staleClaims(endpoint: string, dir = runtimeDir()): StaleClaim[] {
+export function staleClaims(guest: string | GuestKey, dir = runtimeDir()): StaleClaim[] {
+  const key = typeof guest === 'string' ? { endpoint: guest } : guest;
+  return allStaleClaims(dir).filter((c) => claimMatches(c, key));
+}
+
+/** Every claim in `dir` whose vmpm is gone, whatever guest it is about (the files' names key only the endpoint). */
+function allStaleClaims(dir: string): StaleClaim[] {
   let names: string[];
   try {
     names = readdirSync(dir);
   } catch {
     return [];
   }
-  const prefix = `claim-${endpointKey(endpoint)}-`;
-  const bases = new Set(names.filter((n) => n.startsWith(prefix) && (n.endsWith('.json') || n.endsWith('.json.tmp'))).map((n) => n.replace(/\.tmp$/, '')));
+  const bases = new Set(names.filter((n) => n.startsWith('claim-') && (n.endsWith('.json') || n.endsWith('.json.tmp'))).map((n) => n.replace(/\.tmp$/, '')));
   const out: StaleClaim[] = [];
   for (const base of bases) {
     const paths = [base, `${base}.tmp`].filter((n) => names.includes(n)).map((n) => join(dir, n));
@@ -43,7 +64,7 @@ export function staleClaims(endpoint: string, dir = runtimeDir()): StaleClaim[] 
       if (paths.length === 1 && paths[0]!.endsWith('.tmp') && Number.isSafeInteger(pidInName) && processStart(pidInName) === null) removeQuietly(paths[0]!);
       continue;
     }
-    if (record.endpoint !== endpoint || record.pid === process.pid) continue;
+    if (record.pid === process.pid) continue;
     const start = processStart(record.pid);
     if (start !== null && (record.pidStart === null || start === record.pidStart)) continue; // that vmpm is still running
     out.push({ ...record, paths });
@@ -68,7 +89,8 @@ function readClaim(path: string): ClaimRecord | undefined {
     if (!(v.pidStart === null || typeof v.pidStart === 'string') || typeof v.output !== 'string' || !Array.isArray(v.changes)) return undefined;
     const changes = v.changes.filter(isChange);
     if (changes.length !== v.changes.length) return undefined;
-    return { version: 1, pid: v.pid, pidStart: v.pidStart, origin: v.origin, policy: v.policy, endpoint: v.endpoint, output: v.output, startedAt: v.startedAt, changes };
+    if (!(v.uuid === undefined || v.uuid === null || typeof v.uuid === 'string')) return undefined;
+    return { version: 1, pid: v.pid, pidStart: v.pidStart, origin: v.origin, policy: v.policy, endpoint: v.endpoint, uuid: guestUuid(v.uuid), output: v.output, startedAt: v.startedAt, changes };
   } catch {
     return undefined;
   }
@@ -105,9 +127,14 @@ async function stillInEffect(client: QmpClient, change: ClaimChange, running: bo
   }
 }
 
-function describeChange(c: StaleClaim, change: ClaimChange, status: string): string {
-  const who = `a previous vmpm ${c.origin} (pid ${c.pid}, gone)`;
-  const undo = undoCommand(c.endpoint, change.undo);
+/**
+ * One line for one change. `endpoint` is the one this vmpm reached the guest through: the undo command
+ * uses it (it works from here); a claim made through another endpoint names that one.
+ */
+function describeChange(c: StaleClaim, change: ClaimChange, status: string, endpoint: string): string {
+  const via = c.endpoint === endpoint ? '' : ` through ${c.endpoint}`;
+  const who = `a previous vmpm ${c.origin} (pid ${c.pid}, gone${via})`;
+  const undo = undoCommand(endpoint, change.undo);
   if (change.what === 'stopped') {
     if (c.policy === 'keep-stopped') {
       return `${who} stopped this guest at ${change.at} (policy keep-stopped) and never finished its capture into ${c.output}; it is still ${status}. To resume it once that is what your policy wants: ${undo}`;
@@ -123,7 +150,18 @@ function describeChange(c: StaleClaim, change: ClaimChange, status: string): str
  * of (the guest was resumed, the setting put back) are deleted. Never throws.
  */
 export async function reportStaleClaims(client: QmpClient, say: (line: string) => void, dir = runtimeDir()): Promise<number> {
-  const claims = staleClaims(client.endpoint, dir);
+  const all = allStaleClaims(dir);
+  const endpoint = client.endpoint;
+  const claims = all.filter((c) => c.endpoint === endpoint);
+  // A claim made through another endpoint may be this guest's: asked of QEMU (or libvirt) only then.
+  if (all.some((c) => c.endpoint !== endpoint && c.uuid)) {
+    const uuid = await client.execute<{ UUID?: unknown }>('query-uuid', undefined, { timeoutMs: 5000 }).then(
+      (r) => guestUuid(r?.UUID),
+      () => null,
+    );
+    if (uuid !== null) claims.push(...all.filter((c) => c.endpoint !== endpoint && claimMatches(c, { endpoint, uuid })));
+  }
+  claims.sort((a, b) => a.startedAt.localeCompare(b.startedAt));
   if (claims.length === 0) return 0;
   let status: { status: string; running: boolean };
   try {
@@ -135,7 +173,7 @@ export async function reportStaleClaims(client: QmpClient, say: (line: string) =
   for (const c of claims) {
     const left: ClaimChange[] = [];
     for (const change of c.changes) if (await stillInEffect(client, change, status.running)) left.push(change);
-    for (const change of left) say(describeChange(c, change, status.status));
+    for (const change of left) say(describeChange(c, change, status.status, endpoint));
     reported += left.length;
     if (left.length === 0) for (const path of c.paths) removeQuietly(path);
   }

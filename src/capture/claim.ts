@@ -9,7 +9,9 @@
  * RUNTIME is $VMPM_RUNTIME_DIR, else /run/vmpm for root, else $XDG_RUNTIME_DIR/vmpm, else
  * $TMPDIR/vmpm-<uid> (directory 0700, files 0600). It is written before a state-changing command is
  * sent (so no kill can fall between the change and the record), rewritten after an undo succeeds,
- * and removed when the capture ends with nothing outstanding.
+ * and removed when the capture ends with nothing outstanding. It names the guest by endpoint and, once
+ * known, by its UUID, so a vmpm that reaches the same guest another way (its libvirt domain instead of
+ * a QMP socket, or the reverse) finds it too.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -36,9 +38,20 @@ export interface ClaimRecord {
   /** The quiesce policy of that run (keep-stopped: it was never going to resume the guest). */
   policy: string;
   endpoint: string;
+  /** The guest's UUID (query-uuid; libvirt's domain UUID, which libvirt gives QEMU), null when unknown or all-zero. Absent in older files. */
+  uuid?: string | null;
   output: string;
   startedAt: string;
   changes: ClaimChange[];
+}
+
+const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+
+/** A UUID that identifies a guest: well formed (any case) and not QEMU's all-zero "none set". */
+export function guestUuid(value: unknown): string | null {
+  if (typeof value !== 'string') return null;
+  const u = value.trim().toLowerCase();
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(u) && u !== NIL_UUID ? u : null;
 }
 
 export function runtimeDir(): string {
@@ -92,6 +105,8 @@ export class Claim {
   readonly path: string;
   private written = false;
   private warned = false;
+  private uuid: string | null = null;
+  private last: ClaimChange[] = [];
 
   constructor(
     private readonly base: Omit<ClaimRecord, 'version' | 'changes' | 'pid' | 'pidStart' | 'startedAt'>,
@@ -103,8 +118,17 @@ export class Claim {
 
   private readonly startedAt = new Date().toISOString();
 
+  /** The guest's UUID once known (before any stop: the metadata phase); a file already written is rewritten with it. */
+  identify(uuid: string | null | undefined): void {
+    const u = guestUuid(uuid);
+    if (u === null || u === this.uuid) return;
+    this.uuid = u;
+    if (this.written) this.sync(this.last);
+  }
+
   /** Rewrites the file to hold `changes`, or removes it when there are none. */
   sync(changes: ClaimChange[]): void {
+    this.last = changes;
     try {
       if (changes.length === 0) {
         if (this.written) unlinkSync(this.path);
@@ -112,7 +136,7 @@ export class Claim {
         return;
       }
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-      const record: ClaimRecord = { version: 1, pid: process.pid, pidStart: processStart('self'), ...this.base, startedAt: this.startedAt, changes };
+      const record: ClaimRecord = { version: 1, pid: process.pid, pidStart: processStart('self'), ...this.base, uuid: this.uuid, startedAt: this.startedAt, changes };
       const tmp = `${this.path}.tmp`;
       writeFileSync(tmp, `${JSON.stringify(record)}\n`, { mode: 0o600 });
       renameSync(tmp, this.path);

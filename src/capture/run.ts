@@ -31,6 +31,8 @@ export interface CaptureOptions {
   priorActions?: CaptureAction[];
   signal?: AbortSignal;
   onProgress?: (p: { phase: string; done?: number; total?: number }) => void;
+  /** The guest's UUID when the caller already knows it (watch): recorded in the claim from its first write. */
+  guestUuid?: string | null;
   /** Bound on QEMU opening a memory FIFO (default 10 s). */
   fifoOpenTimeoutMs?: number;
   /** Bound on QEMU's silence while it streams memory into a FIFO (default 60 s). */
@@ -87,9 +89,15 @@ export class CaptureRun {
     // While vmpm holds the guest stopped (or migration settings changed) a claim file says so (claim.ts):
     // written before each change is sent, so a kill -9 at any point leaves it for the next vmpm to report.
     this.claim = new Claim({ origin: options.origin ?? 'capture', policy: options.quiesce, endpoint: client.endpoint, output: options.output }, this.warnings);
+    this.claim.identify(options.guestUuid);
     this.actions.onChange = () => this.claim.sync(outstandingChanges(this.actions.actions, this.actions.pending));
     this.actions.onChange(); // watch's stop came before the capture
     this.unsubscribe = client.onEvent((e) => this.watchRunState(e));
+  }
+
+  /** The guest's UUID from the metadata (before any stop): the claim names the guest by it as well as by endpoint. */
+  identify(uuid: string | null): void {
+    this.claim.identify(uuid);
   }
 
   /** Called as vmpm sends `stop`: the next STOP event is its effect. */

@@ -127,6 +127,7 @@ export class Incident {
         journal: ctx.journal.snapshot(),
         journalDropped: ctx.journal.dropped,
         priorActions,
+        guestUuid: ctx.identity?.uuid ?? null,
         signal: ctx.signal,
         label: `vmpm watch: ${this.trigger.summary}`,
         ...(ctx.libvirtOwned !== undefined ? { libvirtOwned: ctx.libvirtOwned } : {}),

@@ -1,15 +1,18 @@
 /**
  * Claim files a killed vmpm leaves behind, as the next vmpm finds them (claim-report.ts): the claim,
- * and the `.tmp` a kill between Claim.sync()'s write and its rename leaves beside it.
+ * and the `.tmp` a kill between Claim.sync()'s write and its rename leaves beside it; a claim made
+ * through another transport found by the guest's UUID.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { endpointKey, type ClaimRecord } from '../../src/capture/claim';
-import { staleClaims } from '../../src/capture/claim-report';
+import { Claim, endpointKey, type ClaimRecord } from '../../src/capture/claim';
+import { reportStaleClaims, staleClaims } from '../../src/capture/claim-report';
+import { QmpClient } from '../../src/qmp';
+import { startFakeQemu } from '../helpers/fake-qemu';
 
 const endpoint = 'unix:/run/test-vm.qmp';
 
@@ -70,4 +73,66 @@ test('claims of a vmpm still running, and of other endpoints, are not reported',
     assert.deepEqual(staleClaims(endpoint, dir), []);
     assert.equal(readdirSync(dir).length, 2, 'nothing of theirs is touched');
   });
+});
+
+const UUID = '6f1d3a52-0c1e-4d8a-9a57-2b4f0e8c1d33';
+
+test('a claim made through another transport is the same guest when the UUIDs match (libvirt domain <-> its QMP socket); no UUID, the all-zero UUID or another UUID do not match', () => {
+  withDir((dir) => {
+    const pid = deadPid();
+    const viaLibvirt = { ...record(pid, '2026-12-02T00:00:00.000Z'), endpoint: 'libvirt:web1@qemu:///system', uuid: UUID.toUpperCase() };
+    writeFileSync(join(dir, `claim-${endpointKey(viaLibvirt.endpoint)}-${pid}.json`), JSON.stringify(viaLibvirt));
+    const old = deadPid();
+    // A file from before the uuid field: matched by endpoint only, as before.
+    writeFileSync(join(dir, `claim-${endpointKey('libvirt:web2')}-${old}.json`), JSON.stringify({ ...record(old, '2026-12-02T00:00:01.000Z'), endpoint: 'libvirt:web2' }));
+    const qmp = 'unix:/var/lib/libvirt/qemu/domain-3-web1/extra.sock';
+    assert.deepEqual(staleClaims({ endpoint: qmp, uuid: UUID }, dir).map((c) => c.pid), [pid]);
+    assert.equal(staleClaims({ endpoint: qmp, uuid: UUID }, dir)[0]!.uuid, UUID, 'read back lower-case');
+    assert.deepEqual(staleClaims({ endpoint: qmp }, dir), []);
+    assert.deepEqual(staleClaims({ endpoint: qmp, uuid: '00000000-0000-0000-0000-000000000000' }, dir), []);
+    assert.deepEqual(staleClaims({ endpoint: qmp, uuid: '11111111-2222-3333-4444-555555555555' }, dir), []);
+    assert.deepEqual(staleClaims('libvirt:web2', dir).map((c) => c.pid), [old]);
+    assert.deepEqual(staleClaims({ endpoint: 'libvirt:web1@qemu:///system' }, dir).map((c) => c.pid), [pid], 'the endpoint alone still matches');
+  });
+});
+
+test('Claim records the guest UUID (identify, before or after its first write) and never the all-zero one', () => {
+  withDir((dir) => {
+    const warnings: string[] = [];
+    const claim = new Claim({ origin: 'capture', policy: 'stop-and-restore', endpoint: 'libvirt:web1', output: '/x.vmpm' }, warnings, dir);
+    claim.identify('00000000-0000-0000-0000-000000000000');
+    claim.sync([{ what: 'stopped', at: '2026-12-02T00:00:00.000Z', undo: { command: 'cont' } }]);
+    assert.equal((JSON.parse(readFileSync(claim.path, 'utf8')) as ClaimRecord).uuid, null);
+    claim.identify(UUID);
+    assert.equal((JSON.parse(readFileSync(claim.path, 'utf8')) as ClaimRecord).uuid, UUID, 'rewritten with the UUID');
+    claim.sync([]);
+    assert.deepEqual(readdirSync(dir), []);
+    assert.deepEqual(warnings, []);
+  });
+});
+
+test('reportStaleClaims over QMP finds the claim a killed vmpm made through libvirt (by query-uuid) and gives the undo command for the endpoint in use', async () => {
+  const fake = await startFakeQemu({ status: 'paused' });
+  const dir = mkdtempSync(join(tmpdir(), 'vmpm-claim-files-'));
+  const client = await QmpClient.connect(fake.endpoint);
+  try {
+    const fakeUuid = '11111111-2222-3333-4444-555555555555'; // what the fake QEMU answers to query-uuid
+    const pid = deadPid();
+    const claimPath = join(dir, `claim-${endpointKey('libvirt:fake-vm')}-${pid}.json`);
+    writeFileSync(claimPath, JSON.stringify({ ...record(pid, '2026-12-02T00:00:00.000Z'), endpoint: 'libvirt:fake-vm', uuid: fakeUuid }));
+    const lines: string[] = [];
+    assert.equal(await reportStaleClaims(client, (l) => lines.push(l), dir), 1);
+    assert.equal(lines.length, 1);
+    assert.match(lines[0]!, new RegExp(`^a previous vmpm capture \\(pid ${pid}, gone through libvirt:fake-vm\\) stopped this guest at 2026-12-02T00:00:00\\.000Z and could not resume it; it is still paused\\..* to resume it: vmpm qmp --qmp ${fake.endpoint.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} cont --allow cont$`));
+    assert.ok(fake.state.commands.includes('query-uuid'));
+
+    // Another guest's claim (another UUID) is not this guest's: not reported, not touched.
+    writeFileSync(claimPath, JSON.stringify({ ...record(pid, '2026-12-02T00:00:00.000Z'), endpoint: 'libvirt:fake-vm', uuid: UUID }));
+    assert.equal(await reportStaleClaims(client, () => undefined, dir), 0);
+    assert.ok(readdirSync(dir).length === 1);
+  } finally {
+    await client.close();
+    await fake.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
