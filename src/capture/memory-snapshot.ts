@@ -17,8 +17,8 @@
  * paused is resumed by the capture's failure path (it was vmpm's stop).
  */
 import { join } from 'node:path';
-import { PAGE_SIZE } from '../bundle';
-import { decodeDeviceState, MigrationStreamParser, x86CpusFromDeviceState, type VmstateCpu } from '../formats/migration';
+import { PAGE_SIZE, type PlacedRangesWriter } from '../bundle';
+import { decodeDeviceState, MigrationStreamParser, x86CpusFromDeviceState, type MigrationStreamEnd, type VmstateCpu } from '../formats/migration';
 import type { QmpClient } from '../qmp';
 import { VmpmError, describeError } from '../util/errors';
 import type { ActionLog } from './actions';
@@ -185,22 +185,10 @@ export async function captureWithSnapshot(ctx: MemoryCaptureContext, prep: Snaps
     const placed = ctx.writer.beginPlacedRanges(ctx.plan.map((r) => ({ start: r.start, length: r.end - r.start, name: r.name })));
     const placement = new MigrationPlacement(ctx.plan, placed);
     const parser = new MigrationStreamParser();
-    let pages = 0;
-    let streamBytes = 0;
-    for await (const chunk of socket.chunks()) {
-      streamBytes += chunk.length;
-      for (const rec of parser.push(chunk)) {
-        if (rec.kind === 'blocks') placement.checkBlocks(rec.blocks);
-        else {
-          pages++;
-          const full = rec.kind === 'page' ? placement.page(rec.block, rec.offset, rec.data, 0, 0) : placement.page(rec.block, rec.offset, undefined, 0, rec.fill);
-          if (full) await placed.flush();
-        }
-      }
-      ctx.onProgress?.(Math.min(total, pages * PAGE_SIZE), total);
-    }
-    throwIfAborted(ctx.signal);
-    const end = parser.end();
+    // A stream cut short because QEMU gave up is reported with QEMU's reason, not as a truncated stream.
+    const { streamBytes, end } = await readStream(ctx, socket, parser, placement, placed, total).catch(async (err: unknown) => {
+      throw ctx.signal?.aborted ? err : await withQemuReason(client, err);
+    });
     const stats = await placed.end();
     const { downtimeMs, setupMs } = await waitForCompletion(client);
     prep.markCompleted();
@@ -218,6 +206,47 @@ export async function captureWithSnapshot(ctx: MemoryCaptureContext, prep: Snaps
     ctx.signal?.removeEventListener('abort', onAbort);
     await prep.release(ctx.warnings);
   }
+}
+
+/** The stream into the bundle, page by page, to its end. */
+async function readStream(
+  ctx: MemoryCaptureContext,
+  socket: MigrationSocket,
+  parser: MigrationStreamParser,
+  placement: MigrationPlacement,
+  placed: PlacedRangesWriter,
+  total: number,
+): Promise<{ streamBytes: number; end: MigrationStreamEnd }> {
+  let pages = 0;
+  let streamBytes = 0;
+  for await (const chunk of socket.chunks()) {
+    streamBytes += chunk.length;
+    for (const rec of parser.push(chunk)) {
+      if (rec.kind === 'blocks') placement.checkBlocks(rec.blocks);
+      else {
+        pages++;
+        const full = rec.kind === 'page' ? placement.page(rec.block, rec.offset, rec.data, 0, 0) : placement.page(rec.block, rec.offset, undefined, 0, rec.fill);
+        if (full) await placed.flush();
+      }
+    }
+    ctx.onProgress?.(Math.min(total, pages * PAGE_SIZE), total);
+  }
+  throwIfAborted(ctx.signal);
+  return { streamBytes, end: parser.end() };
+}
+
+/** `err` or, when QEMU reports the migration failed or cancelled, QEMU's own reason (with `err` beside it). */
+async function withQemuReason(client: QmpClient, err: unknown): Promise<unknown> {
+  if (client.closed) return err;
+  try {
+    const m = await client.execute<{ status?: string; 'error-desc'?: string }>('query-migrate', undefined, { timeoutMs: 5000 });
+    if (m.status === 'failed' || m.status === 'cancelled') {
+      return new VmpmError(`QEMU's background snapshot ${m.status}${m['error-desc'] ? `: ${m['error-desc']}` : ''} (the stream: ${describeError(err)})`);
+    }
+  } catch {
+    // No answer: the stream's own error is all there is.
+  }
+  return err;
 }
 
 async function readSettings(client: QmpClient): Promise<Found> {

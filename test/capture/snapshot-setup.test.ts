@@ -99,3 +99,16 @@ test('a QEMU that stops answering during its setup: the idle bound still ends th
   assert.equal(r.qemuStatus, 'running');
   assert.ok(r.ms < 40_000, `failed after ${Math.round(r.ms)} ms`);
 });
+
+test('QEMU giving up during its setup: its reason in one line at once, not a stall or a wait for the bounds', async () => {
+  const r = await captureFake({ setupMs: Infinity, failAfterMs: 400, errorDesc: 'Failed to prepare RAM for write tracking' }, { fifoIdleTimeoutMs: 30_000 });
+  assert.ok(r.result instanceof VmpmError, String(r.result));
+  process.stdout.write(`${r.result.message}\n`);
+  assert.match(r.result.message, /QEMU's background snapshot failed: Failed to prepare RAM for write tracking/);
+  assert.doesNotMatch(r.result.message, /\n/);
+  assert.deepEqual(readdirSync(r.dir), []);
+  assert.ok(!r.commands.includes('migrate_cancel'), 'a migration QEMU ended needs no cancel');
+  assert.deepEqual({ bg: r.snap.backgroundSnapshot, bw: r.snap.maxBandwidth }, { bg: false, bw: 134217728 });
+  assert.equal(r.qemuStatus, 'running');
+  assert.ok(r.ms < 10_000, `failed after ${Math.round(r.ms)} ms`);
+});

@@ -12,6 +12,9 @@ import type { FakeConnection } from './fake-qmp';
 export interface FakeSnapshotOptions {
   setupMs: number;
   stream: Buffer;
+  /** QEMU gives up during its setup after this long (status `failed`, with `errorDesc`). */
+  failAfterMs?: number;
+  errorDesc?: string;
 }
 
 export interface FakeSnapshotState {
@@ -35,6 +38,13 @@ export function fakeSnapshot(options: FakeSnapshotOptions): { state: FakeSnapsho
     stream.on('close', () => {
       if (state.status === 'setup' || state.status === 'active') state.readerClosed = true;
     });
+    if (options.failAfterMs !== undefined) {
+      setupTimer = setTimeout(() => {
+        state.status = 'failed';
+        stream!.destroy();
+      }, options.failAfterMs);
+      return;
+    }
     if (!Number.isFinite(options.setupMs)) return;
     setupTimer = setTimeout(() => {
       state.status = 'active';
@@ -75,7 +85,11 @@ export function fakeSnapshot(options: FakeSnapshotOptions): { state: FakeSnapsho
         return true;
       case 'query-migrate':
         if (state.status === 'setup') state.setupPolls++;
-        conn.reply(cmd, state.status === undefined ? {} : { status: state.status, ...(state.status === 'completed' ? { downtime: 3, 'setup-time': options.setupMs, 'total-time': options.setupMs + 10 } : {}) });
+        conn.reply(cmd, state.status === undefined ? {} : {
+          status: state.status,
+          ...(state.status === 'completed' ? { downtime: 3, 'setup-time': options.setupMs, 'total-time': options.setupMs + 10 } : {}),
+          ...(state.status === 'failed' && options.errorDesc ? { 'error-desc': options.errorDesc } : {}),
+        });
         return true;
       case 'migrate':
         state.status = 'setup';
