@@ -12,6 +12,7 @@ import { join } from 'node:path';
 const BENCHES: Array<{ name: string; script: string; what: string }> = [
   { name: 'bundle-write', script: 'bundle-write.js', what: 'bundle writer vs zstd -3 -T2 on synthetic RAM images' },
   { name: 'capture', script: 'capture.js', what: 'vmpm capture vs dump-guest-memory + zstd -3 -T2 on a 1 GiB guest' },
+  { name: 'snapshot', script: 'snapshot.js', what: 'snapshot capture of running 1 and 4 GiB guests: pause, QEMU downtime and setup, peak RSS' },
   { name: 'diff', script: 'diff.js', what: 'diff of two 4 GiB bundles from page digests' },
   { name: 'custody', script: 'custody.js', what: 'seal, unseal, sign, slim, redact of a 4 GiB bundle: time and peak RSS' },
   { name: 'watch', script: 'watch.js', what: 'event -> stop and event -> bundle latency of vmpm watch' },
