@@ -27,8 +27,12 @@ export async function writeElf(src: ExportSource, out: OutputFile, onProgress?: 
   }
   const layout = layoutElfCore({ machine: src.machine, notes, loads, aliases });
   await writeAll(out.fh, layout.head, 0);
-  const sink = new SparseWriter(out.fh);
-  const stats = await forEachDataPage(src, (rangeIndex, addr, data) => sink.write(Number(layout.loadOffsets[rangeIndex]! + (addr - src.ranges[rangeIndex]!.start)), data), onProgress);
-  sink.flush();
-  return { fileSize: layout.fileSize, ...stats, details };
+  const sink = new SparseWriter(out.fh, out.target);
+  try {
+    const stats = await forEachDataPage(src, (rangeIndex, addr, data) => sink.write(Number(layout.loadOffsets[rangeIndex]! + (addr - src.ranges[rangeIndex]!.start)), data), onProgress);
+    await sink.finish();
+    return { fileSize: layout.fileSize, ...stats, details };
+  } finally {
+    await sink.close();
+  }
 }

@@ -47,50 +47,57 @@ export async function writeKdump(src: ExportSource, out: OutputFile, onProgress?
     await writeAll(out.fh, slice, Number(layout.bitmapOffset + layout.bitmapLength + off));
   }
 
-  const data = new SparseWriter(out.fh);
-  let dataPos = Number(layout.dataOffset);
-  const zero = storePage(ZERO_PAGE);
-  const zeroDesc: PageDesc = { offset: BigInt(dataPos), size: zero.stored.length, flags: zero.flags };
-  data.write(dataPos, zero.stored);
-  dataPos += zero.stored.length;
+  // Page data and descriptors go through one writer (its own thread): descriptors in batches of
+  // DESC_BATCH, copied there like the pages.
+  const data = new SparseWriter(out.fh, out.target);
+  try {
+    let dataPos = Number(layout.dataOffset);
+    const zero = storePage(ZERO_PAGE);
+    const zeroDesc: PageDesc = { offset: BigInt(dataPos), size: zero.stored.length, flags: zero.flags };
+    await data.write(dataPos, zero.stored);
+    dataPos += zero.stored.length;
 
-  const descs = Buffer.alloc(DESC_BATCH * PAGE_DESC_SIZE);
-  let descCount = 0;
-  let descPos = Number(layout.descOffset);
-  const flushDescs = async (): Promise<void> => {
-    await writeAll(out.fh, descs.subarray(0, descCount * PAGE_DESC_SIZE), descPos);
-    descPos += descCount * PAGE_DESC_SIZE;
-    descCount = 0;
-  };
-  /** Returns a promise only when a batch of descriptors is written. */
-  const addDesc = (d: PageDesc): Promise<void> | undefined => {
-    encodePageDesc(descs, descCount * PAGE_DESC_SIZE, d);
-    return ++descCount === DESC_BATCH ? flushDescs() : undefined;
-  };
+    const descs = Buffer.alloc(DESC_BATCH * PAGE_DESC_SIZE);
+    let descCount = 0;
+    let descPos = Number(layout.descOffset);
+    const flushDescs = (): Promise<void> | void => {
+      const w = data.write(descPos, descs.subarray(0, descCount * PAGE_DESC_SIZE));
+      descPos += descCount * PAGE_DESC_SIZE;
+      descCount = 0;
+      return w;
+    };
+    /** Returns a promise only when the caller must wait for the writer. */
+    const addDesc = (d: PageDesc): Promise<void> | void => {
+      encodePageDesc(descs, descCount * PAGE_DESC_SIZE, d);
+      return ++descCount === DESC_BATCH ? flushDescs() : undefined;
+    };
 
-  let rawPages = 0;
-  // Pages arrive deflated by the decoding workers (decode-worker.ts: the same zlib call as storePage).
-  const stats = await forEachPage(
-    src,
-    (_r, _addr, page) => {
-      if (page === null) return addDesc(zeroDesc);
-      const stored = page.stored!;
-      if (!stored.zlib) rawPages++;
-      const written = addDesc({ offset: BigInt(dataPos), size: stored.bytes.length, flags: stored.zlib ? DUMP_DH_COMPRESSED_ZLIB : 0 });
-      data.write(dataPos, stored.bytes);
-      dataPos += stored.bytes.length;
-      return written;
-    },
-    onProgress,
-    { deflate: true },
-  );
-  await flushDescs();
-  data.flush();
-  return {
-    fileSize: BigInt(dataPos),
-    ...stats,
-    details: { compression: 'zlib', rawPages, maxMapnr: layout.maxMapnr.toString(), physBase: layout.head.readBigInt64LE(4096).toString() },
-  };
+    let rawPages = 0;
+    // Pages arrive deflated by the decoding workers (decode-worker.ts: the same zlib call as storePage).
+    const stats = await forEachPage(
+      src,
+      (_r, _addr, page) => {
+        if (page === null) return addDesc(zeroDesc);
+        const stored = page.stored!;
+        if (!stored.zlib) rawPages++;
+        const desc: PageDesc = { offset: BigInt(dataPos), size: stored.bytes.length, flags: stored.zlib ? DUMP_DH_COMPRESSED_ZLIB : 0 };
+        dataPos += stored.bytes.length;
+        const w = data.write(Number(desc.offset), stored.bytes);
+        return w ? w.then(() => addDesc(desc)) : addDesc(desc);
+      },
+      onProgress,
+      { deflate: true },
+    );
+    if (descCount > 0) await flushDescs();
+    await data.finish();
+    return {
+      fileSize: BigInt(dataPos),
+      ...stats,
+      details: { compression: 'zlib', rawPages, maxMapnr: layout.maxMapnr.toString(), physBase: layout.head.readBigInt64LE(4096).toString() },
+    };
+  } finally {
+    await data.close();
+  }
 }
 
 /** The stored form of one page, by the workers' own function (zlib level 1, 4 KiB window, else raw). */

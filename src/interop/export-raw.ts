@@ -11,9 +11,14 @@ import { forEachDataPage, type FormatResult } from './pages';
 export const RAW_SIDE_FORMAT = 'vmpm-raw-ranges/1';
 
 export async function writeRaw(src: ExportSource, out: OutputFile, onProgress?: (done: number, total: number) => void): Promise<FormatResult> {
-  const sink = new SparseWriter(out.fh);
-  const stats = await forEachDataPage(src, (_r, addr, data) => sink.write(Number(addr), data), onProgress);
-  sink.flush();
+  const sink = new SparseWriter(out.fh, out.target);
+  let stats: { dataPages: number; zeroPages: number };
+  try {
+    stats = await forEachDataPage(src, (_r, addr, data) => sink.write(Number(addr), data), onProgress);
+    await sink.finish();
+  } finally {
+    await sink.close();
+  }
   const fileSize = src.ranges.reduce((m, r) => (r.start + r.length > m ? r.start + r.length : m), 0n);
   return { fileSize, ...stats, details: {} };
 }

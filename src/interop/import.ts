@@ -189,9 +189,14 @@ async function flattenedInto(fh: FileHandle, size: number, path: string, digest:
     const maxOffset = BigInt(size) * 2n + (1n << 30n);
     // A flattened stream is thousands of small records (QEMU: one per 16 KiB; a hostile one: millions
     // of 16-byte ones): consecutive ones are merged into large synchronous writes.
-    const sink = new SparseWriter(out);
-    const stats = await reassembleFlattened(new FileWindow(fh, size, path).hashInto(digest).readAhead(), (offset, data) => sink.write(offset, data), { maxOffset });
-    sink.flush();
+    const sink = new SparseWriter(out, temp);
+    let stats: Awaited<ReturnType<typeof reassembleFlattened>>;
+    try {
+      stats = await reassembleFlattened(new FileWindow(fh, size, path).hashInto(digest).readAhead(), (offset, data) => sink.write(offset, data), { maxOffset });
+      await sink.finish();
+    } finally {
+      await sink.close();
+    }
     await out.truncate(Number(stats.end));
     return await kdumpInto(out, Number(stats.end), `${path} (reassembled)`, undefined, writer, 'kdump-flattened', { flattenedRecords: stats.records }, options);
   } finally {

@@ -4,11 +4,12 @@
  * that appeared meanwhile) or, with force, renamed over the target. A failure or an abort deletes the
  * temporary file, so no half-written output ever carries the requested name.
  *
- * SparseWriter batches positional writes of consecutive pages into large writes and never writes the
- * zero pages it is not given: they stay file-system holes (the final size is set by truncate).
+ * SparseWriter gathers positional writes into 4 MiB batches written by a thread of its own, and never
+ * writes the zero pages it is not given: they stay file-system holes (the final size is set by truncate).
  */
 import { randomBytes } from 'node:crypto';
-import { lstatSync, writeSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { type FileHandle, link, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { VmpmError, describeError } from '../util/errors';
@@ -82,45 +83,159 @@ export class OutputFile {
 }
 
 const BATCH = 4 * 1024 * 1024;
+/** Batches written or being written at once, besides the one being filled. */
+const IN_FLIGHT = 2;
 
 /**
- * Coalesces positional writes into large ones: a write that continues the batch joins it, any other
- * (a gap, or a jump back: a flattened stream's records come in any order) writes the batch first.
+ * Body of the writing thread: for each batch, its runs (file position, offset in the batch, length)
+ * written in order with synchronous positional writes; the batch goes back for reuse.
+ */
+const WRITER_THREAD = `
+const { writeSync } = require('node:fs');
+const { parentPort } = require('node:worker_threads');
+parentPort.on('message', ({ fd, buf, runs, count }) => {
+  try {
+    const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+    for (let i = 0; i < count; i++) {
+      const pos = runs[3 * i], off = runs[3 * i + 1], len = runs[3 * i + 2];
+      for (let done = 0; done < len; ) done += writeSync(fd, b, off + done, len - done, pos + done);
+    }
+    parentPort.postMessage({ buf, runs }, [buf.buffer, runs.buffer]);
+  } catch (err) {
+    parentPort.postMessage({ error: String(err && err.message || err) });
+  }
+});
+`;
+
+interface Batch {
+  buf: Buffer;
+  /** (file position, offset in buf, length) per run. */
+  runs: Float64Array;
+  count: number;
+  used: number;
+}
+
+/**
+ * Positional writes at any offsets (zero pages are simply never given: they stay file-system holes),
+ * gathered into 4 MiB batches of runs — a write that continues the previous one extends its run —
+ * and written by a thread of its own, so the caller's decoding and copying overlap the writes. The
+ * runs of a batch are written in order and batches one after the other, so a later write over the
+ * same bytes (a flattened stream's records may) wins, as with direct writes.
  */
 export class SparseWriter {
-  private buf = Buffer.allocUnsafe(BATCH);
-  private used = 0;
-  private at = -1;
+  private readonly worker: Worker;
+  private batch: Batch;
+  private readonly free: Batch[] = [];
+  private inFlight = 0;
+  private waiter: (() => void) | undefined;
+  private failure: Error | undefined;
+  private closed = false;
   bytesWritten = 0;
 
-  constructor(private readonly fh: FileHandle) {}
-
-  /** Synchronous (see flush): `data` is copied or written before this returns, so it may be a transient view. */
-  write(position: number, data: Buffer): void {
-    if (this.used > 0 && (position !== this.at + this.used || this.used + data.length > BATCH)) this.flush();
-    if (data.length > BATCH) {
-      writeAllSync(this.fh.fd, data, position);
-      this.bytesWritten += data.length;
-      return;
-    }
-    if (this.used === 0) this.at = position;
-    data.copy(this.buf, this.used);
-    this.used += data.length;
+  /** `what`: the file, for the error line. */
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly what: string,
+  ) {
+    this.batch = newBatch();
+    this.worker = new Worker(WRITER_THREAD, { eval: true });
+    this.worker.unref();
+    this.worker.on('message', (m: { buf: Uint8Array; runs: Float64Array } | { error: string }) => {
+      if ('error' in m) return this.fail(new VmpmError(`cannot write ${this.what}: ${m.error}`));
+      this.inFlight--;
+      if (this.inFlight === 0) this.worker.unref();
+      this.free.push({ buf: Buffer.from(m.buf.buffer, m.buf.byteOffset, m.buf.byteLength), runs: m.runs, count: 0, used: 0 });
+      this.wake();
+    });
+    this.worker.on('error', (err) => this.fail(new VmpmError(`the writing thread crashed: ${err.message}`)));
+    this.worker.on('exit', (code) => {
+      if (!this.closed) this.fail(new VmpmError(`the writing thread exited unexpectedly (code ${code})`));
+    });
   }
 
-  flush(): void {
-    if (this.used === 0) return;
-    // Synchronous: runs between zero pages are often a few KiB to a few hundred KiB, and an async
-    // write per run costs a thread-pool round trip (a sixth of an export's time, measured).
-    writeAllSync(this.fh.fd, this.buf.subarray(0, this.used), this.at);
-    this.bytesWritten += this.used;
-    // The write above has completed, so the buffer can be refilled.
-    this.used = 0;
+  /**
+   * Copies `data` (it may be a transient view) for writing at `position`. Returns a promise only when
+   * the caller must wait for the writing thread (IN_FLIGHT batches already queued).
+   */
+  write(position: number, data: Buffer): Promise<void> | void {
+    if (this.failure) throw this.failure;
+    if (this.closed) throw new VmpmError(`cannot write ${this.what}: its writer is closed`);
+    let off = 0;
+    while (off < data.length) {
+      let b = this.batch;
+      if (b.used === BATCH || b.count * 3 === b.runs.length) {
+        const wait = this.send();
+        if (wait) return wait.then(() => this.write(position + off, data.subarray(off)));
+        b = this.batch;
+      }
+      const n = Math.min(data.length - off, BATCH - b.used);
+      data.copy(b.buf, b.used, off, off + n);
+      const last = 3 * (b.count - 1);
+      if (b.count > 0 && b.runs[last]! + b.runs[last + 2]! === position + off && b.runs[last + 1]! + b.runs[last + 2]! === b.used) {
+        b.runs[last + 2] = b.runs[last + 2]! + n;
+      } else {
+        b.runs[3 * b.count] = position + off;
+        b.runs[3 * b.count + 1] = b.used;
+        b.runs[3 * b.count + 2] = n;
+        b.count++;
+      }
+      b.used += n;
+      off += n;
+      this.bytesWritten += n;
+    }
+  }
+
+  /** Writes what is left and waits until every byte is written; the thread ends. */
+  async finish(): Promise<void> {
+    if (this.batch.count > 0) await this.send();
+    while (this.inFlight > 0 && !this.failure) await new Promise<void>((resolve) => (this.waiter = resolve));
+    await this.close();
+    if (this.failure) throw this.failure;
+  }
+
+  /** Ends the thread (after a failure elsewhere: what is queued may or may not be written). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.worker.terminate();
+  }
+
+  /** Hands the current batch to the thread; a promise when the caller must wait for a free one. */
+  private send(): Promise<void> | undefined {
+    const b = this.batch;
+    this.inFlight++;
+    this.worker.ref();
+    this.worker.postMessage({ fd: this.fh.fd, buf: b.buf, runs: b.runs, count: b.count }, [b.buf.buffer as ArrayBuffer, b.runs.buffer as ArrayBuffer]);
+    const next = this.free.pop();
+    if (next) {
+      this.batch = next;
+      return undefined;
+    }
+    if (this.inFlight <= IN_FLIGHT) {
+      this.batch = newBatch();
+      return undefined;
+    }
+    return new Promise<void>((resolve) => (this.waiter = resolve)).then(() => {
+      if (this.failure) throw this.failure;
+      this.batch = this.free.pop()!;
+    });
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    this.wake();
   }
 }
 
-function writeAllSync(fd: number, data: Buffer, position: number): void {
-  for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done, position + done);
+function newBatch(): Batch {
+  // Each owns its memory (transferred to the thread and back); a run per page at the most.
+  return { buf: Buffer.allocUnsafeSlow(BATCH), runs: new Float64Array(3 * (BATCH / 4096 + 1)), count: 0, used: 0 };
 }
 
 export async function writeAll(fh: FileHandle, data: Buffer, position: number): Promise<void> {
