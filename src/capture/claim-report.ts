@@ -3,11 +3,13 @@
  * guest (the same endpoint, or the same guest UUID reached through another transport: a libvirt
  * domain and its QEMU's QMP socket), checks against the guest what is still as it left it, and says
  * so with the exact command that undoes each change. It never undoes anything itself. A claim
- * nothing is left of is removed.
+ * nothing is left of is removed, and so is one about a QEMU that has exited since (claimQemuGone):
+ * whatever it said held for that QEMU, not for one started later at the same socket or domain.
  */
 import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import type { QmpClient } from '../qmp';
+import { isAbsolute } from 'node:path';
+import { socketFileIdentity, type QmpClient } from '../qmp';
 import { isRecord } from '../util/guards';
 import { guestUuid, processStart, runtimeDir, type ClaimChange, type ClaimRecord } from './claim';
 
@@ -19,10 +21,37 @@ export interface StaleClaim extends ClaimRecord {
   paths: string[];
 }
 
-/** The guest a claim is looked for: the endpoint as the client names it, and its UUID when known. */
+/** The guest a claim is looked for: the endpoint as the client names it, its UUID and QEMU instance (QmpClient.instance) when known. */
 export interface GuestKey {
   endpoint: string;
   uuid?: string | null;
+  instance?: string | null;
+}
+
+/**
+ * Why the QEMU `claim` was made on is no longer running, or null when it may be (or it cannot be told:
+ * a claim from before the `instance` field, a TCP endpoint, a relative socket path, a socket file
+ * vmpm may not look at). `here` is the guest this vmpm is connected to: a claim made through the same
+ * endpoint is about another QEMU when the instances differ. A claim made on a unix socket (an absolute
+ * path) is also checked where it is, whoever asks: no socket there now, or another one, means the QEMU
+ * is gone (it made a new socket file each start). Never says gone for the QEMU still running.
+ */
+export function claimQemuGone(claim: ClaimRecord, here?: GuestKey): string | null {
+  const made = claim.instance;
+  if (typeof made !== 'string' || made === '') return null;
+  const unix = claim.endpoint.startsWith('unix:') ? claim.endpoint.slice(5) : undefined;
+  // A relative socket path names another file from another working directory: it proves nothing.
+  if (unix !== undefined && !isAbsolute(unix)) return null;
+  if (here && here.endpoint === claim.endpoint && typeof here.instance === 'string' && here.instance !== '') {
+    if (here.instance !== made) return unix !== undefined ? 'another QEMU has its QMP socket now' : 'the libvirt domain has been started again since';
+    return null;
+  }
+  if (unix !== undefined && made.startsWith('unix-socket:')) {
+    const now = socketFileIdentity(unix);
+    if (now.state === 'absent') return 'its QMP socket is gone';
+    if (now.state === 'present' && now.instance !== made) return 'another QEMU has its QMP socket now';
+  }
+  return null;
 }
 
 /** Whether `claim` is about `guest`: the same endpoint string, or the same (real) guest UUID. */
@@ -41,7 +70,7 @@ export function claimMatches(claim: ClaimRecord, guest: GuestKey): boolean {
  */
 export function staleClaims(guest: string | GuestKey, dir = runtimeDir()): StaleClaim[] {
   const key = typeof guest === 'string' ? { endpoint: guest } : guest;
-  return allStaleClaims(dir).filter((c) => claimMatches(c, key));
+  return allStaleClaims(dir).filter((c) => claimMatches(c, key) && claimQemuGone(c, key) === null);
 }
 
 /** Every claim in `dir` whose vmpm is gone, whatever guest it is about (the files' names key only the endpoint). */
@@ -90,7 +119,9 @@ function readClaim(path: string): ClaimRecord | undefined {
     const changes = v.changes.filter(isChange);
     if (changes.length !== v.changes.length) return undefined;
     if (!(v.uuid === undefined || v.uuid === null || typeof v.uuid === 'string')) return undefined;
-    return { version: 1, pid: v.pid, pidStart: v.pidStart, origin: v.origin, policy: v.policy, endpoint: v.endpoint, uuid: guestUuid(v.uuid), output: v.output, startedAt: v.startedAt, changes };
+    if (!(v.instance === undefined || v.instance === null || typeof v.instance === 'string')) return undefined;
+    const instance = typeof v.instance === 'string' ? { instance: v.instance } : {};
+    return { version: 1, pid: v.pid, pidStart: v.pidStart, origin: v.origin, policy: v.policy, endpoint: v.endpoint, uuid: guestUuid(v.uuid), ...instance, output: v.output, startedAt: v.startedAt, changes };
   } catch {
     return undefined;
   }
@@ -145,13 +176,31 @@ function describeChange(c: StaleClaim, change: ClaimChange, status: string, endp
   return `${who} set ${what} at ${change.at} and could not put it back; to put it back: ${undo}`;
 }
 
+export interface ReportOptions {
+  /** The claims directory (default runtimeDir()). */
+  dir?: string;
+  /** Told, one line each, of the claims removed because the QEMU they were about has exited. */
+  note?: (line: string) => void;
+}
+
 /**
  * One line per change a gone vmpm left on this guest that is still in effect. Claims nothing is left
- * of (the guest was resumed, the setting put back) are deleted. Never throws.
+ * of (the guest was resumed, the setting put back) are deleted, and so are claims (on this guest or
+ * any other) whose QEMU has exited since (claimQemuGone), each told to `note` once. Never throws.
  */
-export async function reportStaleClaims(client: QmpClient, say: (line: string) => void, dir = runtimeDir()): Promise<number> {
-  const all = allStaleClaims(dir);
+export async function reportStaleClaims(client: QmpClient, say: (line: string) => void, options: ReportOptions = {}): Promise<number> {
   const endpoint = client.endpoint;
+  const here: GuestKey = { endpoint, instance: client.instance };
+  const all: StaleClaim[] = [];
+  for (const c of allStaleClaims(options.dir ?? runtimeDir())) {
+    const gone = claimQemuGone(c, here);
+    if (gone === null) {
+      all.push(c);
+      continue;
+    }
+    for (const path of c.paths) removeQuietly(path);
+    options.note?.(`dropped the claim a previous vmpm ${c.origin} (pid ${c.pid}, gone) left on ${c.endpoint} at ${c.startedAt}: the QEMU it was about has exited (${gone}); it says nothing about the guest there now`);
+  }
   const claims = all.filter((c) => c.endpoint === endpoint);
   // A claim made through another endpoint may be this guest's: asked of QEMU (or libvirt) only then.
   if (all.some((c) => c.endpoint !== endpoint && c.uuid)) {

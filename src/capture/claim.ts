@@ -11,7 +11,9 @@
  * sent (so no kill can fall between the change and the record), rewritten after an undo succeeds,
  * and removed when the capture ends with nothing outstanding. It names the guest by endpoint and, once
  * known, by its UUID, so a vmpm that reaches the same guest another way (its libvirt domain instead of
- * a QMP socket, or the reverse) finds it too.
+ * a QMP socket, or the reverse) finds it too; and it names the QEMU process (its socket file, its
+ * libvirt domain id), so a claim about a QEMU that has since exited is not taken for the QEMU started
+ * after it at the same place.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -40,6 +42,12 @@ export interface ClaimRecord {
   endpoint: string;
   /** The guest's UUID (query-uuid; libvirt's domain UUID, which libvirt gives QEMU), null when unknown or all-zero. Absent in older files. */
   uuid?: string | null;
+  /**
+   * Which QEMU process the changes were made on, as the transport tells it (QmpClient.instance:
+   * `unix-socket:DEV:INO:MTIME_NS`, `libvirt-domain-id:N`); null when it cannot tell. A claim whose
+   * QEMU is gone is dropped, not reported (claim-report.ts). Absent in older files.
+   */
+  instance?: string | null;
   output: string;
   startedAt: string;
   changes: ClaimChange[];

@@ -88,7 +88,7 @@ export class CaptureRun {
     this.method = options.memory === 'auto' ? 'dump' : options.memory;
     // While vmpm holds the guest stopped (or migration settings changed) a claim file says so (claim.ts):
     // written before each change is sent, so a kill -9 at any point leaves it for the next vmpm to report.
-    this.claim = new Claim({ origin: options.origin ?? 'capture', policy: options.quiesce, endpoint: client.endpoint, output: options.output }, this.warnings);
+    this.claim = new Claim({ origin: options.origin ?? 'capture', policy: options.quiesce, endpoint: client.endpoint, instance: client.instance, output: options.output }, this.warnings);
     this.claim.identify(options.guestUuid);
     this.actions.onChange = () => this.claim.sync(outstandingChanges(this.actions.actions, this.actions.pending));
     this.actions.onChange(); // watch's stop came before the capture

@@ -29,6 +29,11 @@ export class LibvirtOwnedGuard implements QmpTransport {
     this.capabilities = inner.capabilities;
   }
 
+  /** The socket's QEMU instance (QmpTransport.instance), passed through. */
+  get instance(): string | null {
+    return this.inner.instance ?? null;
+  }
+
   connect(handlers: TransportHandlers): Promise<void> {
     this.handlers = handlers;
     return this.inner.connect(handlers);

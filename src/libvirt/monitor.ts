@@ -41,6 +41,8 @@ export interface LibvirtFacts {
   domain: string;
   name: string;
   uuid: string;
+  /** The domain's id (`virsh dominfo` Id): libvirt gives each start of the domain a new one, kept while that QEMU runs (across libvirtd restarts). */
+  id: number | null;
   uri: string | null;
   libvirtVersion: string | null;
   qemuVersion: string | null;
@@ -99,7 +101,7 @@ export class LibvirtMonitor {
       const config = await domainConfig(virsh, target.domain);
       // A stream that failed while the facts were read (e.g. a read-only connection may read but not subscribe).
       if (m.closedWith?.err) throw m.closedWith.err;
-      m.factsValue = { domain: target.domain, name: info.name, uuid: info.uuid, uri: target.uri ?? null, libvirtVersion: v.libvirt, qemuVersion: v.qemu, config, stateAtOpen: state };
+      m.factsValue = { domain: target.domain, name: info.name, uuid: info.uuid, id: info.id, uri: target.uri ?? null, libvirtVersion: v.libvirt, qemuVersion: v.qemu, config, stateAtOpen: state };
     } catch (err) {
       await m.shutdown(undefined);
       throw err;

@@ -22,6 +22,17 @@ export class LibvirtTransport implements QmpTransport {
     this.endpoint = libvirtEndpoint(target);
   }
 
+  /**
+   * This start of the domain: its libvirt domain id, which changes each time the domain is started
+   * and stays while its QEMU runs (libvirtd reconnecting after a restart keeps it). libvirtd restarted
+   * with no domain running counts ids from 1 again, so a later start may repeat an id: that case is
+   * taken for the same QEMU (never the reverse). null before connect or when libvirt gave none.
+   */
+  get instance(): string | null {
+    const id = this.monitor?.facts.id;
+    return typeof id === 'number' ? `libvirt-domain-id:${id}` : null;
+  }
+
   /** The domain's facts as read when the transport connected. */
   get facts(): LibvirtFacts {
     if (!this.monitor) throw new Error(`${this.endpoint} is not connected`);

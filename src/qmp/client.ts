@@ -91,6 +91,11 @@ export class QmpClient {
     return this.life.closed;
   }
 
+  /** Which QEMU process this session reaches, when the transport can tell (QmpTransport.instance); null when it cannot. */
+  get instance(): string | null {
+    return this.transport.instance ?? null;
+  }
+
   /** True when execute() may pass file descriptors (the transport's capability). */
   get canPassFds(): boolean {
     return this.transport.capabilities.fdPassing;

@@ -1,7 +1,7 @@
 // QMP protocol client: the only way vmpm talks to QEMU.
 export { QmpClient, type ConnectOptions } from './client';
 export type { QmpTransport, TransportCapabilities, TransportHandlers } from './transport';
-export { SocketTransport } from './socket-transport';
+export { SocketTransport, socketFileIdentity } from './socket-transport';
 export { RUN_STATES, eventAction, runStateRule, statePausedBy, statusAfterEvent, pausingEventOf, type RunStateRule, type EventLike as RunStateEventLike } from './run-state';
 export { parseEndpoint, formatEndpoint, type Endpoint } from './endpoint';
 export { parseJson, stringifyJson, JsonSyntaxError, type JsonValue } from './json';

@@ -26,6 +26,8 @@ export class SocketTransport implements QmpTransport {
   /** Set once handlers.onClose has been called (the transport is finished). */
   private ended = false;
   private socketClosed: Promise<void> = Promise.resolve();
+  /** The unix socket file's identity, read once connected (QEMU creates a new socket file each start). */
+  instance: string | null = null;
 
   constructor(endpoint: Endpoint, options: { maxLineBytes?: number } = {}) {
     this.target = endpoint;
@@ -49,7 +51,13 @@ export class SocketTransport implements QmpTransport {
       });
     });
     return new Promise((resolve, reject) => {
-      socket.once('connect', () => resolve());
+      socket.once('connect', () => {
+        if (ep.kind === 'unix') {
+          const found = socketFileIdentity(ep.path);
+          this.instance = found.state === 'present' ? found.instance : null;
+        }
+        resolve();
+      });
       socket.once('error', (err: NodeJS.ErrnoException) => reject(connectError(err, ep, this.endpoint)));
     });
   }
@@ -97,6 +105,24 @@ export class SocketTransport implements QmpTransport {
     if (this.ended) return;
     this.ended = true;
     this.handlers?.onClose(reason);
+  }
+}
+
+/**
+ * The identity of the socket file at `path`: `unix-socket:DEV:INO:MTIME_NS` (decimal). QEMU unlinks
+ * and re-creates its `-qmp unix:` socket each time it starts, so a later QEMU at the same path has
+ * another inode, or (on a filesystem that reuses a freed inode at once, ext4, xfs) at least another
+ * modification time; nothing QMP does changes them. `absent` when nothing (or no socket) is there now,
+ * `unknown` when it cannot be looked at (a directory vmpm may not search).
+ */
+export function socketFileIdentity(path: string): { state: 'present'; instance: string } | { state: 'absent' } | { state: 'unknown' } {
+  try {
+    const info = statSync(path, { bigint: true });
+    if (!info.isSocket()) return { state: 'absent' };
+    return { state: 'present', instance: `unix-socket:${info.dev}:${info.ino}:${info.mtimeNs}` };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ENOTDIR' ? { state: 'absent' } : { state: 'unknown' };
   }
 }
 

@@ -28,6 +28,13 @@ export interface QmpTransport {
   /** The far end as users name it, used in every message ("unix:/run/vm.qmp", "libvirt:web1"). */
   readonly endpoint: string;
   readonly capabilities: TransportCapabilities;
+  /**
+   * Which QEMU process the far end is, as far as this transport can tell cheaply: a string that is the
+   * same for as long as that QEMU runs and differs for a QEMU started later at the same endpoint
+   * (`unix-socket:DEV:INO:MTIME_NS` for a unix socket, `libvirt-domain-id:N` for a libvirt domain);
+   * null or absent when the transport cannot tell (TCP). Read after connect() resolved.
+   */
+  readonly instance?: string | null;
   connect(handlers: TransportHandlers): Promise<void>;
   send(text: string, fds?: readonly number[]): void;
   /** Orderly close: let queued writes go out, then end; resolves when the transport is gone. */

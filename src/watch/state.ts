@@ -74,7 +74,7 @@ function verdictState(verdict: StateVerdict, rest: Omit<FailoverState, 'verdict'
 /** Connects, checks, disconnects. An unreachable monitor is a verdict (exit 12), not an error. */
 export async function queryState(
   endpoint: string,
-  options: { outDir?: string; connectTimeoutMs?: number; verify?: boolean; connect?: (o: { connectTimeoutMs: number }) => Promise<QmpClient> } = {},
+  options: { outDir?: string; connectTimeoutMs?: number; verify?: boolean; connect?: (o: { connectTimeoutMs: number }) => Promise<QmpClient>; note?: (line: string) => void } = {},
 ): Promise<FailoverState> {
   let client: QmpClient;
   try {
@@ -89,7 +89,7 @@ export async function queryState(
   }
   try {
     const previous: string[] = [];
-    await reportStaleClaims(client, (line) => previous.push(line));
+    await reportStaleClaims(client, (line) => previous.push(line), options.note ? { note: options.note } : {});
     const state = await checkFailoverState(client, options);
     return previous.length ? { ...state, previousVmpm: previous } : state;
   } catch (err) {

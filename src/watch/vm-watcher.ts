@@ -158,7 +158,7 @@ export class VmWatcher {
       const v = client.greeting.version.qemu;
       this.log('info', `connected to QEMU ${v.major}.${v.minor}.${v.micro} (${this.endpoint}); run state ${status.status}`);
       // A vmpm killed while it held this guest stopped left a claim: the log says so and how to undo it.
-      await reportStaleClaims(client, (line) => this.log('warn', line));
+      await reportStaleClaims(client, (line) => this.log('warn', line), { note: (line) => this.log('info', line) });
       if (this.options.catchUp !== false) await this.catchUp(client, status);
     } catch (err) {
       if (!client.closed) this.log('warn', `start-up queries failed: ${describeError(err)}`);

@@ -6,12 +6,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { Claim, endpointKey, type ClaimRecord } from '../../src/capture/claim';
-import { reportStaleClaims, staleClaims } from '../../src/capture/claim-report';
-import { QmpClient } from '../../src/qmp';
+import { claimQemuGone, reportStaleClaims, staleClaims } from '../../src/capture/claim-report';
+import { QmpClient, socketFileIdentity } from '../../src/qmp';
 import { startFakeQemu } from '../helpers/fake-qemu';
 
 const endpoint = 'unix:/run/test-vm.qmp';
@@ -121,18 +122,117 @@ test('reportStaleClaims over QMP finds the claim a killed vmpm made through libv
     const claimPath = join(dir, `claim-${endpointKey('libvirt:fake-vm')}-${pid}.json`);
     writeFileSync(claimPath, JSON.stringify({ ...record(pid, '2026-12-02T00:00:00.000Z'), endpoint: 'libvirt:fake-vm', uuid: fakeUuid }));
     const lines: string[] = [];
-    assert.equal(await reportStaleClaims(client, (l) => lines.push(l), dir), 1);
+    assert.equal(await reportStaleClaims(client, (l) => lines.push(l), { dir }), 1);
     assert.equal(lines.length, 1);
     assert.match(lines[0]!, new RegExp(`^a previous vmpm capture \\(pid ${pid}, gone through libvirt:fake-vm\\) stopped this guest at 2026-12-02T00:00:00\\.000Z and could not resume it; it is still paused\\..* to resume it: vmpm qmp --qmp ${fake.endpoint.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} cont --allow cont$`));
     assert.ok(fake.state.commands.includes('query-uuid'));
 
     // Another guest's claim (another UUID) is not this guest's: not reported, not touched.
     writeFileSync(claimPath, JSON.stringify({ ...record(pid, '2026-12-02T00:00:00.000Z'), endpoint: 'libvirt:fake-vm', uuid: UUID }));
-    assert.equal(await reportStaleClaims(client, () => undefined, dir), 0);
+    assert.equal(await reportStaleClaims(client, () => undefined, { dir }), 0);
     assert.ok(readdirSync(dir).length === 1);
   } finally {
     await client.close();
     await fake.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('socketFileIdentity: a socket re-created at the same path is another one (even on the same inode); no socket there is absent', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vmpm-claim-sock-'));
+  const path = join(dir, 'q.sock');
+  const listen = async (): Promise<Server> => {
+    const s = createServer();
+    await new Promise<void>((r) => s.listen(path, r));
+    return s;
+  };
+  try {
+    assert.deepEqual(socketFileIdentity(path), { state: 'absent' });
+    let server = await listen();
+    const first = socketFileIdentity(path);
+    assert.equal(first.state, 'present');
+    assert.match((first as { instance: string }).instance, /^unix-socket:\d+:\d+:\d+$/);
+    assert.deepEqual(socketFileIdentity(path), first, 'stable while the socket is there');
+    await new Promise<void>((r) => server.close(() => r()));
+    assert.deepEqual(socketFileIdentity(path), { state: 'absent' }, 'a server that closed removed its socket');
+    await new Promise((r) => setTimeout(r, 20)); // another mtime even where the filesystem's clock is coarse
+    server = await listen();
+    const second = socketFileIdentity(path);
+    assert.equal(second.state, 'present');
+    assert.notDeepEqual(second, first);
+    await new Promise<void>((r) => server.close(() => r()));
+    writeFileSync(path, '');
+    assert.deepEqual(socketFileIdentity(path), { state: 'absent' }, 'a regular file is no QEMU');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('claimQemuGone: the same endpoint with another instance is another QEMU; no instance, a relative path or an unknown kind tell nothing', () => {
+  const pid = deadPid();
+  const base = record(pid, '2026-12-02T00:00:00.000Z');
+  const viaLibvirt = { ...base, endpoint: 'libvirt:web1', instance: 'libvirt-domain-id:7' };
+  assert.equal(claimQemuGone(viaLibvirt, { endpoint: 'libvirt:web1', instance: 'libvirt-domain-id:7' }), null);
+  assert.equal(claimQemuGone(viaLibvirt, { endpoint: 'libvirt:web1', instance: 'libvirt-domain-id:8' }), 'the libvirt domain has been started again since');
+  assert.equal(claimQemuGone(viaLibvirt, { endpoint: 'libvirt:web1', instance: null }), null);
+  assert.equal(claimQemuGone(viaLibvirt, { endpoint: 'unix:/run/other.sock', instance: 'unix-socket:1:2:3' }), null, 'another transport: cannot tell');
+  assert.equal(claimQemuGone({ ...base, endpoint: 'libvirt:web1' }, { endpoint: 'libvirt:web1', instance: 'libvirt-domain-id:8' }), null, 'an older claim without instance');
+  const missing = 'unix:/nonexistent-vmpm-test/q.sock';
+  assert.equal(claimQemuGone({ ...base, endpoint: missing, instance: 'unix-socket:1:2:3' }), 'its QMP socket is gone');
+  assert.equal(claimQemuGone({ ...base, endpoint: missing, instance: null }), null);
+  assert.equal(claimQemuGone({ ...base, endpoint: 'unix:rel/q.sock', instance: 'unix-socket:1:2:3' }, { endpoint: 'unix:rel/q.sock', instance: 'unix-socket:4:5:6' }), null, 'a relative path names another file from another directory');
+  assert.equal(claimQemuGone({ ...base, endpoint: 'tcp:h:4444', instance: null }, { endpoint: 'tcp:h:4444', instance: null }), null);
+});
+
+test('reportStaleClaims drops (and says once) a claim of a QEMU that has exited: another socket at the endpoint, or none; keeps the claim of this QEMU and claims without instance', async () => {
+  const fake = await startFakeQemu({ status: 'paused' });
+  const dir = mkdtempSync(join(tmpdir(), 'vmpm-claim-files-'));
+  const client = await QmpClient.connect(fake.endpoint);
+  try {
+    assert.match(String(client.instance), /^unix-socket:/);
+    const write = (pid: number, fields: Partial<ClaimRecord>): string => {
+      const r = { ...record(pid, '2026-12-02T00:00:00.000Z'), endpoint: fake.endpoint, ...fields };
+      const path = join(dir, `claim-${endpointKey(r.endpoint)}-${pid}.json`);
+      writeFileSync(path, JSON.stringify(r));
+      return path;
+    };
+    const earlier = deadPid();
+    const earlierPath = write(earlier, { instance: 'unix-socket:1:2:3' }); // the QEMU that had this socket before
+    const gonePath = write(deadPid(), { endpoint: 'unix:/nonexistent-vmpm-test/q.sock', instance: 'unix-socket:1:2:3' });
+    const relPath = write(deadPid(), { endpoint: 'unix:rel/q.sock', instance: 'unix-socket:1:2:3' });
+    const lines: string[] = [];
+    const notes: string[] = [];
+    assert.equal(await reportStaleClaims(client, (l) => lines.push(l), { dir, note: (l) => notes.push(l) }), 0);
+    assert.deepEqual(lines, [], 'a claim of a QEMU that has exited is not reported as this guest\'s');
+    assert.equal(notes.length, 2, notes.join('\n'));
+    assert.match(notes.find((n) => n.includes(fake.endpoint))!, new RegExp(`^dropped the claim a previous vmpm capture \\(pid ${earlier}, gone\\) left on ${fake.endpoint.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} at 2026-12-02T00:00:00\\.000Z: the QEMU it was about has exited \\(another QEMU has its QMP socket now\\)`));
+    assert.ok(notes.some((n) => n.includes('(its QMP socket is gone)')));
+    assert.deepEqual(readdirSync(dir).map((n) => join(dir, n)).sort(), [relPath], 'both removed; the relative one untouched');
+    assert.ok(![earlierPath, gonePath].some((p) => existsSync(p)));
+
+    // This QEMU's own claim (its instance), and one from before the field: reported as today.
+    rmSync(relPath);
+    write(deadPid(), { instance: client.instance });
+    write(deadPid(), {});
+    const reported: string[] = [];
+    const noted: string[] = [];
+    assert.equal(await reportStaleClaims(client, (l) => reported.push(l), { dir, note: (l) => noted.push(l) }), 2);
+    assert.equal(reported.length, 2);
+    assert.deepEqual(noted, []);
+  } finally {
+    await client.close();
+    await fake.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('Claim writes the instance it is given, and an older reader\'s fields stay as they were', () => {
+  withDir((dir) => {
+    const claim = new Claim({ origin: 'capture', policy: 'stop-and-restore', endpoint: 'libvirt:web1', instance: 'libvirt-domain-id:3', output: '/x.vmpm' }, [], dir);
+    claim.sync([{ what: 'stopped', at: '2026-12-02T00:00:00.000Z', undo: { command: 'cont' } }]);
+    const r = JSON.parse(readFileSync(claim.path, 'utf8')) as ClaimRecord;
+    assert.equal(r.instance, 'libvirt-domain-id:3');
+    assert.equal(r.version, 1);
+    claim.sync([]);
+  });
 });

@@ -129,7 +129,7 @@ async function runCapture(o: CaptureCommandOptions, cmd: Command): Promise<void>
   if (snapshot) allow.push('migrate', 'migrate-set-capabilities', 'migrate-set-parameters', 'migrate_cancel');
   const { client, libvirtOwned } = await openSession(target, { allow });
   // A vmpm killed while it held this guest stopped left a claim: say so, with the command that undoes it.
-  await reportStaleClaims(client, (line) => process.stderr.write(`vmpm: warning: ${line}\n`));
+  await reportStaleClaims(client, (line) => process.stderr.write(`vmpm: warning: ${line}\n`), { note: (line) => process.stderr.write(`vmpm: note: ${line}\n`) });
   const progress = o.json ? undefined : createProgressBar();
   // Until here a stop signal ends vmpm at once with one line and 128 + N (bin/vmpm's handler): the
   // guest is untouched. From here the capture gets it and cleans up (restores the guest, removes the

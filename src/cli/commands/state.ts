@@ -46,6 +46,7 @@ Example:
         ...(options.outDir !== undefined ? { outDir: options.outDir } : {}),
         verify: options.verify,
         connectTimeoutMs: timeout,
+        note: (line: string) => process.stderr.write(`vmpm: note: ${line}\n`),
         ...(target.kind === 'libvirt' ? { connect: async (o: { connectTimeoutMs: number }) => (await openSession(target, o)).client } : {}),
       });
       if (!options.json) for (const line of state.previousVmpm ?? []) process.stderr.write(`vmpm: warning: ${line}\n`);
