@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execSync, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startQemu } from '../../src/guest';
@@ -75,5 +75,60 @@ test('kill -9 during a capture: the guest stays paused, and the next state and c
   } finally {
     rmSync(runtime, { recursive: true, force: true });
     rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test('a claim outlives its QEMU: killed, and a new QEMU started with -S at the same socket path; state reports no previous vmpm and the stale claim is gone', { skip: requireTools('qemu-system-x86_64'), timeout: 180_000 }, async () => {
+  const runtime = mkdtempSync(join(tmpdir(), 'vmpm-claims-'));
+  const out = mkdtempSync(join(tmpdir(), 'vmpm-claim-out-'));
+  const sockets = mkdtempSync(join(tmpdir(), 'vmpm-claim-sock-'));
+  const shared = join(sockets, 'vm.sock'); // the path both QEMUs serve, outside either's own dir
+  const endpoint = `unix:${shared}`;
+  const env = { VMPM_RUNTIME_DIR: runtime };
+  const started: Array<{ kill(): Promise<void> }> = [];
+  try {
+    const first = await startQemu({ memory: '1G' }, () => ['-M', 'pc', ...extraQmp(shared)]);
+    started.push(first);
+    const child = spawn(process.execPath, [VMPM_BIN, 'capture', '--qmp', endpoint, '-o', join(out, 'k.vmpm'), '--memory-method', 'dump'], {
+      env: { ...process.env, ...env, TMPDIR: out },
+      stdio: 'ignore',
+    });
+    const exited = new Promise<void>((r) => child.on('exit', () => r()));
+    const until = Date.now() + 60_000;
+    while (!(readdirSync(runtime).some((n) => n.startsWith('claim-')) && readdirSync(out).some((n) => n.includes('.partial-'))) && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    child.kill('SIGKILL');
+    await exited;
+    const claimFile = readdirSync(runtime).find((n) => n.startsWith('claim-') && n.endsWith('.json'));
+    assert.ok(claimFile, 'the killed capture left a claim');
+    const claim = JSON.parse(readFileSync(join(runtime, claimFile), 'utf8')) as ClaimRecord;
+    assert.match(String(claim.instance), /^unix-socket:\d+:\d+:\d+$/, 'the claim names the QEMU by its socket file');
+    // Still the same QEMU: the claim is reported (not taken for another QEMU's).
+    const before = await runCli(['state', '--qmp', endpoint, '--json'], { env });
+    assert.equal((JSON.parse(before.stdout) as { previousVmpm?: string[] }).previousVmpm?.length, 1, before.stderr);
+
+    // QEMU is killed as the test suite does it (SIGKILL: it leaves its socket file), then a new one,
+    // paused from the start, is started at the same path.
+    process.kill(first.pid, 'SIGKILL');
+    await first.exited;
+    assert.ok(existsSync(shared), 'the killed QEMU left its socket file');
+    const second = await startQemu({ startPaused: true }, () => ['-M', 'pc', ...extraQmp(shared)]);
+    started.push(second);
+    const until2 = Date.now() + 15_000;
+    while (!existsSync(shared) && Date.now() < until2) await new Promise((r) => setTimeout(r, 10));
+
+    const st = await runCli(['state', '--qmp', endpoint], { env });
+    assert.doesNotMatch(st.stderr, /previous vmpm.*stopped this guest/, st.stderr);
+    assert.match(st.stderr, new RegExp(`^vmpm: note: dropped the claim a previous vmpm capture \\(pid ${child.pid}, gone\\) left on .* the QEMU it was about has exited \\(another QEMU has its QMP socket now\\)`, 'm'));
+    assert.deepEqual(readdirSync(runtime).filter((n) => n.startsWith('claim-')), [], 'the stale claim is gone');
+    const json = await runCli(['state', '--qmp', endpoint, '--json'], { env });
+    assert.equal((JSON.parse(json.stdout) as { previousVmpm?: string[]; status: string }).previousVmpm, undefined);
+    assert.equal(json.stderr, '', 'said once');
+  } finally {
+    for (const q of started) await q.kill();
+    rmSync(runtime, { recursive: true, force: true });
+    rmSync(out, { recursive: true, force: true });
+    rmSync(sockets, { recursive: true, force: true });
   }
 });
