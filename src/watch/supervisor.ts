@@ -1,7 +1,7 @@
 /**
  * `vmpm watch` as a library: one VmWatcher per monitor, notifications printed as one JSON line each
- * on stdout and then handed to the --exec hook, and an orderly shutdown on SIGTERM/SIGINT (finish the
- * capture in flight within a grace period, or abandon it cleanly; a second signal abandons at once).
+ * on stdout and then handed to the --exec hook, and an orderly shutdown on SIGTERM/SIGINT/SIGHUP (finish
+ * the capture in flight within a grace period, or abandon it cleanly; a second signal abandons at once).
  */
 import { describeError } from '../util/errors';
 import type { MemoryMethod } from '../bundle/schema';
@@ -43,6 +43,9 @@ export interface WatchOptions {
   /** --max-bytes / --max-bundles for outDir (retention.ts): applied at start and after every incident. */
   retention?: RetentionLimits;
 }
+
+/** The signals that stop a watch in order (bin/vmpm's own handler stands back while these listeners exist: src/cli/signals.ts). */
+const WATCH_STOP_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
 
 export class Watch {
   readonly watchers: VmWatcher[] = [];
@@ -125,15 +128,20 @@ export class Watch {
     return this.stopping;
   }
 
+  /** The signal that started the shutdown (handleSignals), if one did: `vmpm watch` exits 129 for SIGHUP. */
+  stopSignal: NodeJS.Signals | undefined;
+
   /**
-   * Wires SIGTERM and SIGINT to stop(); a second signal cuts the grace period to zero. Returns a
-   * function that removes the handlers.
+   * Wires SIGTERM, SIGINT and SIGHUP to stop(); a second signal cuts the grace period to zero. SIGHUP
+   * is what a watch started from a terminal gets when that terminal closes: it must not cut a capture
+   * half-way any more than SIGTERM does. Returns a function that removes the handlers.
    */
   handleSignals(): () => void {
     let count = 0;
     const onSignal = (sig: NodeJS.Signals): void => {
       count += 1;
       if (count === 1) {
+        this.stopSignal = sig;
         this.options.log.log('info', undefined, `${sig}: stopping (a capture in flight gets ${this.options.termGraceMs ?? 30_000} ms; send again to abandon it)`);
         void this.stop();
       } else {
@@ -141,11 +149,9 @@ export class Watch {
         for (const w of this.watchers) void w.stop(0);
       }
     };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+    for (const sig of WATCH_STOP_SIGNALS) process.on(sig, onSignal);
     return () => {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
+      for (const sig of WATCH_STOP_SIGNALS) process.off(sig, onSignal);
     };
   }
 

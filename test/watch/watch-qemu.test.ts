@@ -291,6 +291,31 @@ describe('vmpm watch against real QEMU', { skip }, () => {
     assert.equal((await abandoning.exited).code, 0);
     assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.vmpm')), [], 'nothing that looks like a bundle is left');
   });
+
+  it('SIGHUP (its terminal closed): the same orderly stop as SIGTERM, then exit 129; a capture in flight is finished, not cut', async () => {
+    const dir = tempDir();
+    const watchSock = join(dir, 'watch.sock');
+    const guest = track(await launchBootSectorGuest({ startPaused: true, name: 'wh', extraArgs: extraQmp(watchSock) }));
+    const idle = track(startWatch(['--qmp', watchSock, '--out-dir', dir, '--no-memory']));
+    await idle.logged('connected to QEMU');
+    idle.child.kill('SIGHUP');
+    assert.deepEqual(await idle.exited, { code: 129, signal: null });
+    assert.match(idle.stderr(), /SIGHUP: stopping/);
+    assert.match(idle.stderr(), /stopped: \d+ event\(s\) seen/);
+    assert.doesNotMatch(idle.stderr(), /interrupted by SIGHUP/, 'not the one-line end of a command with nothing to clean up');
+
+    // --settle holds the capture open for 1.5 s after QEMU paused the guest, so SIGHUP lands mid-incident.
+    const finishing = track(startWatch(['--qmp', watchSock, '--out-dir', dir, '--no-memory', '--settle', '1500', '--term-grace', '20000']));
+    await finishing.logged('connected to QEMU');
+    await withClient(guest.endpoint, (c) => c.execute('cont'));
+    await finishing.logged('no stop needed');
+    finishing.child.kill('SIGHUP');
+    const n = await finishing.notification(1);
+    assert.equal(n.failoverSafe, true, 'finished within the grace period');
+    assert.ok(n.bundle && readdirSync(dir).includes(n.bundle.split('/').pop()!), 'the bundle is in place');
+    assert.deepEqual(await finishing.exited, { code: 129, signal: null });
+    assert.match(finishing.stderr(), /SIGHUP: stopping \(a capture in flight gets 20000 ms/);
+  });
 });
 
 describe('vmpm watch catching up with a VM that panicked before it connected', { skip }, () => {

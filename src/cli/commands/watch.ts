@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { whenStdoutGone } from '../pipes';
+import { exitCodeForSignal } from '../signals';
 import { accessSync, constants, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseEndpoint, formatEndpoint } from '../../qmp';
@@ -51,7 +52,7 @@ export function register(program: Command): void {
     .option('--memory-method <method>', 'guest RAM capture: dump or pmemsave', 'dump')
     .option('--no-memory', 'metadata-only bundles (registers, memory map, devices, errors, journal)')
     .option('--settle <ms>', 'after stopping, wait this long so a storm of events lands in one bundle', '100')
-    .option('--term-grace <ms>', 'on SIGTERM, let a capture in flight finish for this long before abandoning it', '30000')
+    .option('--term-grace <ms>', 'on SIGTERM, SIGINT or SIGHUP, let a capture in flight finish for this long before abandoning it', '30000')
     .option('--journal-events <n>', 'events kept in each VM\'s rolling journal', '2000')
     .option('--no-catch-up', 'do not capture a VM found already panicked or in io-error when connecting')
     .option('--print-policy', 'print the effective policy rules and exit')
@@ -142,6 +143,8 @@ async function runWatch(options: WatchCommandOptions, cmd: Command): Promise<voi
   }
   const s = watch.watchers.reduce((a, w) => ({ events: a.events + w.stats.events, incidents: a.incidents + w.stats.incidents }), { events: 0, incidents: 0 });
   log.log('info', undefined, `stopped: ${s.events} event(s) seen, ${s.incidents} incident(s)`);
+  // SIGTERM/SIGINT are watch's normal stop (exit 0); a hangup is not one a supervisor asked for: 128 + 1.
+  if (watch.stopSignal === 'SIGHUP') process.exitCode = exitCodeForSignal('SIGHUP');
 }
 
 function checkOutDir(dir: string): void {
