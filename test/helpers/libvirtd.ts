@@ -5,6 +5,7 @@
  * destroyed by the test that created them.
  */
 import { execFile } from 'node:child_process';
+import { after, before } from 'node:test';
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +45,40 @@ export interface LibvirtHost {
   /** PID of the libvirtd serving the tests now (from /run/libvirtd.pid). */
   libvirtdPid(): number;
   stop(): Promise<void>;
+}
+
+/**
+ * For a test file's top level: skips when libvirt is missing (requireLibvirt), else starts libvirtd
+ * and makes a temp dir named `tmpPrefix`XXXXXX in before(), and removes the dir and stops libvirtd in
+ * after(). `host` and `dir` are there once before() ran, i.e. inside tests.
+ */
+export function useLibvirtd(tmpPrefix: string): { readonly skip: false | string; readonly host: LibvirtHost; readonly dir: string } {
+  const skip = requireLibvirt();
+  let host: LibvirtHost | undefined;
+  let dir: string | undefined;
+  before(async () => {
+    if (skip) return;
+    host = await startLibvirtd();
+    dir = mkdtempSync(join(tmpdir(), tmpPrefix));
+  });
+  after(async () => {
+    if (skip) return;
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    await host?.stop();
+  });
+  const ready = <T>(v: T | undefined, what: string): T => {
+    if (v === undefined) throw new Error(`useLibvirtd: ${what} is set in before() (${skip || 'libvirtd not started yet'})`);
+    return v;
+  };
+  return {
+    skip,
+    get host() {
+      return ready(host, 'host');
+    },
+    get dir() {
+      return ready(dir, 'dir');
+    },
+  };
 }
 
 /**
@@ -197,12 +232,17 @@ function randomUuid(): string {
   return crypto.randomUUID();
 }
 
+/** `virsh domstate NAME` as printed ("paused"); with `reason`, `--reason` ("crashed (panicked)"). */
+export async function domState(host: LibvirtHost, name: string, options: { reason?: boolean } = {}): Promise<string> {
+  return (await host.virsh.raw(['domstate', name, ...(options.reason ? ['--reason'] : [])])).stdout.trim();
+}
+
 /** Polls `virsh domstate --reason` until it reads `want` (e.g. "crashed (panicked)"). */
 export async function waitForDomState(host: LibvirtHost, name: string, want: string, timeoutMs = 15_000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
-    last = (await host.virsh.raw(['domstate', name, '--reason'])).stdout.trim();
+    last = await domState(host, name, { reason: true });
     if (last === want) return last;
     await new Promise((r) => setTimeout(r, 50));
   }

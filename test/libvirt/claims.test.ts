@@ -4,37 +4,20 @@
  * `capture --libvirt` killed with SIGKILL while the guest is stopped, then `state --qmp` on the socket
  * reports it; and the reverse. Real libvirtd, real QEMU, real kill -9.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, VMPM_BIN } from '../helpers/cli';
-import { createBootSectorDomain, requireLibvirt, startLibvirtd, type LibvirtHost } from '../helpers/libvirtd';
+import { createBootSectorDomain, domState, useLibvirtd } from '../helpers/libvirtd';
 
-const skip = requireLibvirt();
-let host: LibvirtHost;
-let dir: string;
-
-before(async () => {
-  if (skip) return;
-  host = await startLibvirtd();
-  dir = mkdtempSync(join(tmpdir(), 'vmpm-libvirt-claims-'));
-});
-after(async () => {
-  if (skip) return;
-  rmSync(dir, { recursive: true, force: true });
-  await host.stop();
-});
-
-async function domstate(name: string): Promise<string> {
-  return (await host.virsh.raw(['domstate', name])).stdout.trim();
-}
+const lv = useLibvirtd('vmpm-libvirt-claims-');
+const { skip } = lv;
 
 /** Starts `vmpm capture TARGET...`, and SIGKILLs it once it wrote its claim and libvirt reports the guest paused. */
 async function killWhileStopped(name: string, target: string[], runtime: string, tag: string): Promise<void> {
-  const out = join(dir, tag);
+  const out = join(lv.dir, tag);
   mkdirSync(out);
   const child = spawn(process.execPath, [VMPM_BIN, 'capture', ...target, '-o', join(out, 'k.vmpm')], {
     env: { ...process.env, VMPM_RUNTIME_DIR: runtime, TMPDIR: out },
@@ -42,24 +25,24 @@ async function killWhileStopped(name: string, target: string[], runtime: string,
   });
   const exited = new Promise<void>((r) => child.on('exit', () => r()));
   const until = Date.now() + 60_000;
-  while (!(readdirSync(runtime).some((n) => n.startsWith('claim-')) && (await domstate(name)) === 'paused')) {
+  while (!(readdirSync(runtime).some((n) => n.startsWith('claim-')) && (await domState(lv.host, name)) === 'paused')) {
     if (Date.now() > until) throw new Error(`${tag}: no claim and paused guest within 60 s`);
     await new Promise((r) => setTimeout(r, 5));
   }
   child.kill('SIGKILL');
   await exited;
-  assert.equal(await domstate(name), 'paused', `${tag}: the killed vmpm left the guest paused`);
+  assert.equal(await domState(lv.host, name), 'paused', `${tag}: the killed vmpm left the guest paused`);
 }
 
 test('a claim made through libvirt is reported through the QMP socket, and the reverse, with an undo command for the endpoint in use', { skip, timeout: 240_000 }, async () => {
   // A blank disk: SeaBIOS finds nothing to boot and keeps running. 512 MiB so the capture lasts long enough to strike in.
-  const dom = await createBootSectorDomain(host, { extraQmp: true, blank: true, memoryMiB: 512 });
-  const runtime = mkdtempSync(join(dir, 'run-'));
+  const dom = await createBootSectorDomain(lv.host, { extraQmp: true, blank: true, memoryMiB: 512 });
+  const runtime = mkdtempSync(join(lv.dir, 'run-'));
   const env = { VMPM_RUNTIME_DIR: runtime };
   const qmp = `unix:${dom.qmpPath!}`;
-  const libvirt = ['--libvirt', dom.name, '--connect', host.uri];
+  const libvirt = ['--libvirt', dom.name, '--connect', lv.host.uri];
   try {
-    await host.virsh.run(['resume', dom.name]);
+    await lv.host.virsh.run(['resume', dom.name]);
 
     // 1. Captured through libvirt, killed; looked at through the QMP socket.
     await killWhileStopped(dom.name, [...libvirt, '--memory-method', 'dump'], runtime, 'via-libvirt');
@@ -68,7 +51,7 @@ test('a claim made through libvirt is reported through the QMP socket, and the r
     const undoQmp = `vmpm qmp --qmp ${qmp} cont --allow cont`;
     assert.match(st.stderr, new RegExp(`^vmpm: warning: a previous vmpm capture \\(pid \\d+, gone through libvirt:${dom.name}@qemu:///system\\) stopped this guest at \\S+ and could not resume it; it is still paused\\. .*to resume it: ${esc(undoQmp)}$`, 'm'));
     execSync(undoQmp.replace(/^vmpm/, `'${process.execPath}' '${VMPM_BIN}'`), { env: { ...process.env, ...env }, stdio: 'pipe' });
-    assert.equal(await domstate(dom.name), 'running');
+    assert.equal(await domState(lv.host, dom.name), 'running');
     const clean = await runCli(['state', '--qmp', qmp], { env });
     assert.equal(clean.stderr, '', 'once resumed, the claim is gone');
     assert.deepEqual(readdirSync(runtime).filter((n) => n.startsWith('claim-')), []);
@@ -77,10 +60,10 @@ test('a claim made through libvirt is reported through the QMP socket, and the r
     await killWhileStopped(dom.name, ['--qmp', qmp, '--memory-method', 'pmemsave'], runtime, 'via-qmp');
     const st2 = await runCli(['state', ...libvirt], { env });
     assert.equal(st2.code, 11, st2.stdout + st2.stderr);
-    const undoLibvirt = `vmpm qmp --libvirt ${dom.name} --connect ${host.uri} cont --allow cont`;
+    const undoLibvirt = `vmpm qmp --libvirt ${dom.name} --connect ${lv.host.uri} cont --allow cont`;
     assert.match(st2.stderr, new RegExp(`^vmpm: warning: a previous vmpm capture \\(pid \\d+, gone through ${esc(qmp)}\\) stopped this guest at \\S+ and could not resume it; it is still paused\\. .*to resume it: ${esc(undoLibvirt)}$`, 'm'));
     execSync(undoLibvirt.replace(/^vmpm/, `'${process.execPath}' '${VMPM_BIN}'`), { env: { ...process.env, ...env }, stdio: 'pipe' });
-    assert.equal(await domstate(dom.name), 'running');
+    assert.equal(await domState(lv.host, dom.name), 'running');
     const clean2 = await runCli(['state', ...libvirt], { env });
     assert.equal(clean2.stderr, '');
     assert.deepEqual(readdirSync(runtime).filter((n) => n.startsWith('claim-')), []);

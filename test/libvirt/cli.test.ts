@@ -1,7 +1,6 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CpusSection, ErrorsSection, Manifest, TranscriptSection } from '../../src/bundle/schema';
 import { capture } from '../../src/capture';
@@ -13,22 +12,10 @@ import { startWatch } from '../watch/helpers';
 import type { IncidentNotification } from '../../src/watch/notify';
 import { runCli, userIds, VMPM_BIN } from '../helpers/cli';
 import { spawnSync } from 'node:child_process';
-import { createBootSectorDomain, requireLibvirt, startLibvirtd, waitForDomState, type LibvirtHost } from '../helpers/libvirtd';
+import { createBootSectorDomain, useLibvirtd, waitForDomState } from '../helpers/libvirtd';
 
-const skip = requireLibvirt();
-let host: LibvirtHost;
-let dir: string;
-
-before(async () => {
-  if (skip) return;
-  host = await startLibvirtd();
-  dir = mkdtempSync(join(tmpdir(), 'vmpm-libvirt-cli-'));
-});
-after(async () => {
-  if (skip) return;
-  rmSync(dir, { recursive: true, force: true });
-  await host.stop();
-});
+const lv = useLibvirtd('vmpm-libvirt-cli-');
+const { skip } = lv;
 
 async function assertKnownAnswers(path: string): Promise<Manifest> {
   return withBundle(path, async (reader) => {
@@ -47,13 +34,13 @@ async function assertKnownAnswers(path: string): Promise<Manifest> {
 }
 
 test('known-answer boot sector as a libvirt domain: registers, pattern, the GUEST_PANICKED record, libvirt facts in the manifest', { skip }, async () => {
-  const dom = await createBootSectorDomain(host, { extraQmp: true });
+  const dom = await createBootSectorDomain(lv.host, { extraQmp: true });
   try {
     // Library path: connected through libvirt before the panic, so QEMU's event is in the bundle.
-    const { client } = await connectLibvirt({ domain: dom.name, uri: host.uri });
-    const path = join(dir, 'lib.vmpm');
+    const { client } = await connectLibvirt({ domain: dom.name, uri: lv.host.uri });
+    const path = join(lv.dir, 'lib.vmpm');
     try {
-      await host.virsh.run(['resume', dom.name]);
+      await lv.host.virsh.run(['resume', dom.name]);
       await client.waitForEvent('GUEST_PANICKED', { timeoutMs: 15_000 });
       await capture(client, { output: path, quiesce: 'stop-and-restore', memory: 'dump' });
     } finally {
@@ -62,8 +49,8 @@ test('known-answer boot sector as a libvirt domain: registers, pattern, the GUES
     const m = await assertKnownAnswers(path);
     assert.deepEqual(m.transport, {
       kind: 'libvirt',
-      endpoint: `libvirt:${dom.name}@${host.uri}`,
-      libvirt: { domain: dom.name, uuid: dom.uuid, uri: host.uri, libvirtVersion: m.transport?.libvirt?.libvirtVersion ?? null, qemuVersion: m.qemu?.version ?? null },
+      endpoint: `libvirt:${dom.name}@${lv.host.uri}`,
+      libvirt: { domain: dom.name, uuid: dom.uuid, uri: lv.host.uri, libvirtVersion: m.transport?.libvirt?.libvirtVersion ?? null, qemuVersion: m.qemu?.version ?? null },
     });
     assert.match(m.transport?.libvirt?.libvirtVersion ?? '', /^\d+\.\d+\.\d+$/);
     assert.equal(m.runState.before.libvirt, 'crashed (panicked)');
@@ -83,12 +70,12 @@ test('known-answer boot sector as a libvirt domain: registers, pattern, the GUES
     });
 
     // CLI path: vmpm capture --libvirt, and the same guest through its extra plain QMP socket.
-    const cli = join(dir, 'cli.vmpm');
-    const r = await runCli(['capture', '--libvirt', dom.name, '--connect', host.uri, '-o', cli]);
+    const cli = join(lv.dir, 'cli.vmpm');
+    const r = await runCli(['capture', '--libvirt', dom.name, '--connect', lv.host.uri, '-o', cli]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`^captured ${dom.name} \\[x86_64, guest-panicked\\]`));
     await assertKnownAnswers(cli);
-    const plain = join(dir, 'plain.vmpm');
+    const plain = join(lv.dir, 'plain.vmpm');
     const p = await runCli(['capture', '--qmp', dom.qmpPath!, '-o', plain, '--json']);
     assert.equal(p.code, 0, p.stderr);
     const pm = await assertKnownAnswers(plain);
@@ -103,47 +90,47 @@ test('known-answer boot sector as a libvirt domain: registers, pattern, the GUES
 });
 
 test('state --libvirt: the same exit codes as --qmp (0 running, 11 stopped, 10 failover-safe, 12 unreachable)', { skip }, async () => {
-  const dom = await createBootSectorDomain(host);
-  const out = mkdtempSync(join(dir, 'state-'));
+  const dom = await createBootSectorDomain(lv.host);
+  const out = mkdtempSync(join(lv.dir, 'state-'));
   try {
-    const state = (...extra: string[]) => runCli(['state', '--libvirt', dom.name, '--connect', host.uri, '--out-dir', out, ...extra]);
+    const state = (...extra: string[]) => runCli(['state', '--libvirt', dom.name, '--connect', lv.host.uri, '--out-dir', out, ...extra]);
     const paused = await state();
     assert.equal(paused.code, 11, paused.stdout + paused.stderr);
     assert.match(paused.stdout, new RegExp(`at libvirt:${dom.name}@`));
-    const idle = await createBootSectorDomain(host, { blank: true, memoryMiB: 16 });
+    const idle = await createBootSectorDomain(lv.host, { blank: true, memoryMiB: 16 });
     try {
-      await host.virsh.run(['resume', idle.name]);
-      const running = await runCli(['state', '--libvirt', idle.name, '--connect', host.uri, '--json']);
+      await lv.host.virsh.run(['resume', idle.name]);
+      const running = await runCli(['state', '--libvirt', idle.name, '--connect', lv.host.uri, '--json']);
       assert.equal(running.code, 0, running.stdout + running.stderr);
       assert.equal((JSON.parse(running.stdout) as { status: string }).status, 'running');
     } finally {
       await idle.destroy();
     }
-    await host.virsh.run(['resume', dom.name]);
-    await waitForDomState(host, dom.name, 'crashed (panicked)');
+    await lv.host.virsh.run(['resume', dom.name]);
+    await waitForDomState(lv.host, dom.name, 'crashed (panicked)');
     assert.equal((await state()).code, 11);
-    const c = await runCli(['capture', '--libvirt', dom.name, '--connect', host.uri, '-o', join(out, 'x.vmpm'), '--no-memory']);
+    const c = await runCli(['capture', '--libvirt', dom.name, '--connect', lv.host.uri, '-o', join(out, 'x.vmpm'), '--no-memory']);
     assert.equal(c.code, 0, c.stderr);
     const safe = await state();
     assert.equal(safe.code, 10, safe.stdout);
     assert.match(safe.stdout, /failover-safe: yes/);
     assert.match(safe.stdout, /^libvirt: +crashed \(panicked\)$/m);
-    const gone = await runCli(['state', '--libvirt', 'vmpm-no-such-domain', '--connect', host.uri]);
+    const gone = await runCli(['state', '--libvirt', 'vmpm-no-such-domain', '--connect', lv.host.uri]);
     assert.equal(gone.code, 12);
     assert.match(gone.stdout, /libvirt domain "vmpm-no-such-domain" not found on qemu:\/\/\/system/);
-    await host.virsh.run(['destroy', dom.name]);
+    await lv.host.virsh.run(['destroy', dom.name]);
     const destroyed = await state();
     assert.equal(destroyed.code, 12);
     assert.match(destroyed.stdout, /not found/); // a transient domain is gone once destroyed
     // A persistent domain that is defined but not running: no QEMU to ask, so unreachable too.
     const xml = join(dom.dir, 'domain.xml');
-    await host.virsh.run(['define', xml]);
+    await lv.host.virsh.run(['define', xml]);
     try {
       const off = await state();
       assert.equal(off.code, 12);
       assert.match(off.stdout, /is shut off \(unknown\): there is no QEMU process to inspect/);
     } finally {
-      await host.virsh.raw(['undefine', dom.name]);
+      await lv.host.virsh.raw(['undefine', dom.name]);
     }
   } finally {
     await dom.destroy();
@@ -156,21 +143,21 @@ test('a domain that does not exist, a libvirtd that is not running, a permission
     assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
     assert.match(r.stderr, pattern);
   };
-  const o = join(dir, 'never.vmpm');
-  oneLine(await runCli(['capture', '--libvirt', 'vmpm-no-such-domain', '--connect', host.uri, '-o', o]), /^vmpm: libvirt domain "vmpm-no-such-domain" not found on qemu:\/\/\/system$/m);
+  const o = join(lv.dir, 'never.vmpm');
+  oneLine(await runCli(['capture', '--libvirt', 'vmpm-no-such-domain', '--connect', lv.host.uri, '-o', o]), /^vmpm: libvirt domain "vmpm-no-such-domain" not found on qemu:\/\/\/system$/m);
   oneLine(
     await runCli(['capture', '--libvirt', 'x', '--connect', 'qemu+unix:///system?socket=/run/vmpm-no-libvirtd/sock', '-o', o]),
     /^vmpm: libvirtd is not running \(no daemon at \/run\/vmpm-no-libvirtd\/sock/m,
   );
   // libvirtd's read-only socket lets anyone read domain facts but not subscribe to QEMU's events.
-  const dom = await createBootSectorDomain(host, { memoryMiB: 16 });
+  const dom = await createBootSectorDomain(lv.host, { memoryMiB: 16 });
   try {
     const ro = 'qemu+unix:///system?socket=/run/libvirt/libvirt-sock-ro';
     oneLine(
       await runCli(['capture', '--libvirt', dom.name, '--connect', ro, '-o', o]),
       /^vmpm: permission denied by libvirt on qemu\+unix:\/\/\/system\?socket=\/run\/libvirt\/libvirt-sock-ro \(operation forbidden: read only access prevents \w+\); run as root or as a member of the libvirt group$/m,
     );
-    assert.equal((await host.virsh.run(['domstate', dom.name, '--reason'])).trim(), 'paused (user)', 'nothing was done to the guest');
+    assert.equal((await lv.host.virsh.run(['domstate', dom.name, '--reason'])).trim(), 'paused (user)', 'nothing was done to the guest');
   } finally {
     await dom.destroy();
   }
@@ -178,21 +165,21 @@ test('a domain that does not exist, a libvirtd that is not running, a permission
   // when that user can run this checkout at all (a clone under /root cannot be read by nobody).
   const nobody = userIds('nobody');
   if (spawnSync('test', ['-r', VMPM_BIN], nobody).status === 0) {
-    const r = await runCli(['qmp', '--libvirt', 'x', '--connect', host.uri, 'query-status'], { asUser: 'nobody' });
+    const r = await runCli(['qmp', '--libvirt', 'x', '--connect', lv.host.uri, 'query-status'], { asUser: 'nobody' });
     oneLine(r, /^vmpm: permission denied by libvirt on qemu:\/\/\/system \(.*\); run as root or as a member of the libvirt group$/m);
   }
 });
 
 test('libvirtd survives 20 captures of one libvirt guest (libvirt dump, and pmemsave through a plain socket)', { skip }, async () => {
-  const pid = host.libvirtdPid();
-  const dom = await createBootSectorDomain(host, { extraQmp: true, memoryMiB: 16 });
+  const pid = lv.host.libvirtdPid();
+  const dom = await createBootSectorDomain(lv.host, { extraQmp: true, memoryMiB: 16 });
   try {
-    await host.virsh.run(['resume', dom.name]);
-    await waitForDomState(host, dom.name, 'crashed (panicked)');
+    await lv.host.virsh.run(['resume', dom.name]);
+    await waitForDomState(lv.host, dom.name, 'crashed (panicked)');
     for (let i = 0; i < 20; i++) {
       const viaLibvirt = i % 2 === 0;
-      const path = join(dir, `survive-${i}.vmpm`);
-      const session = viaLibvirt ? { client: (await connectLibvirt({ domain: dom.name, uri: host.uri })).client, libvirtOwned: undefined } : await connectQmpGuarded(dom.qmpPath!);
+      const path = join(lv.dir, `survive-${i}.vmpm`);
+      const session = viaLibvirt ? { client: (await connectLibvirt({ domain: dom.name, uri: lv.host.uri })).client, libvirtOwned: undefined } : await connectQmpGuarded(dom.qmpPath!);
       const client = session.client;
       assert.equal(session.libvirtOwned === undefined, viaLibvirt);
       try {
@@ -202,9 +189,9 @@ test('libvirtd survives 20 captures of one libvirt guest (libvirt dump, and pmem
         await client.close();
       }
       rmSync(path);
-      assert.equal(host.libvirtdPid(), pid, `libvirtd restarted after capture ${i + 1}`);
+      assert.equal(lv.host.libvirtdPid(), pid, `libvirtd restarted after capture ${i + 1}`);
     }
-    const still = await host.virsh.run(['domstate', dom.name, '--reason']);
+    const still = await lv.host.virsh.run(['domstate', dom.name, '--reason']);
     assert.equal(still.trim(), 'crashed (panicked)');
   } finally {
     await dom.destroy();
@@ -212,17 +199,17 @@ test('libvirtd survives 20 captures of one libvirt guest (libvirt dump, and pmem
 });
 
 test('watch --libvirt-all: a domain running before the watch and one started after it are both watched and captured', { skip, timeout: 120_000 }, async () => {
-  const out = mkdtempSync(join(dir, 'all-'));
-  const early = await createBootSectorDomain(host, { memoryMiB: 16 });
+  const out = mkdtempSync(join(lv.dir, 'all-'));
+  const early = await createBootSectorDomain(lv.host, { memoryMiB: 16 });
   let late: Awaited<ReturnType<typeof createBootSectorDomain>> | undefined;
   // --no-memory: other test files may share this libvirtd; this watcher only reads from their domains.
-  const watch = startWatch(['--libvirt-all', '--connect', host.uri, '--out-dir', out, '--no-memory']);
+  const watch = startWatch(['--libvirt-all', '--connect', lv.host.uri, '--out-dir', out, '--no-memory']);
   try {
     await watch.logged(`watching it`);
     await watch.logged(`[${early.name}]: connected to QEMU`);
-    late = await createBootSectorDomain(host, { memoryMiB: 16 });
+    late = await createBootSectorDomain(lv.host, { memoryMiB: 16 });
     await watch.logged(`[${late.name}]: connected to QEMU`, 1, 30_000);
-    for (const d of [early, late]) await host.virsh.run(['resume', d.name]);
+    for (const d of [early, late]) await lv.host.virsh.run(['resume', d.name]);
     const mine = async (name: string): Promise<IncidentNotification> => {
       const deadline = Date.now() + 60_000;
       for (;;) {
@@ -236,7 +223,7 @@ test('watch --libvirt-all: a domain running before the watch and one started aft
       const n = await mine(d.name);
       assert.equal(n.trigger.event, 'GUEST_PANICKED');
       assert.equal(n.failoverSafe, true, JSON.stringify(n));
-      assert.equal(n.vm.endpoint, `libvirt:${d.name}@${host.uri}`);
+      assert.equal(n.vm.endpoint, `libvirt:${d.name}@${lv.host.uri}`);
     }
   } finally {
     await watch.kill();
