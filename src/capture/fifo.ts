@@ -16,13 +16,21 @@
  * read; that halves the reader's CPU time (1 GiB through a FIFO: ~1.0 s -> ~0.56 s CPU). Linux
  * reports no hang-up on a FIFO read end until a writer has come and gone, so waiting for readiness
  * before the writer opens is a wait, not an end-of-file.
+ *
+ * Closing takes the FIFO's name away before it drops the read end. A command may still be queued in
+ * QEMU when vmpm gives up (the first-byte bound, an abort): if it later found the FIFO with no reader,
+ * its open() would block QEMU's main loop for good (the directory goes only after the cleanup's
+ * `cont`, which that blocked QEMU would never answer). Unlinking is not enough: QEMU opens with O_CREAT
+ * (`pmemsave` fopen()s "wb", `dump-guest-memory` file: opens O_WRONLY|O_CREAT|O_TRUNC), so it would
+ * create a regular file there and write guest RAM to disk. The name is therefore replaced, in one
+ * rename, by a symlink to itself: any later open fails with ELOOP, and nothing is created.
  */
 import { execFile } from 'node:child_process';
-import { closeSync, constants as fsConstants, openSync } from 'node:fs';
+import { closeSync, constants as fsConstants, openSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { VmpmError, describeError } from '../util/errors';
 
@@ -112,7 +120,7 @@ export class FifoReader {
     try {
       for (;;) {
         // Until the first byte, the bound is QEMU opening its end (it writes at once when it has).
-        const next = await this.withinIdleBound(iterator.next(), stream, this.total === 0);
+        const next = await this.withinIdleBound(iterator.next(), this.total === 0);
         if (next.done) break;
         this.total += next.value.length;
         this.onBytes?.(this.total);
@@ -129,7 +137,7 @@ export class FifoReader {
   }
 
   /** `next`, unless the writer stays silent past the bound: then the stream is destroyed and a FifoIdleError thrown. */
-  private async withinIdleBound<T>(next: Promise<T>, stream: Socket, first: boolean): Promise<T> {
+  private async withinIdleBound<T>(next: Promise<T>, first: boolean): Promise<T> {
     const ms = first ? this.openTimeoutMs : this.idleTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
     const idle = new Promise<'idle'>((resolve) => {
@@ -141,8 +149,8 @@ export class FifoReader {
     } finally {
       clearTimeout(timer);
     }
-    next.catch(() => undefined); // rejects once the stream is destroyed below
-    stream.destroy();
+    // close() (chunks()'s finally) removes the FIFO's name, then destroys the stream: never the other way round.
+    next.catch(() => undefined); // rejects once the stream is destroyed
     throw new FifoIdleError(
       first
         ? `QEMU did not open the memory FIFO ${this.path} within ${ms} ms (or opened it and wrote nothing)`
@@ -151,23 +159,50 @@ export class FifoReader {
   }
 
   /**
-   * Closes the read end; never waits. If QEMU is still writing, its next write fails with EPIPE (QEMU
-   * ignores SIGPIPE) and its dump ends with an error instead of blocking forever on a full pipe. If
-   * QEMU never wrote, it may be blocked opening its end right now (a late command): a momentary
-   * reader lets that open through, and QEMU's first write then fails the same way.
+   * Closes the read end; never waits. In this order:
+   * 1. a momentary reader lets through a writer blocked in open() right now (possible only if our own
+   *    read end is already gone, e.g. the stream failed);
+   * 2. the FIFO's name is replaced by a self-referencing symlink (closedName), so an open that comes
+   *    later (a command still queued in QEMU) fails with ELOOP instead of blocking QEMU's main loop
+   *    with nobody left to read, or creating a file;
+   * 3. the read ends are closed: a writer that got in fails its next write with EPIPE (QEMU ignores
+   *    SIGPIPE) and its dump ends with an error instead of blocking forever on a full pipe.
    */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    const ours = this.openError === undefined; // a path we could not open is not ours to replace
+    let momentary: number | undefined;
+    if (ours) {
+      try {
+        momentary = openSync(this.path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+      } catch {
+        // the FIFO is gone already: nobody can be waiting on it
+      }
+      closedName(this.path);
+    }
     if (this.stream) this.stream.destroy();
     else if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
-    if (this.total === 0) {
-      try {
-        closeSync(openSync(this.path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK));
-      } catch {
-        // the FIFO is gone (its directory removed): nobody can be waiting on it
-      }
+    if (momentary !== undefined) closeSync(momentary);
+  }
+}
+
+/**
+ * Replaces the FIFO at `path` by a symlink to itself in one rename(2) (no moment without a name, in
+ * which an O_CREAT open would create a file): every later open of `path` fails with ELOOP.
+ * If the directory is gone, so is the path, and nothing is needed.
+ */
+function closedName(path: string): void {
+  const temporary = `${path}.closed`;
+  try {
+    symlinkSync(basename(path), temporary);
+    renameSync(temporary, path);
+  } catch {
+    try {
+      unlinkSync(temporary);
+    } catch {
+      // never made
     }
   }
 }
