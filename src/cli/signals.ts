@@ -1,4 +1,6 @@
+import { closeSync } from 'node:fs';
 import { constants } from 'node:os';
+import { isatty } from 'node:tty';
 
 /** The signals a user or a supervisor sends to stop a command: Ctrl-C, kill, and a closed terminal. */
 const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -43,6 +45,29 @@ function listen(on: boolean): void {
 export function installStopSignals(): void {
   persistent = true;
   listen(true);
+  releaseHungUpTerminal();
+}
+
+/**
+ * When the terminal vmpm was started from closes (the SIGHUP above), its stdio descriptors stay open
+ * on a hung-up tty. On exit Node 20 restores each one's tty mode and asserts that this worked: on a
+ * hung-up tty it fails (EIO), so a vmpm that had cleaned up and chosen 129 died of SIGABRT or SIGSEGV
+ * instead (nodejs/node#51519; the check was removed in later Node releases). At exit, after the last
+ * write, a descriptor that was a terminal at start and is not one now is closed: Node skips it.
+ */
+function releaseHungUpTerminal(): void {
+  const ttys = [0, 1, 2].filter((fd) => isatty(fd));
+  if (ttys.length === 0) return;
+  process.on('exit', () => {
+    for (const fd of ttys) {
+      if (isatty(fd)) continue;
+      try {
+        closeSync(fd);
+      } catch {
+        // already closed
+      }
+    }
+  });
 }
 
 /** main(): the command has finished with `code`; a stop signal while the process drains exits with it. */

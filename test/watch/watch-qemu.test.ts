@@ -1,5 +1,6 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,7 +9,7 @@ import { BundleReader } from '../../src/bundle';
 import type { EventsSection, Manifest } from '../../src/bundle/schema';
 import { launchBootSectorGuest } from '../../src/guest';
 import type { LaunchedQemu } from '../../src/guest';
-import { runCli } from '../helpers/cli';
+import { runCli, VMPM_BIN } from '../helpers/cli';
 import { requireTools } from '../helpers/requirements';
 import { extraQmp, launchBlockErrorGuest, launchMceGuest, startWatch, waitForStatus, withClient, type WatchProcess } from './helpers';
 
@@ -315,6 +316,48 @@ describe('vmpm watch against real QEMU', { skip }, () => {
     assert.ok(n.bundle && readdirSync(dir).includes(n.bundle.split('/').pop()!), 'the bundle is in place');
     assert.deepEqual(await finishing.exited, { code: 129, signal: null });
     assert.match(finishing.stderr(), /SIGHUP: stopping \(a capture in flight gets 20000 ms/);
+  });
+
+  it('its terminal really closes (a pty hangup) mid-capture: the capture is finished, and vmpm exits 129 (not killed by the hung-up tty)', { skip: requireTools('python3') }, async () => {
+    const dir = tempDir();
+    const watchSock = join(dir, 'watch.sock');
+    const guest = track(await launchBootSectorGuest({ startPaused: true, name: 'wpty', extraArgs: extraQmp(watchSock) }));
+    await withClient(guest.endpoint, async (c) => {
+      await c.execute('cont');
+      await c.waitForEvent('GUEST_PANICKED', { timeoutMs: 10_000 });
+    });
+    // vmpm watch on a pty of its own (session leader, controlling terminal) with stdout and stderr on it;
+    // once it says it is capturing (catch-up; --settle keeps the capture open 1.5 s), the pty's master is
+    // closed: the kernel hangs the terminal up (SIGHUP), and every later write to it fails with EIO.
+    const script = [
+      'import os, pty, sys, time, select',
+      'pid, fd = pty.fork()',
+      'if pid == 0: os.execv(sys.argv[1], sys.argv[1:])',
+      'buf = b""; end = time.time() + 60',
+      'while b"capturing it now" not in buf and time.time() < end:',
+      '    r, _, _ = select.select([fd], [], [], 0.5)',
+      '    if r:',
+      '        try: buf += os.read(fd, 65536)',
+      '        except OSError: break',
+      'sys.stderr.write(buf.decode(errors="replace"))',
+      'os.close(fd)',
+      '_, status = os.waitpid(pid, 0)',
+      'print(os.waitstatus_to_exitcode(status))',
+    ].join('\n');
+    const child = spawn('python3', ['-c', script, process.execPath, VMPM_BIN, 'watch', '--qmp', watchSock, '--out-dir', dir, '--no-memory', '--settle', '1500', '--term-grace', '20000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    cleanups.push(() => void child.kill('SIGKILL'));
+    await new Promise((r) => child.on('exit', r));
+    assert.match(err, /capturing it now/, err);
+    assert.equal(out.trim(), '129', `vmpm's exit status (negative: killed by that signal); its terminal showed:\n${err}`);
+    const bundles = readdirSync(dir).filter((f) => f.includes('.vmpm'));
+    assert.equal(bundles.length, 1, bundles.join(', '));
+    assert.match(bundles[0]!, /\.vmpm$/, 'the bundle is complete, not a partial one');
+    const verify = await runCli(['verify', join(dir, bundles[0]!)]);
+    assert.equal(verify.code, 0, verify.stdout + verify.stderr);
   });
 });
 
