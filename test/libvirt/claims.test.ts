@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, VMPM_BIN } from '../helpers/cli';
 import { createBootSectorDomain, domState, useLibvirtd } from '../helpers/libvirtd';
@@ -67,6 +67,32 @@ test('a claim made through libvirt is reported through the QMP socket, and the r
     const clean2 = await runCli(['state', ...libvirt], { env });
     assert.equal(clean2.stderr, '');
     assert.deepEqual(readdirSync(runtime).filter((n) => n.startsWith('claim-')), []);
+  } finally {
+    await dom.destroy();
+  }
+});
+
+test('a claim outlives its QEMU: the domain destroyed and started again (paused, same UUID): state --libvirt reports no previous vmpm and the claim is gone', { skip, timeout: 240_000 }, async () => {
+  const dom = await createBootSectorDomain(lv.host, { blank: true, memoryMiB: 512 });
+  const runtime = mkdtempSync(join(lv.dir, 'run-'));
+  const env = { VMPM_RUNTIME_DIR: runtime };
+  const libvirt = ['--libvirt', dom.name, '--connect', lv.host.uri];
+  try {
+    await lv.host.virsh.run(['resume', dom.name]);
+    const firstId = (await lv.host.virsh.run(['domid', dom.name])).trim();
+    await killWhileStopped(dom.name, [...libvirt, '--memory-method', 'dump'], runtime, 'restarted');
+    const file = readdirSync(runtime).find((n) => n.startsWith('claim-') && n.endsWith('.json'))!;
+    assert.equal((JSON.parse(readFileSync(join(runtime, file), 'utf8')) as { instance?: string }).instance, `libvirt-domain-id:${firstId}`);
+
+    // The QEMU goes; the same domain (name, UUID) is started again, paused from the start.
+    await lv.host.virsh.run(['destroy', dom.name]);
+    await lv.host.virsh.run(['create', join(dom.dir, 'domain.xml'), '--paused']);
+    assert.notEqual((await lv.host.virsh.run(['domid', dom.name])).trim(), firstId);
+    assert.equal(await domState(lv.host, dom.name), 'paused');
+    const st = await runCli(['state', ...libvirt], { env });
+    assert.doesNotMatch(st.stderr, /previous vmpm.*stopped this guest/, st.stderr);
+    assert.match(st.stderr, /^vmpm: note: dropped the claim a previous vmpm capture \(pid \d+, gone\) left on libvirt:\S+ at \S+: the QEMU it was about has exited \(the libvirt domain has been started again since\)/m);
+    assert.deepEqual(readdirSync(runtime).filter((n) => n.startsWith('claim-')), [], 'the stale claim is gone');
   } finally {
     await dom.destroy();
   }
