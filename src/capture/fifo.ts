@@ -140,14 +140,19 @@ export class FifoReader {
   private async withinIdleBound<T>(next: Promise<T>, first: boolean): Promise<T> {
     const ms = first ? this.openTimeoutMs : this.idleTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
+    let immediate: NodeJS.Immediate | undefined;
     const idle = new Promise<'idle'>((resolve) => {
-      timer = setTimeout(() => resolve('idle'), ms);
+      // Node runs expired timers before pending I/O: after the event loop itself stalled, data may be
+      // waiting when the timer fires. Yield once (setImmediate runs after the poll phase, which
+      // delivers it) before calling the stream silent.
+      timer = setTimeout(() => (immediate = setImmediate(() => resolve('idle'))), ms);
     });
     try {
       const winner = await Promise.race([next, idle]);
       if (winner !== 'idle') return winner;
     } finally {
       clearTimeout(timer);
+      clearImmediate(immediate);
     }
     // close() (chunks()'s finally) removes the FIFO's name, then destroys the stream: never the other way round.
     next.catch(() => undefined); // rejects once the stream is destroyed

@@ -149,17 +149,30 @@ export class MigrationSocket {
     }
   }
 
-  /** True on news, false when `ms` passed without any. */
+  /**
+   * True on news, false when `ms` passed without any. Node runs expired timers before pending I/O, so
+   * after the event loop itself stalled (a long synchronous chunk, a loaded machine) the timer fires
+   * with data already waiting: it yields once (setImmediate runs after the poll phase, which delivers
+   * that data) and only then says "no news".
+   */
   private waitForNews(ms: number): Promise<boolean> {
     return new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => {
-        this.wake = undefined;
-        resolve(false);
-      }, ms);
-      this.wake = () => {
+      let settled = false;
+      const wake = (): void => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
         resolve(true);
       };
+      const timer = setTimeout(() => {
+        setImmediate(() => {
+          if (settled) return;
+          settled = true;
+          if (this.wake === wake) this.wake = undefined;
+          resolve(false);
+        });
+      }, ms);
+      this.wake = wake;
     });
   }
 
