@@ -12,7 +12,7 @@
  * method applies), so every measurement sees the same memory. The load average is printed: the
  * machine is shared; compare ratios from one run.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,9 +21,9 @@ import { capture } from '../src/capture';
 import { humanBytes } from '../src/util/bytes';
 import { launchQemu, type LaunchedQemu } from '../src/guest';
 import { QmpClient } from '../src/qmp';
+import { runCaptureChild, type CaptureChildResult } from './lib/capture-child';
 
 const ASSETS = join(__dirname, '..', '..', 'assets', 'guests');
-const CHILD = join(__dirname, 'capture-child.js');
 const FILL_END_OFFSET = 0x1f8;
 
 interface Row {
@@ -55,40 +55,11 @@ async function bootFilledGuest(dir: string, fillEnd: number, memory: string): Pr
   return { qemu, fillSeconds };
 }
 
-interface ChildResult {
-  size: number;
-  maxRssMiB: number;
-  captureMs: number;
-  cpuMs: number;
-  zeroPages: number;
-  pages: number;
-  dedupPages: number;
-  memoryMethod: string;
-  pausedMs: number | null;
-  qemuDowntimeMs: number | null;
-  qemuSetupMs: number | null;
-}
-
-function runChild(endpoint: string, out: string, method: string, env: Record<string, string> = {}): Promise<{ wall: number; result: ChildResult }> {
-  return new Promise((resolve, reject) => {
-    const t0 = now();
-    const child = spawn(process.execPath, [CHILD, endpoint, out, method], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => {
-      if (code !== 0) return reject(new Error(`capture child failed: ${stderr}`));
-      resolve({ wall: (now() - t0) / 1000, result: JSON.parse(stdout) });
-    });
-  });
-}
-
 /**
  * A snapshot's pause and QEMU's parts. x86 (this bench): vmpm sends no stop, so the pause is QEMU's
  * STOP to RESUME, and QEMU's setup ran before it, while the guest ran.
  */
-function pauseParts(r: ChildResult): string {
+function pauseParts(r: CaptureChildResult): string {
   if (r.qemuDowntimeMs === null || r.qemuSetupMs === null || r.pausedMs === null) return '';
   return ` (QEMU downtime ${r.qemuDowntimeMs} ms; QEMU setup ${r.qemuSetupMs} ms before it, guest running)`;
 }
@@ -144,7 +115,7 @@ async function main(): Promise<void> {
         // 'dump:portable': the same capture with VMPM_CODEC=portable (zstd-codec), when the native codec is installed.
         const [method, codec] = entry.split(':') as [string, string | undefined];
         if (codec && !native) continue;
-        const { wall, result } = await runChild(qemu.endpoint, join(dir, `${method}.vmpm`), method, codec ? { VMPM_CODEC: codec } : {});
+        const { wallS: wall, result } = await runCaptureChild(qemu.endpoint, join(dir, `${method}.vmpm`), method, { env: codec ? { VMPM_CODEC: codec } : {} });
         if (result.memoryMethod !== method) throw new Error(`asked for ${method}, the capture used ${result.memoryMethod}`);
         rows.push({
           scenario: s.name,

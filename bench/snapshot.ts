@@ -11,46 +11,13 @@
  * to the same QEMU one after another, numbered: QEMU 7.2's first snapshot pauses for milliseconds,
  * later ones longer, inside QEMU's own downtime (README, Performance).
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { LaunchedQemu } from '../src/guest';
+import { launchCounterGuest, launchFillGuest, type LaunchedQemu } from '../src/guest';
 import { QmpClient } from '../src/qmp';
-import { launchCounterGuest, launchFillGuest } from '../test/capture/snapshot-guests';
-
-const CHILD = join(__dirname, 'capture-child.js');
-const TIME = '/usr/bin/time';
-
-interface Child {
-  wallS: number;
-  pausedMs: number | null;
-  qemuDowntimeMs: number | null;
-  qemuSetupMs: number | null;
-  maxRssMiB: number;
-  timeRssMiB: number | null;
-  size: number;
-  memoryMethod: string;
-}
-
-function runChild(endpoint: string, out: string): Promise<Child> {
-  const useTime = existsSync(TIME);
-  const [cmd, args] = useTime ? [TIME, ['-v', process.execPath, CHILD, endpoint, out, 'snapshot']] : [process.execPath, [CHILD, endpoint, out, 'snapshot']];
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => {
-      if (code !== 0) return reject(new Error(`capture child failed: ${stderr.trim()}`));
-      const r = JSON.parse(stdout) as Omit<Child, 'wallS' | 'timeRssMiB'>;
-      const kb = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
-      resolve({ ...r, wallS: (performance.now() - t0) / 1000, timeRssMiB: kb ? Math.round(Number(kb[1]) / 1024) : null });
-    });
-  });
-}
+import { runCaptureChild } from './lib/capture-child';
 
 const load = (): string => loadavg()[0]!.toFixed(1);
 
@@ -65,11 +32,11 @@ async function scenario(name: string, launch: () => Promise<LaunchedQemu>, ready
     for (let i = 0; i < runs; i++) {
       const before = load();
       const out = join(dir, 'snap.vmpm');
-      const r = await runChild(qemu.endpoint, out);
+      const { wallS, timeRssMiB, result: r } = await runCaptureChild(qemu.endpoint, out, 'snapshot', { timeV: true });
       if (r.memoryMethod !== 'snapshot') throw new Error(`the capture used ${r.memoryMethod}`);
       const fmt = (v: number | null): string => (v === null ? '?' : String(Math.round(v * 10) / 10));
       rows.push(
-        `| ${name} | ${i + 1} | ${r.wallS.toFixed(1)} | ${fmt(r.pausedMs)} | ${fmt(r.qemuDowntimeMs)} | ${fmt(r.qemuSetupMs)} | ${r.timeRssMiB ?? '?'} (${r.maxRssMiB}) | ${(r.size / 2 ** 20).toFixed(1)} MiB | ${before} -> ${load()} |`,
+        `| ${name} | ${i + 1} | ${wallS.toFixed(1)} | ${fmt(r.pausedMs)} | ${fmt(r.qemuDowntimeMs)} | ${fmt(r.qemuSetupMs)} | ${timeRssMiB ?? '?'} (${r.maxRssMiB}) | ${(r.size / 2 ** 20).toFixed(1)} MiB | ${before} -> ${load()} |`,
       );
       process.stderr.write(`${rows.at(-1)}\n`);
       rmSync(out, { force: true });

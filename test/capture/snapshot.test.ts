@@ -6,14 +6,13 @@ import { join } from 'node:path';
 import type { CpusSection, Manifest } from '../../src/bundle/schema';
 import { capture } from '../../src/capture';
 import type { SnapshotSection } from '../../src/capture/snapshot-section';
-import { launchBootSectorGuest } from '../../src/guest';
+import { COUNTER_MARKER, COUNTER_PAGES, launchBootSectorGuest, launchCounterGuest, launchFillGuest } from '../../src/guest';
 import type { QmpClient } from '../../src/qmp';
 import { fromHex } from '../../src/util/hex';
 import { VmpmError } from '../../src/util/errors';
 import { requireTools } from '../helpers/requirements';
 import { mountSmallTmpfs } from '../helpers/tmpfs';
 import { status, withBundle, withGuest } from './harness';
-import { COUNTER_MARKER, COUNTER_PAGES, launchCounterGuest, launchFillGuest } from './snapshot-guests';
 
 const skip = requireTools('qemu-system-x86_64');
 const ALLOW = ['cont', 'migrate', 'migrate-set-capabilities', 'migrate-set-parameters', 'migrate_cancel'];

@@ -1,7 +1,10 @@
-/** Guests for the background-snapshot tests: the counting guest (assets/guests/counter.asm). */
+/**
+ * Guests that keep RAM changing or filled while running, for background-snapshot tests and benches:
+ * the counting guest (assets/guests/counter.asm) and the fill guest (assets/guests/fill.asm).
+ */
 import { copyFileSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { escapeQemuOptionValue, startQemu, type LaunchedQemu, type LaunchOptions } from '../../src/guest';
+import { escapeQemuOptionValue, startQemu, type LaunchedQemu, type LaunchOptions } from './launch';
 
 const COUNTER_IMAGE = join(__dirname, '..', '..', '..', 'assets', 'guests', 'counter.bin');
 export const COUNTER_PAGES = { a: 0x00100000n, b: 0x02000000n, c: 0x03f00000n };
