@@ -166,7 +166,11 @@ async function runCapture(o: CaptureCommandOptions, cmd: Command): Promise<void>
     progress?.done();
     // The scope outlives the close: a signal after the bundle is in place neither kills vmpm silently
     // nor turns the finished capture into a failure (the summary is printed, the exit code is the capture's).
-    await client.close();
-    signals.dispose();
+    // It ends even if the close fails: a scope left behind would swallow every later signal.
+    try {
+      await client.close();
+    } finally {
+      signals.dispose();
+    }
   }
 }
