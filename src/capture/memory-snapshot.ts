@@ -25,6 +25,7 @@ import type { ActionLog } from './actions';
 import { MigrationPlacement } from './migration-placement';
 import { MigrationSocket } from './migration-socket';
 import { SetupWatch, defaultSetupTimeoutMs } from './snapshot-setup-watch';
+import { MigrationEndedError, describeMigrationEnd, migrationGaveUp, migrationOver, queryMigrate } from './migration-status';
 import { throwIfAborted, type CapturedRange, type MemoryCaptureContext, type MemoryCaptureResult } from './memory-common';
 
 /** Bytes per second: far above what any host moves, i.e. no limit (QEMU's default is 128 MiB/s). */
@@ -102,8 +103,7 @@ export class SnapshotSettings {
  */
 export class SnapshotPrep {
   private migrating: Promise<unknown> | undefined;
-  /** performance.now() when `migrate` was sent. */
-  startedAt = 0;
+  private sentAt: number | undefined;
   private completed = false;
   private resumed = false;
   private unsubscribe: (() => void) | undefined;
@@ -132,6 +132,11 @@ export class SnapshotPrep {
     }
   }
 
+  /** performance.now() when `migrate` was sent; undefined before start(). */
+  get startedAt(): number | undefined {
+    return this.sentAt;
+  }
+
   /** Sends `migrate` now (once); resolves with its reply. */
   start(): Promise<unknown> {
     if (this.migrating === undefined) {
@@ -139,7 +144,7 @@ export class SnapshotPrep {
         if (e.event === 'RESUME') this.resumed = true;
       });
       const { client, socket } = this;
-      this.startedAt = performance.now();
+      this.sentAt = performance.now();
       this.migrating = this.actions.run('migrate', `background snapshot into ${socket.uri} (vmpm reads it; nothing on disk)`, () => client.execute('migrate', { uri: socket.uri }));
     }
     return this.migrating;
@@ -176,10 +181,11 @@ export async function captureWithSnapshot(ctx: MemoryCaptureContext, prep: Snaps
   try {
     throwIfAborted(ctx.signal);
     await prep.start();
+    const startedAt = prep.startedAt!; // set by start()
     const total = ctx.plan.reduce((s, r) => s + Number(r.end - r.start), 0);
     // QEMU's setup sends nothing on the stream: its silence then is not a stall (snapshot-setup-watch.ts).
     const setupTimeoutMs = ctx.snapshotSetupTimeoutMs ?? defaultSetupTimeoutMs(total);
-    watch = new SetupWatch(client, socket, { startedAt: prep.startedAt, setupTimeoutMs, idleTimeoutMs: socket.idleTimeoutMs });
+    watch = SetupWatch.start(client, socket, { startedAt, setupTimeoutMs, idleTimeoutMs: socket.idleTimeoutMs });
     // While QEMU sets up, not before: reserving a 4 GiB guest's page index takes tens of
     // milliseconds under load; the stream waits in the socket meanwhile.
     const placed = ctx.writer.beginPlacedRanges(ctx.plan.map((r) => ({ start: r.start, length: r.end - r.start, name: r.name })));
@@ -235,14 +241,15 @@ async function readStream(
   return { streamBytes, end: parser.end() };
 }
 
-/** `err` or, when QEMU reports the migration failed or cancelled, QEMU's own reason (with `err` beside it). */
+/**
+ * `err` or, when QEMU reports the migration failed or cancelled, QEMU's own reason (with `err`
+ * beside it). An error that already is QEMU's reason (the setup watch's) is returned as it is.
+ */
 async function withQemuReason(client: QmpClient, err: unknown): Promise<unknown> {
-  if (client.closed) return err;
+  if (err instanceof MigrationEndedError || client.closed) return err;
   try {
-    const m = await client.execute<{ status?: string; 'error-desc'?: string }>('query-migrate', undefined, { timeoutMs: 5000 });
-    if (m.status === 'failed' || m.status === 'cancelled') {
-      return new VmpmError(`QEMU's background snapshot ${m.status}${m['error-desc'] ? `: ${m['error-desc']}` : ''} (the stream: ${describeError(err)})`);
-    }
+    const m = await queryMigrate(client, 5000);
+    if (migrationGaveUp(m)) return new MigrationEndedError(`${describeMigrationEnd(m)} (the stream: ${describeError(err)})`);
   } catch {
     // No answer: the stream's own error is all there is.
   }
@@ -263,14 +270,12 @@ async function readSettings(client: QmpClient): Promise<Found> {
 async function waitForCompletion(client: QmpClient): Promise<{ downtimeMs: number | null; setupMs: number | null }> {
   const deadline = performance.now() + SETTLE_TIMEOUT_MS;
   for (;;) {
-    const m = await client.execute<{ status?: string; downtime?: number; 'setup-time'?: number; 'error-desc'?: string }>('query-migrate');
+    const m = await queryMigrate(client);
     if (m.status === 'completed') {
       const num = (v: unknown): number | null => (typeof v === 'number' ? v : null);
       return { downtimeMs: num(m.downtime), setupMs: num(m['setup-time']) };
     }
-    if (m.status === 'failed' || m.status === 'cancelled') {
-      throw new VmpmError(`QEMU's background snapshot ${m.status}${m['error-desc'] ? `: ${m['error-desc']}` : ''}`);
-    }
+    if (migrationGaveUp(m)) throw new MigrationEndedError(describeMigrationEnd(m));
     if (performance.now() > deadline) throw new VmpmError(`the background snapshot did not complete within ${SETTLE_TIMEOUT_MS} ms after its stream ended (status ${m.status ?? '?'})`);
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -282,8 +287,7 @@ async function waitForCompletion(client: QmpClient): Promise<{ downtimeMs: numbe
  */
 async function pastSetup(client: QmpClient, done: () => boolean): Promise<void> {
   while (!done() && !client.closed) {
-    const m = await client.execute<{ status?: string }>('query-migrate', undefined, { timeoutMs: 5000 });
-    if (m.status === undefined || ['cancelled', 'failed', 'completed', 'none'].includes(m.status)) return;
+    if (migrationOver(await queryMigrate(client, 5000))) return;
     await new Promise((r) => setTimeout(r, 10));
   }
 }
@@ -310,8 +314,7 @@ async function cancel(client: QmpClient, actions: ActionLog, warnings: string[])
 async function settled(client: QmpClient, ms: number): Promise<boolean> {
   const deadline = performance.now() + ms;
   for (;;) {
-    const m = await client.execute<{ status?: string }>('query-migrate', undefined, { timeoutMs: 5000 });
-    if (m.status === undefined || ['cancelled', 'failed', 'completed', 'none'].includes(m.status)) return true;
+    if (migrationOver(await queryMigrate(client, 5000))) return true;
     if (performance.now() > deadline) return false;
     await new Promise((r) => setTimeout(r, 10));
   }

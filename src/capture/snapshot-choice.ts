@@ -11,12 +11,12 @@
 import type { MemoryMethod, QuiescePolicy, RunState } from '../bundle/schema';
 import type { QmpClient } from '../qmp';
 import { VmpmError, describeError } from '../util/errors';
+import { migrationOver, queryMigrate } from './migration-status';
 
 export type RequestedMemoryMethod = MemoryMethod | 'auto';
 
 /** Capabilities that change what the stream looks like (or need a peer): the snapshot needs them off. */
 const STREAM_CHANGING = ['xbzrle', 'rdma-pin-all', 'compress', 'postcopy-ram', 'x-colo', 'block', 'multifd', 'dirty-bitmaps', 'x-ignore-shared', 'zero-copy-send', 'postcopy-preempt', 'mapped-ram', 'return-path', 'validate-uuid'];
-const IDLE_MIGRATION = new Set(['none', 'completed', 'failed', 'cancelled']);
 
 export async function chooseMemoryMethod(
   client: QmpClient,
@@ -45,8 +45,8 @@ export async function snapshotBlocker(client: QmpClient, policy: QuiescePolicy, 
     if (!caps.some((c) => c.capability === 'background-snapshot')) return 'this QEMU has no background-snapshot migration capability';
     const on = caps.filter((c) => c.state && STREAM_CHANGING.includes(c.capability)).map((c) => c.capability);
     if (on.length > 0) return `migration capabilities ${on.join(', ')} are on`;
-    const migration = await client.execute<{ status?: string }>('query-migrate');
-    if (migration.status !== undefined && !IDLE_MIGRATION.has(migration.status)) return `a migration is in progress (${migration.status})`;
+    const migration = await queryMigrate(client);
+    if (!migrationOver(migration)) return `a migration is in progress (${migration.status})`;
     const vfio = await vfioDevices(client);
     if (vfio.length > 0) return `VFIO device ${vfio.join(', ')} attached (QEMU refuses background snapshots with VFIO)`;
   } catch (err) {

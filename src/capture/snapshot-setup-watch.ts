@@ -12,6 +12,7 @@
 import type { QmpClient } from '../qmp';
 import { VmpmError } from '../util/errors';
 import type { MigrationSocket } from './migration-socket';
+import { MigrationEndedError, describeMigrationEnd, migrationGaveUp, queryMigrate, type MigrationInfo } from './migration-status';
 
 const MIN_SETUP_BOUND_MS = 600_000;
 const SETUP_BOUND_MS_PER_GIB = 120_000;
@@ -33,12 +34,17 @@ export class SetupWatch {
   private stopped = false;
   private wake: (() => void) | undefined;
 
-  constructor(
+  private constructor(
     private readonly client: QmpClient,
     private readonly socket: MigrationSocket,
     private readonly options: SetupWatchOptions,
-  ) {
-    void this.watch();
+  ) {}
+
+  /** Starts watching at once; stop() ends it. The watch never throws: it tells the socket (alive(), interrupt()). */
+  static start(client: QmpClient, socket: MigrationSocket, options: SetupWatchOptions): SetupWatch {
+    const watch = new SetupWatch(client, socket, options);
+    void watch.watch();
+    return watch;
   }
 
   /** Ends the watch (idempotent). A poll still outstanding is left to its own timeout; its answer is ignored. */
@@ -52,9 +58,9 @@ export class SetupWatch {
     const { startedAt, setupTimeoutMs, idleTimeoutMs } = this.options;
     const pollMs = Math.max(10, Math.min(1000, Math.floor(idleTimeoutMs / 4)));
     while (!this.stopped && !client.closed) {
-      let m: { status?: string; 'error-desc'?: string } | undefined;
+      let m: MigrationInfo | undefined;
       try {
-        m = await client.execute<{ status?: string; 'error-desc'?: string }>('query-migrate', undefined, { timeoutMs: Math.max(idleTimeoutMs, 1000) });
+        m = await queryMigrate(client, Math.max(idleTimeoutMs, 1000));
       } catch {
         m = undefined; // no answer: no sign of progress (the idle bound decides), ask again
       }
@@ -65,8 +71,8 @@ export class SetupWatch {
           return;
         }
         socket.alive();
-      } else if (m?.status === 'failed' || m?.status === 'cancelled') {
-        socket.interrupt(new VmpmError(`QEMU's background snapshot ${m.status}${m['error-desc'] ? `: ${m['error-desc']}` : ''}`));
+      } else if (m !== undefined && migrationGaveUp(m)) {
+        socket.interrupt(new MigrationEndedError(describeMigrationEnd(m)));
         return;
       } else if (m !== undefined) {
         return; // past its setup: from now on only data shows progress

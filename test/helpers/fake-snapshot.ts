@@ -15,6 +15,8 @@ export interface FakeSnapshotOptions {
   /** QEMU gives up during its setup after this long (status `failed`, with `errorDesc`). */
   failAfterMs?: number;
   errorDesc?: string;
+  /** On that failure the stream connection stays open (the reader must learn it from query-migrate). */
+  keepStreamOnFail?: boolean;
 }
 
 export interface FakeSnapshotState {
@@ -41,7 +43,7 @@ export function fakeSnapshot(options: FakeSnapshotOptions): { state: FakeSnapsho
     if (options.failAfterMs !== undefined) {
       setupTimer = setTimeout(() => {
         state.status = 'failed';
-        stream!.destroy();
+        if (!options.keepStreamOnFail) stream!.destroy();
       }, options.failAfterMs);
       return;
     }
