@@ -1,7 +1,8 @@
 /**
  * The capture orchestrator, one function per phase:
- *   quiesce  (survey.ts)     the run state found, the transport, the memory method; a snapshot's
- *                            settings and socket made ready while the guest still runs
+ *   quiesce  (survey.ts)     the run state found, the guest's UUID (into the claim before any
+ *                            change), the transport, the memory method; a snapshot's settings and
+ *                            socket made ready while the guest still runs
  *   metadata (collect.ts)    identity, memory map, block devices, vCPU threads: before any stop
  *   stop     (quiesce.ts)    `stop` per policy, then the registers, the only read inside the stop;
  *                            an x86 snapshot sends only `migrate` (QEMU stops the guest itself and
@@ -44,8 +45,7 @@ export async function capture(client: QmpClient, options: CaptureOptions): Promi
   try {
     run.checkAbort();
     const f = (found = await run.step('quiesce', 'survey', () => survey(run)));
-    const meta = await run.step('metadata', 'metadata', () => collectMetadata(run, writer, f.method));
-    run.identify(meta.identity.uuid);
+    const meta = await run.step('metadata', 'metadata', () => collectMetadata(run, writer, f.method, f.uuid));
     run.checkAbort();
     const snap = f.snapshot;
     const migrate = snap ? () => snap.start() : undefined;

@@ -126,7 +126,7 @@ export class Claim {
 
   private readonly startedAt = new Date().toISOString();
 
-  /** The guest's UUID once known (before any stop: the metadata phase); a file already written is rewritten with it. */
+  /** The guest's UUID once known (the survey reads it before any change); a file already written (watch's stop) is rewritten with it. */
   identify(uuid: string | null | undefined): void {
     const u = guestUuid(uuid);
     if (u === null || u === this.uuid) return;

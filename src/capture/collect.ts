@@ -19,9 +19,10 @@ export interface Metadata {
   plan: CaptureRange[];
 }
 
-export async function collectMetadata(run: CaptureRun, writer: BundleWriter, method: MemoryMethod): Promise<Metadata> {
+/** `uuid`: the guest's UUID as the survey read it (readGuestUuid), not asked again. */
+export async function collectMetadata(run: CaptureRun, writer: BundleWriter, method: MemoryMethod, uuid: string | null): Promise<Metadata> {
   const { client, warnings } = run;
-  const identity = await collectIdentity(client, warnings);
+  const identity = await collectIdentity(client, warnings, uuid);
   const cpusFast = await queryCpusFast(client, warnings);
   const mem = await collectMemoryInfo(client, warnings);
   const block = await collectBlock(client, warnings);

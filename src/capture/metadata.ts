@@ -69,21 +69,32 @@ export async function queryStatusDetailed(client: QmpClient, options: { timeoutM
   return { state, libvirt: s.libvirt };
 }
 
-export async function collectIdentity(client: QmpClient, warnings: string[]): Promise<Identity> {
+/**
+ * The guest's UUID as QEMU reports it (query-uuid), or null when it has none (the all-zero UUID) or the
+ * query failed (a warning). The survey reads it before anything changes on the guest: the claim names
+ * the guest by it from the first change (claim.ts); the identity reuses that answer.
+ */
+export async function readGuestUuid(client: QmpClient, warnings: string[]): Promise<string | null> {
+  const uuid = await optional<{ UUID: string }>(client, 'query-uuid', warnings);
+  // QEMU reports the all-zero UUID when none was set with -uuid.
+  return uuid && uuid.UUID !== '00000000-0000-0000-0000-000000000000' ? uuid.UUID : null;
+}
+
+/** `uuid`: readGuestUuid's answer when the caller already has it (the survey), so QEMU is not asked twice. */
+export async function collectIdentity(client: QmpClient, warnings: string[], uuid?: string | null): Promise<Identity> {
   // Over a transport without a greeting (libvirt) the session learned the version with query-version when
   // it opened (capabilities then stay unknown): use that answer instead of asking QEMU a second time.
   const version = client.greeting.capabilities === undefined ? client.greeting.version : await client.execute<QmpGreeting['version']>('query-version');
   const target = await client.execute<{ arch: string }>('query-target');
   const name = await optional<{ name?: string }>(client, 'query-name', warnings);
-  const uuid = await optional<{ UUID: string }>(client, 'query-uuid', warnings);
+  const guestUuid = uuid !== undefined ? uuid : await readGuestUuid(client, warnings);
   const kvm = await optional<{ enabled: boolean; present: boolean }>(client, 'query-kvm', warnings);
   const v = version.qemu;
   return {
     version: `${v.major}.${v.minor}.${v.micro}`,
     package: version.package ?? '',
     name: name?.name ?? null,
-    // QEMU reports the all-zero UUID when none was set with -uuid.
-    uuid: uuid && uuid.UUID !== '00000000-0000-0000-0000-000000000000' ? uuid.UUID : null,
+    uuid: guestUuid,
     arch: target.arch,
     kvm: kvm ? { enabled: kvm.enabled, present: kvm.present } : null,
   };

@@ -95,7 +95,7 @@ export class CaptureRun {
     this.unsubscribe = client.onEvent((e) => this.watchRunState(e));
   }
 
-  /** The guest's UUID from the metadata (before any stop): the claim names the guest by it as well as by endpoint. */
+  /** The guest's UUID, read by the survey before any change: the claim names the guest by it as well as by endpoint. */
   identify(uuid: string | null): void {
     this.claim.identify(uuid);
   }

@@ -1,12 +1,13 @@
 /**
- * The first phase of a capture, before anything changes: the run state vmpm found, how the session
- * reaches QEMU, and the memory method. For a background snapshot it also prepares everything the
+ * The first phase of a capture, before anything changes: the run state vmpm found, the guest's UUID
+ * (the claim names the guest by it from the first change on), how the session reaches QEMU, and the
+ * memory method. For a background snapshot it also prepares everything the
  * snapshot needs (migration settings, the socket QEMU will connect to), so that none of it happens
  * while the guest is stopped.
  */
 import type { ManifestTransport, MemoryMethod, RunState } from '../bundle/schema';
 import type { CaptureRun } from './run';
-import { queryStatusDetailed, type LibvirtStatus } from './metadata';
+import { queryStatusDetailed, readGuestUuid, type LibvirtStatus } from './metadata';
 import { SnapshotPrep } from './memory-snapshot';
 import { chooseMemoryMethod } from './snapshot-choice';
 
@@ -14,6 +15,8 @@ export interface Survey {
   before: RunState;
   transport: ManifestTransport;
   method: MemoryMethod;
+  /** The guest's UUID (readGuestUuid), read before anything changed; the metadata's identity reuses it. */
+  uuid: string | null;
   /** Set for method `snapshot`: restore() it whatever happens. */
   snapshot?: SnapshotPrep;
 }
@@ -23,6 +26,11 @@ export async function survey(run: CaptureRun): Promise<Survey> {
   const detailed = await queryStatusDetailed(client);
   const before = detailed.state;
   run.before = before;
+  // Before any change (the snapshot's migration settings below, the stop later): a claim written for
+  // the first change already names the guest by UUID, so a vmpm killed at that change is found by a
+  // vmpm that reaches the same guest through the other transport (claim.ts).
+  const uuid = await readGuestUuid(client, warnings);
+  run.identify(uuid);
   const transport = transportOf(client.endpoint, detailed.libvirt, options.libvirtOwned);
   for (const w of detailed.libvirt?.readiness ?? []) warnings.push(`libvirt domain: ${w}`);
   // QEMU started with -S and never continued: nothing to stop or resume, but the reader should know
@@ -37,7 +45,7 @@ export async function survey(run: CaptureRun): Promise<Survey> {
     warnings.push(`QEMU is run by libvirt (${options.libvirtOwned}): memory via pmemsave; vmpm never sends it dump-guest-memory (it crashed libvirtd 9.0). --libvirt DOMAIN uses libvirt's own dump`);
   }
   run.method = method;
-  const found: Survey = { before, transport, method };
+  const found: Survey = { before, transport, method, uuid };
   if (method === 'snapshot') {
     const bounds: { connectTimeoutMs?: number; idleTimeoutMs?: number } = {};
     if (options.fifoOpenTimeoutMs !== undefined) bounds.connectTimeoutMs = options.fifoOpenTimeoutMs;
