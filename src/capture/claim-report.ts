@@ -2,9 +2,11 @@
  * The next vmpm's side of claims (claim.ts): finds the claim files a vmpm that is gone left for this
  * guest (the same endpoint, or the same guest UUID reached through another transport: a libvirt
  * domain and its QEMU's QMP socket), checks against the guest what is still as it left it, and says
- * so with the exact command that undoes each change. It never undoes anything itself. A claim
- * nothing is left of is removed, and so is one about a QEMU that has exited since (claimQemuGone):
- * whatever it said held for that QEMU, not for one started later at the same socket or domain.
+ * so with the exact command that undoes each change. It never undoes anything itself. A claim made
+ * through this endpoint that nothing is left of is removed, and so is one about a QEMU that has exited
+ * since (claimQemuGone): whatever it said held for that QEMU, not for one started later at the same
+ * socket or domain. A claim matched only by UUID is reported but never removed for being undone
+ * here: two QEMUs can share a UUID, and the claim may be about the other one.
  */
 import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -184,8 +186,9 @@ export interface ReportOptions {
 }
 
 /**
- * One line per change a gone vmpm left on this guest that is still in effect. Claims nothing is left
- * of (the guest was resumed, the setting put back) are deleted, and so are claims (on this guest or
+ * One line per change a gone vmpm left on this guest that is still in effect. Claims made through this
+ * endpoint that nothing is left of (the guest was resumed, the setting put back) are deleted (a claim
+ * matched only by UUID is not: another QEMU may have that UUID), and so are claims (on this guest or
  * any other) whose QEMU has exited since (claimQemuGone), each told to `note` once. Never throws.
  */
 export async function reportStaleClaims(client: QmpClient, say: (line: string) => void, options: ReportOptions = {}): Promise<number> {
@@ -224,7 +227,9 @@ export async function reportStaleClaims(client: QmpClient, say: (line: string) =
     for (const change of c.changes) if (await stillInEffect(client, change, status.running)) left.push(change);
     for (const change of left) say(describeChange(c, change, status.status, endpoint));
     reported += left.length;
-    if (left.length === 0) for (const path of c.paths) removeQuietly(path);
+    // Nothing left here says nothing left where the claim was made unless it was made here (its
+    // endpoint): two QEMUs can share a UUID (a copied -uuid, a migration's source and destination).
+    if (left.length === 0 && c.endpoint === endpoint) for (const path of c.paths) removeQuietly(path);
   }
   return reported;
 }

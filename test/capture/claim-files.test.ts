@@ -236,3 +236,43 @@ test('Claim writes the instance it is given, and an older reader\'s fields stay 
     claim.sync([]);
   });
 });
+
+test('two QEMUs sharing a UUID (a copied -uuid, a migration\'s source and destination): the other one\'s vmpm leaves the claim alone; only a vmpm on the claim\'s endpoint removes it', async () => {
+  // Every fake QEMU answers query-uuid with the same UUID.
+  const stopped = await startFakeQemu({ status: 'paused' }); // the guest the killed vmpm stopped
+  const twin = await startFakeQemu({ status: 'running' });
+  const dir = mkdtempSync(join(tmpdir(), 'vmpm-claim-files-'));
+  const onStopped = await QmpClient.connect(stopped.endpoint);
+  const onTwin = await QmpClient.connect(twin.endpoint);
+  try {
+    const pid = deadPid();
+    const claimPath = join(dir, `claim-${endpointKey(stopped.endpoint)}-${pid}.json`);
+    writeFileSync(claimPath, JSON.stringify({ ...record(pid, '2026-12-02T00:00:00.000Z'), endpoint: stopped.endpoint, uuid: '11111111-2222-3333-4444-555555555555', instance: onStopped.instance }));
+
+    // The twin runs: nothing of the claim is in effect there, but that says nothing about the guest it was made on.
+    const lines: string[] = [];
+    const notes: string[] = [];
+    assert.equal(await reportStaleClaims(onTwin, (l) => lines.push(l), { dir, note: (l) => notes.push(l) }), 0);
+    assert.deepEqual([lines, notes], [[], []]);
+    assert.ok(twin.state.commands.includes('query-uuid'), 'the twin was matched by UUID');
+    assert.ok(existsSync(claimPath), 'a claim matched only by UUID is not removed');
+
+    // Paused too, the twin is told (a UUID match is reported), and the claim stays.
+    twin.state.status = 'paused';
+    assert.equal(await reportStaleClaims(onTwin, (l) => lines.push(l), { dir }), 1);
+    assert.match(lines[0]!, new RegExp(`^a previous vmpm capture \\(pid ${pid}, gone through ${stopped.endpoint.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\\) stopped this guest`));
+    assert.ok(existsSync(claimPath));
+
+    // The guest it was made on: still paused, reported; once resumed, its own vmpm removes the claim.
+    assert.equal(await reportStaleClaims(onStopped, () => undefined, { dir }), 1);
+    stopped.state.status = 'running';
+    assert.equal(await reportStaleClaims(onStopped, () => undefined, { dir }), 0);
+    assert.deepEqual(readdirSync(dir), []);
+  } finally {
+    await onStopped.close();
+    await onTwin.close();
+    await stopped.stop();
+    await twin.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

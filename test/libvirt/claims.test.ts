@@ -53,7 +53,10 @@ test('a claim made through libvirt is reported through the QMP socket, and the r
     execSync(undoQmp.replace(/^vmpm/, `'${process.execPath}' '${VMPM_BIN}'`), { env: { ...process.env, ...env }, stdio: 'pipe' });
     assert.equal(await domState(lv.host, dom.name), 'running');
     const clean = await runCli(['state', '--qmp', qmp], { env });
-    assert.equal(clean.stderr, '', 'once resumed, the claim is gone');
+    assert.equal(clean.stderr, '', 'once resumed, nothing is reported');
+    // Matched by UUID only, the claim stays (another QEMU may share the UUID); through its own endpoint it goes.
+    assert.equal(readdirSync(runtime).filter((n) => n.startsWith('claim-')).length, 1);
+    assert.equal((await runCli(['state', ...libvirt], { env })).stderr, '');
     assert.deepEqual(readdirSync(runtime).filter((n) => n.startsWith('claim-')), []);
 
     // 2. Captured through the QMP socket (pmemsave: libvirt runs this QEMU), killed; looked at through libvirt.
@@ -66,6 +69,8 @@ test('a claim made through libvirt is reported through the QMP socket, and the r
     assert.equal(await domState(lv.host, dom.name), 'running');
     const clean2 = await runCli(['state', ...libvirt], { env });
     assert.equal(clean2.stderr, '');
+    assert.equal(readdirSync(runtime).filter((n) => n.startsWith('claim-')).length, 1, 'matched by UUID only: kept');
+    assert.equal((await runCli(['state', '--qmp', qmp], { env })).stderr, '');
     assert.deepEqual(readdirSync(runtime).filter((n) => n.startsWith('claim-')), []);
   } finally {
     await dom.destroy();
