@@ -7,6 +7,8 @@
  *   - vmpm export --format elf / raw / kdump of the captured bundle;
  *   - the yardstick for export: `zstd -d` of the same memory to a file (the raw image compressed with
  *     `zstd -3 -T2` beforehand, untimed; zstd -d writes the whole 1 GiB, zeros as sparse holes).
+ * VMPM_BENCH_BASELINE=/path/to/other/bin/vmpm (another build, e.g. an older commit's): its import and
+ * exports are timed too, each right after this build's, so a change is measured in the same run.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
@@ -18,6 +20,7 @@ import { humanBytes } from '../src/util/bytes';
 
 const ASSETS = join(__dirname, '..', '..', 'assets', 'guests');
 const VMPM = join(__dirname, '..', '..', 'bin', 'vmpm');
+const BASELINE = process.env.VMPM_BENCH_BASELINE;
 const FILL_END_OFFSET = 0x1f8;
 
 interface Row {
@@ -73,16 +76,24 @@ async function main(): Promise<void> {
     await client.execute('dump-guest-memory', { paging: false, protocol: `file:${elf}` }, { timeoutMs: 600_000 });
     rows.push({ what: 'QEMU dump-guest-memory ELF to a file', seconds: (performance.now() - t0) / 1000, bytes: statSync(elf).size });
     await client.close();
-    const imp = timedRun(process.execPath, [VMPM, 'import', elf, '-o', join(dir, 'imp.vmpm')]);
-    rows.push({ what: 'vmpm import of that ELF', ...imp, bytes: statSync(join(dir, 'imp.vmpm')).size, note: `${(imp.seconds / cap.seconds).toFixed(2)}x the capture (goal <= 1.2x)` });
+    const builds: Array<[string, string]> = [['', VMPM], ...(BASELINE ? [[' (baseline build)', BASELINE] as [string, string]] : [])];
+    for (const [label, bin] of builds) {
+      const out = join(dir, `imp${label ? '-baseline' : ''}.vmpm`);
+      const imp = timedRun(process.execPath, [bin, 'import', elf, '-o', out]);
+      rows.push({ what: `vmpm import of that ELF${label}`, ...imp, bytes: statSync(out).size, note: `${(imp.seconds / cap.seconds).toFixed(2)}x the capture (goal <= 1.2x)` });
+      rmSync(out, { force: true });
+    }
     rmSync(elf, { force: true });
 
     const exports: Row[] = [];
     for (const format of ['elf', 'raw', 'kdump']) {
-      const out = join(dir, `exp.${format}`);
-      const t = timedRun(process.execPath, [VMPM, 'export', bundle, '--format', format, '-o', out]);
-      exports.push({ what: `vmpm export --format ${format}`, ...t, bytes: statSync(out).blocks * 512 });
-      if (format !== 'raw') rmSync(out, { force: true });
+      for (const [label, bin] of builds) {
+        const out = join(dir, `exp${label ? '-baseline' : ''}.${format}`);
+        const t = timedRun(process.execPath, [bin, 'export', bundle, '--format', format, '-o', out]);
+        exports.push({ what: `vmpm export --format ${format}${label}`, ...t, bytes: statSync(out).blocks * 512 });
+        if (format !== 'raw' || label) rmSync(out, { force: true });
+        if (label) rmSync(`${out}.ranges.json`, { force: true });
+      }
     }
     execFileSync('zstd', ['-3', '-T2', '-q', '-f', join(dir, 'exp.raw'), '-o', join(dir, 'raw.zst')]);
     const zd2 = timedRun('zstd', ['-d', '-q', '-f', join(dir, 'raw.zst'), '-o', join(dir, 'raw.out')]);
