@@ -56,26 +56,61 @@ export function claimQemuGone(claim: ClaimRecord, here?: GuestKey): string | nul
   return null;
 }
 
-/** Whether `claim` is about `guest`: the same endpoint string, or the same (real) guest UUID. */
-export function claimMatches(claim: ClaimRecord, guest: GuestKey): boolean {
-  if (claim.endpoint === guest.endpoint) return true;
+export type ClaimMatch = 'endpoint' | 'uuid';
+
+/**
+ * How `claim` is about `guest`: `endpoint` (made through the same endpoint string), `uuid` (made through
+ * another endpoint, and both name the same real guest UUID), or null (not this guest's).
+ */
+export function claimMatch(claim: ClaimRecord, guest: GuestKey): ClaimMatch | null {
+  if (claim.endpoint === guest.endpoint) return 'endpoint';
   const u = guestUuid(guest.uuid);
-  return u !== null && guestUuid(claim.uuid) === u;
+  return u !== null && guestUuid(claim.uuid) === u ? 'uuid' : null;
+}
+
+/** A claim on this guest, and how it matched (claimMatch): only an `endpoint` match is ever removed for being undone here. */
+export interface FoundClaim extends StaleClaim {
+  match: ClaimMatch;
+}
+
+export interface StaleClaims {
+  /** The claims on the guest whose QEMU may be the one there now, oldest first. */
+  claims: FoundClaim[];
+  /** Claims (on this guest or any other) about a QEMU that has exited since, and why (claimQemuGone). Nothing is removed here. */
+  exited: Array<StaleClaim & { why: string }>;
 }
 
 /**
- * Claims on `guest` (an endpoint, or an endpoint and UUID) whose vmpm process is gone (or its pid now
- * belongs to another process). Claim.sync() writes `NAME.json.tmp` then renames it over `NAME.json`: a
- * kill -9 between the two leaves the tmp file, which then holds the newer record (a tmp that does not
- * parse was cut short and the `.json`, if any, is the record). Both files belong to the claim and go
- * when it does.
+ * The claims whose vmpm process is gone (or its pid now belongs to another process), as seen from
+ * `guest` (its endpoint, and its QEMU instance when known): those on it, and those (on any guest)
+ * about a QEMU that has exited. The one matching path: reportStaleClaims reports and removes by it.
+ * The guest's UUID is `guest.uuid` when given, else `askUuid()` (a QMP round trip), asked only when a
+ * claim made through another endpoint names a UUID.
+ *
+ * Claim.sync() writes `NAME.json.tmp` then renames it over `NAME.json`: a kill -9 between the two
+ * leaves the tmp file, which then holds the newer record (a tmp that does not parse was cut short and
+ * the `.json`, if any, is the record). Both files belong to the claim and go when it does.
  */
-export function staleClaims(guest: string | GuestKey, dir = runtimeDir()): StaleClaim[] {
-  const key = typeof guest === 'string' ? { endpoint: guest } : guest;
-  return allStaleClaims(dir).filter((c) => claimMatches(c, key) && claimQemuGone(c, key) === null);
+export async function staleClaims(guest: string | GuestKey, dir = runtimeDir(), askUuid?: () => Promise<string | null>): Promise<StaleClaims> {
+  const key: GuestKey = typeof guest === 'string' ? { endpoint: guest } : guest;
+  const live: StaleClaim[] = [];
+  const exited: StaleClaims['exited'] = [];
+  for (const c of allStaleClaims(dir)) {
+    const why = claimQemuGone(c, key);
+    if (why === null) live.push(c);
+    else exited.push({ ...c, why });
+  }
+  let uuid = guestUuid(key.uuid);
+  if (key.uuid === undefined && askUuid && live.some((c) => c.endpoint !== key.endpoint && guestUuid(c.uuid) !== null)) uuid = guestUuid(await askUuid());
+  const claims: FoundClaim[] = [];
+  for (const c of live) {
+    const match = claimMatch(c, { ...key, uuid });
+    if (match !== null) claims.push({ ...c, match });
+  }
+  return { claims, exited };
 }
 
-/** Every claim in `dir` whose vmpm is gone, whatever guest it is about (the files' names key only the endpoint). */
+/** Every claim in `dir` whose vmpm is gone, whatever guest it is about (the files' names key only the endpoint), oldest first. */
 function allStaleClaims(dir: string): StaleClaim[] {
   let names: string[];
   try {
@@ -193,27 +228,17 @@ export interface ReportOptions {
  */
 export async function reportStaleClaims(client: QmpClient, say: (line: string) => void, options: ReportOptions = {}): Promise<number> {
   const endpoint = client.endpoint;
-  const here: GuestKey = { endpoint, instance: client.instance };
-  const all: StaleClaim[] = [];
-  for (const c of allStaleClaims(options.dir ?? runtimeDir())) {
-    const gone = claimQemuGone(c, here);
-    if (gone === null) {
-      all.push(c);
-      continue;
-    }
-    for (const path of c.paths) removeQuietly(path);
-    options.note?.(`dropped the claim a previous vmpm ${c.origin} (pid ${c.pid}, gone) left on ${c.endpoint} at ${c.startedAt}: the QEMU it was about has exited (${gone}); it says nothing about the guest there now`);
-  }
-  const claims = all.filter((c) => c.endpoint === endpoint);
-  // A claim made through another endpoint may be this guest's: asked of QEMU (or libvirt) only then.
-  if (all.some((c) => c.endpoint !== endpoint && c.uuid)) {
-    const uuid = await client.execute<{ UUID?: unknown }>('query-uuid', undefined, { timeoutMs: 5000 }).then(
+  // Asked of QEMU (or libvirt) only when a claim made through another endpoint may be this guest's.
+  const askUuid = (): Promise<string | null> =>
+    client.execute<{ UUID?: unknown }>('query-uuid', undefined, { timeoutMs: 5000 }).then(
       (r) => guestUuid(r?.UUID),
       () => null,
     );
-    if (uuid !== null) claims.push(...all.filter((c) => c.endpoint !== endpoint && claimMatches(c, { endpoint, uuid })));
+  const { claims, exited } = await staleClaims({ endpoint, instance: client.instance }, options.dir ?? runtimeDir(), askUuid);
+  for (const c of exited) {
+    for (const path of c.paths) removeQuietly(path);
+    options.note?.(`dropped the claim a previous vmpm ${c.origin} (pid ${c.pid}, gone) left on ${c.endpoint} at ${c.startedAt}: the QEMU it was about has exited (${c.why}); it says nothing about the guest there now`);
   }
-  claims.sort((a, b) => a.startedAt.localeCompare(b.startedAt));
   if (claims.length === 0) return 0;
   let status: { status: string; running: boolean };
   try {
@@ -229,7 +254,7 @@ export async function reportStaleClaims(client: QmpClient, say: (line: string) =
     reported += left.length;
     // Nothing left here says nothing left where the claim was made unless it was made here (its
     // endpoint): two QEMUs can share a UUID (a copied -uuid, a migration's source and destination).
-    if (left.length === 0 && c.endpoint === endpoint) for (const path of c.paths) removeQuietly(path);
+    if (left.length === 0 && c.match === 'endpoint') for (const path of c.paths) removeQuietly(path);
   }
   return reported;
 }

@@ -27,30 +27,30 @@ function record(pid: number, at: string): ClaimRecord {
   return { version: 1, pid, pidStart: '1', origin: 'capture', policy: 'stop-and-restore', endpoint, output: '/x.vmpm', startedAt: at, changes: [{ what: 'stopped', at, undo: { command: 'cont' } }] };
 }
 
-function withDir(fn: (dir: string) => void): void {
+async function withDir(fn: (dir: string) => void | Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'vmpm-claim-files-'));
   try {
-    fn(dir);
+    await fn(dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-test('a kill between the write and the rename: the .tmp holds the newer record, and both files are the claim', () => {
-  withDir((dir) => {
+test('a kill between the write and the rename: the .tmp holds the newer record, and both files are the claim', async () => {
+  await withDir(async (dir) => {
     const pid = deadPid();
     const base = join(dir, `claim-${endpointKey(endpoint)}-${pid}.json`);
     writeFileSync(base, JSON.stringify(record(pid, '2026-12-02T00:00:00.000Z')));
     writeFileSync(`${base}.tmp`, JSON.stringify(record(pid, '2026-12-02T00:00:01.000Z')));
-    const claims = staleClaims(endpoint, dir);
+    const claims = (await staleClaims(endpoint, dir)).claims;
     assert.equal(claims.length, 1);
     assert.equal(claims[0]!.startedAt, '2026-12-02T00:00:01.000Z');
     assert.deepEqual([...claims[0]!.paths].sort(), [base, `${base}.tmp`]);
   });
 });
 
-test('a .tmp cut short by the kill, with no claim beside it, is removed; with a claim beside it, the claim is read', () => {
-  withDir((dir) => {
+test('a .tmp cut short by the kill, with no claim beside it, is removed; with a claim beside it, the claim is read', async () => {
+  await withDir(async (dir) => {
     const lone = deadPid();
     const loneTmp = `claim-${endpointKey(endpoint)}-${lone}.json.tmp`;
     writeFileSync(join(dir, loneTmp), '{"version":1,"pi');
@@ -58,28 +58,63 @@ test('a .tmp cut short by the kill, with no claim beside it, is removed; with a 
     const base = `claim-${endpointKey(endpoint)}-${other}.json`;
     writeFileSync(join(dir, base), JSON.stringify(record(other, '2026-12-02T00:00:00.000Z')));
     writeFileSync(join(dir, `${base}.tmp`), '{"vers');
-    const claims = staleClaims(endpoint, dir);
+    const claims = (await staleClaims(endpoint, dir)).claims;
     assert.deepEqual(claims.map((c) => c.pid), [other]);
     assert.equal(claims[0]!.paths.length, 2, 'the cut tmp goes with its claim');
     assert.ok(!readdirSync(dir).includes(loneTmp), 'the lone cut tmp of a gone vmpm is removed');
   });
 });
 
-test('claims of a vmpm still running, and of other endpoints, are not reported', () => {
-  withDir((dir) => {
+test('claims of a vmpm still running, and of other endpoints, are not reported', async () => {
+  await withDir(async (dir) => {
     const mine = `claim-${endpointKey(endpoint)}-${process.pid}.json`;
     writeFileSync(join(dir, mine), JSON.stringify(record(process.pid, '2026-12-02T00:00:00.000Z')));
     const pid = deadPid();
     writeFileSync(join(dir, `claim-${endpointKey('unix:/other')}-${pid}.json`), JSON.stringify({ ...record(pid, '2026-12-02T00:00:00.000Z'), endpoint: 'unix:/other' }));
-    assert.deepEqual(staleClaims(endpoint, dir), []);
+    assert.deepEqual((await staleClaims(endpoint, dir)).claims, []);
     assert.equal(readdirSync(dir).length, 2, 'nothing of theirs is touched');
   });
 });
 
 const UUID = '6f1d3a52-0c1e-4d8a-9a57-2b4f0e8c1d33';
 
-test('a claim made through another transport is the same guest when the UUIDs match (libvirt domain <-> its QMP socket); no UUID, the all-zero UUID or another UUID do not match', () => {
-  withDir((dir) => {
+test('staleClaims, the path reportStaleClaims reports and removes by: how each claim matched, the claims of an exited QEMU apart, and the UUID asked only when a claim of another endpoint names one', async () => {
+  await withDir(async (dir) => {
+    const here = 'unix:/nonexistent-vmpm-test/here.sock';
+    let asked = 0;
+    const askUuid = async (): Promise<string | null> => {
+      asked++;
+      return UUID.toUpperCase();
+    };
+    const write = (fields: Partial<ClaimRecord>): number => {
+      const pid = deadPid();
+      const r = { ...record(pid, '2026-12-02T00:00:00.000Z'), endpoint: here, ...fields };
+      writeFileSync(join(dir, `claim-${endpointKey(r.endpoint)}-${pid}.json`), JSON.stringify(r));
+      return pid;
+    };
+    const mine = write({});
+    const otherGuest = write({ endpoint: 'libvirt:web9' }); // no UUID: never this guest's
+    let found = await staleClaims({ endpoint: here, instance: 'unix-socket:1:2:3' }, dir, askUuid);
+    assert.deepEqual(found.claims.map((c) => [c.pid, c.match]), [[mine, 'endpoint']]);
+    assert.equal(asked, 0, 'no claim of another endpoint names a UUID: QEMU is not asked');
+
+    const viaLibvirt = write({ endpoint: 'libvirt:web1', uuid: UUID, startedAt: '2026-12-02T00:00:05.000Z' });
+    const exited = write({ endpoint: 'unix:/nonexistent-vmpm-test/old.sock', uuid: UUID, instance: 'unix-socket:7:8:9' });
+    found = await staleClaims({ endpoint: here, instance: 'unix-socket:1:2:3' }, dir, askUuid);
+    assert.equal(asked, 1);
+    assert.deepEqual(found.claims.map((c) => [c.pid, c.match]), [[mine, 'endpoint'], [viaLibvirt, 'uuid']]);
+    assert.deepEqual(found.exited.map((c) => [c.pid, c.why]), [[exited, 'its QMP socket is gone']]);
+    assert.equal(readdirSync(dir).length, 4, 'staleClaims removes nothing');
+    assert.ok(!found.claims.some((c) => c.pid === otherGuest));
+
+    // A UUID given is used as it is (not asked); the all-zero one matches nothing.
+    assert.deepEqual((await staleClaims({ endpoint: here, uuid: '00000000-0000-0000-0000-000000000000' }, dir, askUuid)).claims.map((c) => c.pid), [mine]);
+    assert.equal(asked, 1);
+  });
+});
+
+test('a claim made through another transport is the same guest when the UUIDs match (libvirt domain <-> its QMP socket); no UUID, the all-zero UUID or another UUID do not match', async () => {
+  await withDir(async (dir) => {
     const pid = deadPid();
     const viaLibvirt = { ...record(pid, '2026-12-02T00:00:00.000Z'), endpoint: 'libvirt:web1@qemu:///system', uuid: UUID.toUpperCase() };
     writeFileSync(join(dir, `claim-${endpointKey(viaLibvirt.endpoint)}-${pid}.json`), JSON.stringify(viaLibvirt));
@@ -87,18 +122,18 @@ test('a claim made through another transport is the same guest when the UUIDs ma
     // A file from before the uuid field: matched by endpoint only, as before.
     writeFileSync(join(dir, `claim-${endpointKey('libvirt:web2')}-${old}.json`), JSON.stringify({ ...record(old, '2026-12-02T00:00:01.000Z'), endpoint: 'libvirt:web2' }));
     const qmp = 'unix:/var/lib/libvirt/qemu/domain-3-web1/extra.sock';
-    assert.deepEqual(staleClaims({ endpoint: qmp, uuid: UUID }, dir).map((c) => c.pid), [pid]);
-    assert.equal(staleClaims({ endpoint: qmp, uuid: UUID }, dir)[0]!.uuid, UUID, 'read back lower-case');
-    assert.deepEqual(staleClaims({ endpoint: qmp }, dir), []);
-    assert.deepEqual(staleClaims({ endpoint: qmp, uuid: '00000000-0000-0000-0000-000000000000' }, dir), []);
-    assert.deepEqual(staleClaims({ endpoint: qmp, uuid: '11111111-2222-3333-4444-555555555555' }, dir), []);
-    assert.deepEqual(staleClaims('libvirt:web2', dir).map((c) => c.pid), [old]);
-    assert.deepEqual(staleClaims({ endpoint: 'libvirt:web1@qemu:///system' }, dir).map((c) => c.pid), [pid], 'the endpoint alone still matches');
+    assert.deepEqual((await staleClaims({ endpoint: qmp, uuid: UUID }, dir)).claims.map((c) => c.pid), [pid]);
+    assert.equal((await staleClaims({ endpoint: qmp, uuid: UUID }, dir)).claims[0]!.uuid, UUID, 'read back lower-case');
+    assert.deepEqual((await staleClaims({ endpoint: qmp }, dir)).claims, []);
+    assert.deepEqual((await staleClaims({ endpoint: qmp, uuid: '00000000-0000-0000-0000-000000000000' }, dir)).claims, []);
+    assert.deepEqual((await staleClaims({ endpoint: qmp, uuid: '11111111-2222-3333-4444-555555555555' }, dir)).claims, []);
+    assert.deepEqual((await staleClaims('libvirt:web2', dir)).claims.map((c) => c.pid), [old]);
+    assert.deepEqual((await staleClaims({ endpoint: 'libvirt:web1@qemu:///system' }, dir)).claims.map((c) => c.pid), [pid], 'the endpoint alone still matches');
   });
 });
 
-test('Claim records the guest UUID (identify, before or after its first write) and never the all-zero one', () => {
-  withDir((dir) => {
+test('Claim records the guest UUID (identify, before or after its first write) and never the all-zero one', async () => {
+  await withDir((dir) => {
     const warnings: string[] = [];
     const claim = new Claim({ origin: 'capture', policy: 'stop-and-restore', endpoint: 'libvirt:web1', output: '/x.vmpm' }, warnings, dir);
     claim.identify('00000000-0000-0000-0000-000000000000');
@@ -226,8 +261,8 @@ test('reportStaleClaims drops (and says once) a claim of a QEMU that has exited:
   }
 });
 
-test('Claim writes the instance it is given, and an older reader\'s fields stay as they were', () => {
-  withDir((dir) => {
+test('Claim writes the instance it is given, and an older reader\'s fields stay as they were', async () => {
+  await withDir((dir) => {
     const claim = new Claim({ origin: 'capture', policy: 'stop-and-restore', endpoint: 'libvirt:web1', instance: 'libvirt-domain-id:3', output: '/x.vmpm' }, [], dir);
     claim.sync([{ what: 'stopped', at: '2026-12-02T00:00:00.000Z', undo: { command: 'cont' } }]);
     const r = JSON.parse(readFileSync(claim.path, 'utf8')) as ClaimRecord;
