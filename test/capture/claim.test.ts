@@ -34,9 +34,12 @@ test('kill -9 during a capture: the guest stays paused, and the next state and c
           stdio: 'ignore',
         });
         const exited = new Promise<void>((r) => child.on('exit', () => r()));
-        // Strike once the claim is written and the temporary bundle exists: the guest is stopped by then.
+        // Strike once the claim is written, the temporary bundle exists and QEMU says the guest is
+        // paused: the claim is written just BEFORE `stop` is sent, so the files alone may be too early.
         const until = Date.now() + 60_000;
-        while (!(readdirSync(runtime).some((n) => n.startsWith('claim-')) && readdirSync(out).some((n) => n.includes('.partial-'))) && Date.now() < until) {
+        const struck = async (): Promise<boolean> =>
+          readdirSync(runtime).some((n) => n.startsWith('claim-')) && readdirSync(out).some((n) => n.includes('.partial-')) && (await status(client)).status === 'paused';
+        while (!(await struck()) && Date.now() < until) {
           await new Promise((r) => setTimeout(r, 5));
         }
         const claimFile = readdirSync(runtime).find((n) => n.startsWith('claim-') && n.endsWith('.json'));
@@ -73,8 +76,9 @@ test('kill -9 during a capture: the guest stays paused, and the next state and c
       },
     );
   } finally {
-    rmSync(runtime, { recursive: true, force: true });
-    rmSync(out, { recursive: true, force: true });
+    // maxRetries: a failure above may leave the killed capture's files settling as this runs.
+    rmSync(runtime, { recursive: true, force: true, maxRetries: 3 });
+    rmSync(out, { recursive: true, force: true, maxRetries: 3 });
   }
 });
 
