@@ -216,7 +216,7 @@ function describeChange(c: StaleClaim, change: ClaimChange, status: string, endp
 export interface ReportOptions {
   /** The claims directory (default runtimeDir()). */
   dir?: string;
-  /** Told, one line each, of the claims removed because the QEMU they were about has exited. */
+  /** Told, one line each, of this endpoint's claims removed because the QEMU they were about has exited. */
   note?: (line: string) => void;
 }
 
@@ -224,7 +224,8 @@ export interface ReportOptions {
  * One line per change a gone vmpm left on this guest that is still in effect. Claims made through this
  * endpoint that nothing is left of (the guest was resumed, the setting put back) are deleted (a claim
  * matched only by UUID is not: another QEMU may have that UUID), and so are claims (on this guest or
- * any other) whose QEMU has exited since (claimQemuGone), each told to `note` once. Never throws.
+ * any other) whose QEMU has exited since (claimQemuGone); those of this endpoint are told to `note`
+ * once, those of other endpoints are removed without a word. Never throws.
  */
 export async function reportStaleClaims(client: QmpClient, say: (line: string) => void, options: ReportOptions = {}): Promise<number> {
   const endpoint = client.endpoint;
@@ -237,7 +238,9 @@ export async function reportStaleClaims(client: QmpClient, say: (line: string) =
   const { claims, exited } = await staleClaims({ endpoint, instance: client.instance }, options.dir ?? runtimeDir(), askUuid);
   for (const c of exited) {
     for (const path of c.paths) removeQuietly(path);
-    options.note?.(`dropped the claim a previous vmpm ${c.origin} (pid ${c.pid}, gone) left on ${c.endpoint} at ${c.startedAt}: the QEMU it was about has exited (${c.why}); it says nothing about the guest there now`);
+    // Said only of this endpoint's claims: the others are housekeeping about guests this run is not
+    // about, and a line about them would be noise in another VM's `state` or capture.
+    if (c.endpoint === endpoint) options.note?.(`dropped the claim a previous vmpm ${c.origin} (pid ${c.pid}, gone) left on ${c.endpoint} at ${c.startedAt}: the QEMU it was about has exited (${c.why}); it says nothing about the guest there now`);
   }
   if (claims.length === 0) return 0;
   let status: { status: string; running: boolean };
