@@ -53,20 +53,37 @@ export class FileWindow {
     if (off >= this.start && off + len <= this.end) return this.buf.subarray(off - this.start, off - this.start + len);
     if (len > this.windowBytes) return this.readDirect(off, len);
     const ahead = this.ahead;
+    const { buf, start, end } = this;
     this.ahead = undefined;
     this.start = this.end = 0;
-    if (ahead && ahead.start === off) {
+    let result: Buffer | undefined;
+    if (ahead && ahead.start <= off && off + len <= ahead.end) {
+      // Within the window read ahead: move there.
       await ahead.done;
-      this.spare = this.buf;
+      this.spare = buf;
       this.buf = ahead.buf;
+      this.start = ahead.start;
+      this.end = ahead.end;
+    } else if (ahead && ahead.start === end && start <= off && off < end && off + len <= ahead.end) {
+      // Across the end of this window into the one read ahead (sequential reads that do not divide the
+      // window): the two parts copied together, and the next window is the one read ahead. Starting a
+      // window at `off` instead would read most of the read-ahead again, and abandon it: about every
+      // byte of a dump read twice.
+      result = Buffer.allocUnsafe(len);
+      buf.copy(result, 0, off - start, end - start);
+      await ahead.done;
+      ahead.buf.copy(result, end - off, 0, off + len - ahead.start);
+      this.spare = buf;
+      this.buf = ahead.buf;
+      this.start = ahead.start;
       this.end = ahead.end;
     } else {
       // A read-ahead elsewhere is abandoned: it must finish before its buffer is used again.
       if (ahead) await ahead.done.catch(() => undefined);
       this.end = off + Math.min(this.windowBytes, this.size - off);
       await this.fill(this.buf, off, this.end - off);
+      this.start = off;
     }
-    this.start = off;
     if (this.spare && this.end < this.size) {
       const start = this.end;
       const end = start + Math.min(this.windowBytes, this.size - start);
@@ -74,7 +91,7 @@ export class FileWindow {
       this.ahead = { start, end, buf, done: this.fill(buf, start, end - start) };
       this.ahead.done.catch(() => undefined); // surfaces when (if) the window moves there
     }
-    return this.buf.subarray(0, len);
+    return result ?? this.buf.subarray(off - this.start, off - this.start + len);
   }
 
   private async readDirect(off: number, len: number): Promise<Buffer> {

@@ -17,6 +17,7 @@ import { BundleReader, type Manifest, SECTION } from '../../src/bundle';
 import { compressionCodec } from '../../src/bundle/codec';
 import { FileDigest } from '../../src/formats/file-digest';
 import { FileWindow } from '../../src/formats/file-window';
+import { importDump } from '../../src/interop/import';
 import { prng } from '../bundle/util';
 import { runCli } from '../helpers/cli';
 import { vmpm, vmpmJson } from './tools';
@@ -98,6 +99,24 @@ describe('import: the dump SHA-256 from the same reads', () => {
     } finally {
       await reader.close();
     }
+  });
+
+  it('ELF: the import reads the dump once, not once more for the digest (bytes read by the process, /proc/self/io rchar)', async () => {
+    // In this process, so every read the import makes (its threads included) is counted. Loads in
+    // file order with gaps, as QEMU writes them; the gaps are read for the digest alone.
+    const size = 24 * MiB;
+    elfCore(p('once.elf'), size, [
+      { paddr: 0, offset: MiB, size: 8 * MiB },
+      { paddr: 0x100_0000, offset: 10 * MiB, size: 12 * MiB },
+    ]);
+    const rchar = (): number => Number(/^rchar:\s*(\d+)/m.exec(readFileSync('/proc/self/io', 'latin1'))![1]);
+    await importDump(p('once.elf'), { output: p('once-warm.vmpm') }); // modules and codec loaded
+    const before = rchar();
+    const r = await importDump(p('once.elf'), { output: p('once.vmpm') });
+    const read = rchar() - before;
+    assert.equal(r.sha256, sha256sum(p('once.elf')));
+    // Re-reading the file for the digest made this about twice the file's size.
+    assert.ok(read < size * 1.25, `the import read ${read} bytes of a ${size}-byte dump`);
   });
 
   it('ELF whose only load sits at the end, after a large unread gap', async () => {
@@ -202,6 +221,29 @@ describe('FileDigest', () => {
       }
     });
   }
+
+  it('sequential reads that straddle window ends, through read windows with read-ahead: every byte read from the file once', async () => {
+    const fh = await open(file, 'r');
+    try {
+      let fileReads = 0;
+      // Counts what the window asks of the file (it only ever calls read()).
+      const counted = { read: (buf: Buffer, at: number, length: number, position: number) => ((fileReads += length), fh.read(buf, at, length, position)) };
+      const d = new FileDigest(fh, size, file);
+      const w = new FileWindow(counted as unknown as typeof fh, size, file, 256 * 1024).hashInto(d).readAhead();
+      for (let off = 1234; off < size; off += 100_000) {
+        const n = Math.min(100_000, size - off);
+        const got = await w.read(off, n, 'piece');
+        assert.ok(got.equals(bytes.subarray(off, off + n)), `read at ${off}`);
+      }
+      assert.equal(await d.digest(), want);
+      // Before, a read across a window's end started a new window at its own offset: the read-ahead
+      // was abandoned and read again, about twice the file in all.
+      assert.ok(fileReads <= size, `the windows read ${fileReads} bytes of a ${size}-byte file`);
+      assert.ok(d.bytesReadHere <= 1234, `the digest read ${d.bytesReadHere} bytes itself`);
+    } finally {
+      await fh.close();
+    }
+  });
 
   it('through read windows with read-ahead, moving backwards and forwards', async () => {
     const fh = await open(file, 'r');
