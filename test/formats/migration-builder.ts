@@ -40,37 +40,43 @@ export function rawRecord(word: bigint, rest: Buffer = Buffer.alloc(0)): Buffer 
   return Buffer.concat([be64(word), rest]);
 }
 
-/** One device section ("cpu" instance 0) with three fields, plus EOF and its vmdesc. */
-export function deviceTail(regs: bigint[] = [0x1111n, 0x2222n], flags = 0x46n): Buffer {
-  const desc = {
-    page_size: 4096,
-    devices: [
-      {
-        name: 'cpu',
-        instance_id: 0,
-        vmsd_name: 'cpu',
-        version: 12,
-        fields: [
-          { name: 'env.regs', array_len: regs.length, type: 'uint64', size: 8 },
-          { name: 'env.eip', type: 'uint64', size: 8 },
-          { name: 'env.segs', array_len: 1, type: 'struct', size: 20, struct: { vmsd_name: 'segment', version: 1, fields: [
-            { name: 'selector', type: 'uint32', size: 4 }, { name: 'base', type: 'uint64', size: 8 }, { name: 'limit', type: 'uint32', size: 4 }, { name: 'flags', type: 'uint32', size: 4 },
-          ] } },
-          { name: 'env.a20_mask', type: 'int32', size: 4 },
-        ],
-        subsections: [{ vmsd_name: 'cpu/extra', version: 1, fields: [{ name: 'env.eflags', type: 'uint64', size: 8 }] }],
-      },
-    ],
-  };
-  const json = Buffer.from(JSON.stringify(desc));
-  const body = Buffer.concat([
-    ...regs.map(be64),
-    be64(0x7c60n),
-    be32(0x1234), be64(0x12340n), be32(0xffff), be32(0x9300),
-    be32(0xffffffff),
-    u8(5), str8('cpu/extra'), be32(1), be64(flags),
-  ]);
+/** vmstate_segment: how both cpus below describe an entry of env.segs. */
+const SEGMENT = { vmsd_name: 'segment', version: 1, fields: [
+  { name: 'selector', type: 'uint32', size: 4 }, { name: 'base', type: 'uint64', size: 8 }, { name: 'limit', type: 'uint32', size: 4 }, { name: 'flags', type: 'uint32', size: 4 },
+] };
+
+/** A "cpu" device's state: its vmdesc fields (and subsections) and the bytes of its section body. */
+export interface CpuSection {
+  fields: object[];
+  subsections?: object[];
+  body: Buffer;
+}
+
+/** The end of a stream: the device section of `cpu` ("cpu" instance 0, section id 3), EOF and the vmdesc. */
+export function deviceTail(cpu: CpuSection = smallCpu()): Buffer {
+  const { body, ...vmdesc } = cpu;
+  const json = Buffer.from(JSON.stringify({ page_size: 4096, devices: [{ name: 'cpu', instance_id: 0, vmsd_name: 'cpu', version: 12, ...vmdesc }] }));
   return Buffer.concat([u8(4), be32(3), str8('cpu'), be32(0), be32(12), body, footer(3), u8(0), u8(6), be32(json.length), json]);
+}
+
+/** A small "cpu" with three fields (env.regs, env.eip, one segment, env.a20_mask) and a subsection (env.eflags). */
+export function smallCpu(regs: bigint[] = [0x1111n, 0x2222n], flags = 0x46n): CpuSection {
+  return {
+    fields: [
+      { name: 'env.regs', array_len: regs.length, type: 'uint64', size: 8 },
+      { name: 'env.eip', type: 'uint64', size: 8 },
+      { name: 'env.segs', array_len: 1, type: 'struct', size: 20, struct: SEGMENT },
+      { name: 'env.a20_mask', type: 'int32', size: 4 },
+    ],
+    subsections: [{ vmsd_name: 'cpu/extra', version: 1, fields: [{ name: 'env.eflags', type: 'uint64', size: 8 }] }],
+    body: Buffer.concat([
+      ...regs.map(be64),
+      be64(0x7c60n),
+      be32(0x1234), be64(0x12340n), be32(0xffff), be32(0x9300),
+      be32(0xffffffff),
+      u8(5), str8('cpu/extra'), be32(1), be64(flags),
+    ]),
+  };
 }
 
 /** A complete small stream: two blocks, pages in and out of order, a fill page, device state. */
@@ -103,30 +109,20 @@ export function validStream(): { stream: Buffer; a: Buffer; b: Buffer } {
  * capture against a fake QEMU.
  */
 export function x86CpuTail(regs: { rax?: bigint; rsp?: bigint; rip?: bigint; rflags?: bigint; cr0?: bigint; cr3?: bigint; cs?: number } = {}): Buffer {
-  const seg = { vmsd_name: 'segment', version: 1, fields: [
-    { name: 'selector', type: 'uint32', size: 4 }, { name: 'base', type: 'uint64', size: 8 }, { name: 'limit', type: 'uint32', size: 4 }, { name: 'flags', type: 'uint32', size: 4 },
-  ] };
-  const desc = {
-    page_size: 4096,
-    devices: [{
-      name: 'cpu', instance_id: 0, vmsd_name: 'cpu', version: 12,
-      fields: [
-        { name: 'env.regs', array_len: 16, type: 'uint64', size: 8 },
-        { name: 'env.eip', type: 'uint64', size: 8 },
-        { name: 'env.eflags', type: 'uint64', size: 8 },
-        { name: 'env.segs', array_len: 6, type: 'struct', size: 20, struct: seg },
-        { name: 'env.cr', array_len: 5, type: 'uint64', size: 8 },
-        { name: 'env.hflags', type: 'uint32', size: 4 },
-        { name: 'env.a20_mask', type: 'int32', size: 4 },
-      ],
-    }],
-  };
+  const fields = [
+    { name: 'env.regs', array_len: 16, type: 'uint64', size: 8 },
+    { name: 'env.eip', type: 'uint64', size: 8 },
+    { name: 'env.eflags', type: 'uint64', size: 8 },
+    { name: 'env.segs', array_len: 6, type: 'struct', size: 20, struct: SEGMENT },
+    { name: 'env.cr', array_len: 5, type: 'uint64', size: 8 },
+    { name: 'env.hflags', type: 'uint32', size: 4 },
+    { name: 'env.a20_mask', type: 'int32', size: 4 },
+  ];
   const gprs = Array.from({ length: 16 }, (_, i) => (i === 0 ? regs.rax ?? 0n : i === 4 ? regs.rsp ?? 0x7c00n : 0n));
   const segs = Array.from({ length: 6 }, (_, i) => Buffer.concat([be32(i === 1 ? regs.cs ?? 8 : 0x10), be64(0n), be32(0xffffffff), be32(0x00cf9300)]));
   const crs = [regs.cr0 ?? 0x11n, 0n, 0n, regs.cr3 ?? 0n, 0n];
   const body = Buffer.concat([...gprs.map(be64), be64(regs.rip ?? 0x7c60n), be64(regs.rflags ?? 0x46n), ...segs, ...crs.map(be64), be32(0), be32(0xffffffff)]);
-  const json = Buffer.from(JSON.stringify(desc));
-  return Buffer.concat([u8(4), be32(3), str8('cpu'), be32(0), be32(12), body, footer(3), u8(0), u8(6), be32(json.length), json]);
+  return deviceTail({ fields, body });
 }
 
 /** A whole background-snapshot stream of one zero-filled RAM block `pages` pages long and one x86 vCPU. */
