@@ -7,32 +7,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-
-function runChild(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string; ms: number; killed: boolean }> {
-  const t0 = Date.now();
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(__dirname, 'fifo-child.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UV_THREADPOOL_SIZE: '4' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    let killed = false;
-    const timer = setTimeout(() => {
-      killed = true;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: Date.now() - t0, killed });
-    });
-  });
-}
+import { runNode } from '../helpers/cli';
 
 test('8 FIFOs whose writer never comes and 4 closed by an abort, in one process with 4 threadpool threads: each fails in its bound, the threadpool stays free, the process exits by itself', async () => {
-  const r = await runChild(['8', '4'], 30_000);
-  assert.equal(r.killed, false, `the process did not end within 30 s (stuck FIFO opens?): ${r.stdout}${r.stderr}`);
+  const r = await runNode(join(__dirname, 'fifo-child.js'), ['8', '4'], { env: { UV_THREADPOOL_SIZE: '4' }, timeoutMs: 30_000 }).done;
+  assert.equal(r.timedOut, false, `the process did not end within 30 s (stuck FIFO opens?): ${r.stdout}${r.stderr}`);
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout) as { failures: string[]; failedMs: number; readMs: number };
   assert.equal(out.failures.length, 12);

@@ -1,11 +1,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFakeQemu, type FakeQemuOptions } from '../helpers/fake-qemu';
-import { VMPM_BIN } from '../helpers/cli';
+import { runNode, VMPM_BIN } from '../helpers/cli';
 
 /**
  * Issue 13 items 3 and 8, against a fake QEMU: watch's backoff applies to every failed session, one
@@ -20,18 +19,10 @@ async function watchFor(ms: number, options: FakeQemuOptions): Promise<{ stdout:
   const out = mkdtempSync(join(tmpdir(), 'vmpm-hostile-watch-'));
   dirs.push(out);
   try {
-    const child = spawn(process.execPath, [VMPM_BIN, 'watch', '--qmp', fake.endpoint, '--out-dir', out, '--memory-method', 'pmemsave', '--settle', '0'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NO_COLOR: '1' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const closed = new Promise((r) => child.on('close', r));
+    const watch = runNode(VMPM_BIN, ['watch', '--qmp', fake.endpoint, '--out-dir', out, '--memory-method', 'pmemsave', '--settle', '0'], { env: { NO_COLOR: '1' }, timeoutMs: ms + 60_000 });
     await new Promise((r) => setTimeout(r, ms));
-    child.kill('SIGTERM');
-    await closed;
+    watch.kill('SIGTERM');
+    const { stdout, stderr } = await watch.done;
     return { stdout, stderr, connections: fake.state.connections, bundles: readdirSync(out) };
   } finally {
     await fake.stop();

@@ -7,13 +7,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startQemu } from '../../src/guest';
-import { VMPM_BIN } from '../helpers/cli';
+import { runNode, VMPM_BIN, type NodeResult } from '../helpers/cli';
 import { startFakeQemu } from '../helpers/fake-qemu';
 import { requireTools } from '../helpers/requirements';
 import { extraQmp } from '../watch/helpers';
@@ -21,27 +20,18 @@ import { status, withGuest } from '../capture/harness';
 
 interface Spawned {
   pid: number;
-  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
+  done: Promise<NodeResult>;
   dirs: { out: string; tmp: string; run: string };
 }
 
 function spawnCapture(root: string, args: string[]): Spawned {
   const dirs = { out: join(root, 'out'), tmp: join(root, 'tmp'), run: join(root, 'run') };
   for (const d of Object.values(dirs)) mkdirSync(d);
-  const child = spawn(process.execPath, [VMPM_BIN, 'capture', '-o', join(dirs.out, 'c.vmpm'), ...args], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, NO_COLOR: '1', TMPDIR: dirs.tmp, VMPM_RUNTIME_DIR: dirs.run },
+  const { pid, done } = runNode(VMPM_BIN, ['capture', '-o', join(dirs.out, 'c.vmpm'), ...args], {
+    env: { NO_COLOR: '1', TMPDIR: dirs.tmp, VMPM_RUNTIME_DIR: dirs.run },
+    timeoutMs: 90_000,
   });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stderr });
-    }),
-  );
-  return { pid: child.pid!, done, dirs };
+  return { pid, done, dirs };
 }
 
 /** Exit 128 + N by vmpm's own hand, exactly one `vmpm:` line, and nothing left behind. */
