@@ -10,6 +10,7 @@ import { join, relative, resolve, dirname, sep } from 'node:path';
  * code grows.
  */
 const SRC = resolve(__dirname, '..', '..', '..', 'src');
+const ROOT = resolve(SRC, '..');
 
 /**
  * Which top-level directories under src/ each layer may import from (besides itself). An entry may
@@ -50,7 +51,7 @@ function layerOf(file: string): string {
   return rel.length === 1 ? rel[0]!.replace(/\.ts$/, '') : rel[0]!;
 }
 
-const IMPORT_RE = /(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|require\(\s*['"]([^'"]+)['"]\s*\)|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+const IMPORT_RE = /(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|require\(\s*['"]([^'"]+)['"]\s*\)|import\(\s*['"]([^'"]+)['"]\s*\)|^import\s+['"]([^'"]+)['"]/gm;
 
 interface Edge {
   file: string;
@@ -65,7 +66,7 @@ function crossLayerImports(): Edge[] {
   for (const file of sourceFiles(SRC)) {
     const from = layerOf(file);
     for (const m of readFileSync(file, 'utf8').matchAll(IMPORT_RE)) {
-      const spec = m[1] ?? m[2] ?? m[3]!;
+      const spec = m[1] ?? m[2] ?? m[3] ?? m[4]!;
       if (!spec.startsWith('.')) continue;
       const target = relative(SRC, resolve(dirname(file), spec)).split(sep).join('/');
       const to = target.split('/')[0]!;
@@ -140,4 +141,41 @@ test('the cycle check finds a cycle when there is one', () => {
 test('the layer table covers every directory under src/', () => {
   const dirs = readdirSync(SRC).filter((n) => statSync(join(SRC, n)).isDirectory());
   assert.deepEqual(dirs.filter((d) => !(d in ALLOWED)), []);
+});
+
+/**
+ * Who may import whom among the repository's top-level folders: the product (src/) imports neither
+ * the tests nor the benches, and the benches do not import the tests (test code may use both).
+ */
+const FORBIDDEN: Record<string, string[]> = { src: ['test', 'bench'], bench: ['test'] };
+
+/**
+ * bench -> test imports that were there before this rule: each still to be moved out of test/ (see
+ * the report of the session that added the rule). The list may only shrink: an entry that no longer
+ * exists fails the test below, so remove it with the import.
+ */
+const KNOWN_BENCH_TEST_IMPORTS = [
+  'bench/fuzz.ts imports test/fuzz/engine',
+  'bench/fuzz.ts imports test/helpers/build-bundle',
+  'bench/kallsyms.ts imports test/linux/scenario',
+];
+
+/** Relative imports from files under `folder` (a top-level folder) into the folders it may not use. */
+function forbiddenImports(folder: string): string[] {
+  const found: string[] = [];
+  for (const file of sourceFiles(join(ROOT, folder))) {
+    for (const m of readFileSync(file, 'utf8').matchAll(IMPORT_RE)) {
+      const spec = m[1] ?? m[2] ?? m[3] ?? m[4]!;
+      if (!spec.startsWith('.')) continue;
+      const target = relative(ROOT, resolve(dirname(file), spec)).split(sep).join('/');
+      if (FORBIDDEN[folder]!.includes(target.split('/')[0]!)) found.push(`${relative(ROOT, file).split(sep).join('/')} imports ${target}`);
+    }
+  }
+  return found.sort();
+}
+
+test('src/ imports neither test/ nor bench/, and bench/ does not import test/', () => {
+  const found = Object.keys(FORBIDDEN).flatMap(forbiddenImports);
+  assert.deepEqual(found.filter((f) => !KNOWN_BENCH_TEST_IMPORTS.includes(f)), [], 'new imports across the rule');
+  assert.deepEqual(KNOWN_BENCH_TEST_IMPORTS.filter((k) => !found.includes(k)), [], 'entries of KNOWN_BENCH_TEST_IMPORTS that are gone: remove them');
 });
