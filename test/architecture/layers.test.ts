@@ -53,6 +53,12 @@ function layerOf(file: string): string {
 
 const IMPORT_RE = /(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|require\(\s*['"]([^'"]+)['"]\s*\)|import\(\s*['"]([^'"]+)['"]\s*\)|^import\s+['"]([^'"]+)['"]/gm;
 
+/** The relative imports of `file`, as paths from `base` with '/' between folders. */
+function relativeImports(file: string, base: string): string[] {
+  const specs = [...readFileSync(file, 'utf8').matchAll(IMPORT_RE)].map((m) => m[1] ?? m[2] ?? m[3] ?? m[4]!);
+  return specs.filter((spec) => spec.startsWith('.')).map((spec) => relative(base, resolve(dirname(file), spec)).split(sep).join('/'));
+}
+
 interface Edge {
   file: string;
   from: string;
@@ -65,10 +71,7 @@ function crossLayerImports(): Edge[] {
   const edges: Edge[] = [];
   for (const file of sourceFiles(SRC)) {
     const from = layerOf(file);
-    for (const m of readFileSync(file, 'utf8').matchAll(IMPORT_RE)) {
-      const spec = m[1] ?? m[2] ?? m[3] ?? m[4]!;
-      if (!spec.startsWith('.')) continue;
-      const target = relative(SRC, resolve(dirname(file), spec)).split(sep).join('/');
+    for (const target of relativeImports(file, SRC)) {
       const to = target.split('/')[0]!;
       if (to !== from) edges.push({ file: relative(SRC, file), from, target, to });
     }
@@ -164,10 +167,7 @@ const KNOWN_BENCH_TEST_IMPORTS = [
 function forbiddenImports(folder: string): string[] {
   const found: string[] = [];
   for (const file of sourceFiles(join(ROOT, folder))) {
-    for (const m of readFileSync(file, 'utf8').matchAll(IMPORT_RE)) {
-      const spec = m[1] ?? m[2] ?? m[3] ?? m[4]!;
-      if (!spec.startsWith('.')) continue;
-      const target = relative(ROOT, resolve(dirname(file), spec)).split(sep).join('/');
+    for (const target of relativeImports(file, ROOT)) {
       if (FORBIDDEN[folder]!.includes(target.split('/')[0]!)) found.push(`${relative(ROOT, file).split(sep).join('/')} imports ${target}`);
     }
   }
