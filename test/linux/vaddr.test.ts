@@ -212,8 +212,14 @@ describe('an NMI panic (unknown_nmi_panic + QMP inject-nmi): the scan shows the 
   it('the panicking vCPU: exc_nmi -> unknown_nmi_error -> panic, and its RIP is on the panic path or in pvpanic', { timeout: 180_000 }, async () => {
     const s = await scenario({ trigger: 'nmi' });
     const stacks = await json<StackModel>(['stack', s.bundle]);
-    const panicking = stacks.cpus.find((c) => c.frames.some((f) => f.symbol?.startsWith('panic+')));
-    assert.ok(panicking, JSON.stringify(stacks.cpus.map((c) => [c.ipSymbol ?? c.ipNote, c.frames.map((f) => f.text)])));
+    // inject-nmi reaches every vCPU; the kernel's own panic_cpu (an atomic_t) says which one won the
+    // panic. Another vCPU's scan can hold stale panic frames on its task stack: not the one to check.
+    const panicCpu = await json<SymbolModel>(['symbol', s.bundle, 'panic_cpu']);
+    const at = panicCpu.matches?.[0]?.address;
+    assert.ok(at, 'panic_cpu in kallsyms');
+    const winner = (await readHex(s.bundle, ['--virt', at, '--length', '4'])).readInt32LE(0);
+    const panicking = stacks.cpus.find((c) => c.index === winner);
+    assert.ok(panicking, `panic_cpu ${winner}: ${JSON.stringify(stacks.cpus.map((c) => [c.index, c.ipSymbol ?? c.ipNote, c.frames.map((f) => f.text)]))}`);
     const names = panicking.frames.map((f) => f.symbol?.split('+')[0]);
     const order = ['panic', 'unknown_nmi_error.cold', 'exc_nmi'].map((n) => names.indexOf(n));
     assert.ok(order.every((i) => i >= 0) && order[0]! < order[1]! && order[1]! < order[2]!, `NMI path in call order: ${names.join(' ')}`);
