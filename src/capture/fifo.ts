@@ -26,13 +26,14 @@
  * rename, by a symlink to itself: any later open fails with ELOOP, and nothing is created.
  */
 import { execFile } from 'node:child_process';
-import { closeSync, constants as fsConstants, openSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
+import { closeSync, constants as fsConstants, lstatSync, openSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { VmpmError, describeError } from '../util/errors';
+import { processStart } from './claim';
 
 const execFileAsync = promisify(execFile);
 
@@ -46,8 +47,10 @@ export interface FifoDir {
 }
 
 export async function createFifoDir(parent: string = tmpdir()): Promise<FifoDir> {
-  // The pid in the name lets a later run tell a directory left by a killed vmpm from one in use.
-  const path = await mkdtemp(join(parent, `vmpm-fifo-${process.pid}-`));
+  // The pid (and its start time, so a reused pid is not taken for us) in the name let a later run tell
+  // a directory left by a killed vmpm from one in use (leftovers.ts).
+  const start = processStart('self');
+  const path = await mkdtemp(join(parent, `vmpm-fifo-${process.pid}-${start === null ? '' : `s${start}-`}`));
   let removing: Promise<void> | undefined;
   return { path, remove: () => (removing ??= rm(path, { recursive: true, force: true })) };
 }
@@ -191,6 +194,25 @@ export class FifoReader {
     this.fd = undefined;
     if (momentary !== undefined) closeSync(momentary);
   }
+}
+
+/**
+ * Lets go of a FIFO nobody reads any more (a killed vmpm's, leftovers.ts): a writer blocked in open()
+ * right now proceeds (a momentary reader comes and goes; Linux wakes the writer on the reader count's
+ * change even if that reader is gone again) and its first write fails with EPIPE; a later open fails
+ * with ELOOP (closedName). Never blocks. False if `path` was no FIFO.
+ */
+export function releaseFifo(path: string): boolean {
+  let fd: number;
+  try {
+    if (!lstatSync(path).isFIFO()) return false;
+    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+  } catch {
+    return false;
+  }
+  closedName(path);
+  closeSync(fd);
+  return true;
 }
 
 /**

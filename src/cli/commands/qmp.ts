@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../util/errors';
 import { parseJson, stringifyJson } from '../../qmp';
+import { describeLeftover, releaseFifoLeftovers } from '../../capture/leftovers';
 import { parseMilliseconds } from '../output/args';
 import { addTargetOptions, openSession, targetFrom, type TargetOptions } from './target';
 
@@ -38,6 +39,8 @@ Examples:
       const target = targetFrom(options);
       const timeoutMs = options.timeout === undefined ? undefined : parseMilliseconds(options.timeout, '--timeout');
       const args = options.hmp ? undefined : parseArgs(command, rest);
+      // Before connecting: a killed vmpm's FIFO may hold QEMU's monitor (or libvirtd's domain job) in open().
+      for (const l of releaseFifoLeftovers()) process.stderr.write(`vmpm: warning: ${describeLeftover(l)}\n`);
       const { client } = await openSession(target, {
         allow: options.allow,
         ...(timeoutMs !== undefined ? { commandTimeoutMs: timeoutMs } : {}),

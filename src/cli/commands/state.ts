@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { describeLeftover, releaseFifoLeftovers } from '../../capture/leftovers';
 import { parseMilliseconds } from '../output/args';
 import { queryState, STATE_EXIT, type FailoverState } from '../../watch';
 import { addTargetOptions, openSession, targetFrom, targetLabel, type TargetOptions } from './target';
@@ -42,6 +43,8 @@ Example:
       const target = targetFrom(options);
       const given = cmd.getOptionValueSource('timeout') === 'cli';
       const timeout = target.kind === 'libvirt' && !given ? LIBVIRT_DEFAULT_TIMEOUT_MS : parseMilliseconds(options.timeout, '--timeout');
+      // Before connecting: a killed vmpm's FIFO may hold libvirtd (the domain's job) or QEMU (its monitor) in open().
+      for (const l of releaseFifoLeftovers()) process.stderr.write(`vmpm: warning: ${describeLeftover(l)}\n`);
       const state = await queryState(targetLabel(target), {
         ...(options.outDir !== undefined ? { outDir: options.outDir } : {}),
         verify: options.verify,
