@@ -18,6 +18,7 @@ import { ZstdCodec, type ZstdSimple } from 'zstd-codec';
 import { describeError } from '../util/errors';
 import { CodecError } from './errors';
 import { NATIVE_PACKAGE, nativeEncode, nativeZstd } from './native-zstd';
+import { rawFrameContent } from './raw-frame';
 
 /** Largest uncompressed input vmpm ever compresses or decompresses in one frame. */
 export const MAX_FRAME_INPUT = 4 * 1024 * 1024;
@@ -242,7 +243,8 @@ export function withContentSize(frame: Buffer, size: number): Buffer {
 }
 
 /**
- * Decompresses one frame that must hold exactly `expectedSize` bytes (1 .. MAX_FRAME_INPUT). The
+ * Decompresses one frame that must hold exactly `expectedSize` bytes (1 .. MAX_FRAME_INPUT): a frame
+ * of raw blocks only is copied out in JS (raw-frame.ts rawFrameContent), any other by zstd-codec. The
  * content size in the frame header is checked first, so a lying frame is refused before the codec
  * allocates anything, and the result length is checked after.
  */
@@ -258,6 +260,22 @@ export async function decompressFrame(frame: Uint8Array, expectedSize: number): 
   if (declared !== BigInt(expectedSize)) {
     throw new CodecError(`zstd frame header declares ${declared} bytes of content, expected ${expectedSize}`);
   }
+  // Frames of raw blocks only (incompressible pages, raw-frame.ts) are copied out without the decoder.
+  const raw = rawFrameContent(frame, expectedSize);
+  if (raw) return raw;
+  return decodeChecked(frame, expectedSize);
+}
+
+/** @internal Tests: decompressFrame's checks and zstd-codec, never the raw-block copy (the reference the copy is fuzzed against). */
+export async function __decompressFrameByCodec(frame: Uint8Array, expectedSize: number): Promise<Buffer> {
+  if (!Number.isInteger(expectedSize) || expectedSize < 1 || expectedSize > MAX_FRAME_INPUT) throw new CodecError(`bad expected size ${expectedSize}`);
+  if (frame.length > compressBound(MAX_FRAME_INPUT)) throw new CodecError(`refusing a ${frame.length}-byte frame`);
+  const declared = frameContentSize(frame);
+  if (declared !== BigInt(expectedSize)) throw new CodecError(`zstd frame header declares ${declared} bytes of content, expected ${expectedSize}`);
+  return decodeChecked(frame, expectedSize);
+}
+
+async function decodeChecked(frame: Uint8Array, expectedSize: number): Promise<Buffer> {
   const out = await call('decompression', (s) => s.decompress(frame));
   if (!out) throw new CodecError(`zstd decompression failed (corrupt or truncated frame, expected ${expectedSize} bytes)`);
   if (out.length !== expectedSize) {

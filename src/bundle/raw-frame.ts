@@ -79,3 +79,73 @@ export function estimatePages(data: Uint8Array): Uint8Array {
   for (let i = 0; i < pages; i++) out[i] = looksIncompressible(data, i * 4096) ? 1 : 0;
   return out;
 }
+
+/**
+ * The content of `frame` when it is a zstd frame made only of raw blocks, copied out with no decoder
+ * call (readers: codec.ts decompressFrame); undefined when it is anything else, and then the real
+ * decoder decides (and reports corruption as it always did). Strict: it accepts only what it can
+ * prove the decoder would return byte for byte, the frames rawFrame() writes and their kin:
+ * single-segment header (the window is the content size), no dictionary ID, no checksum, reserved and
+ * unused descriptor bits clear, content size equal to `expectedSize`; then raw blocks (type 0) of at
+ * most 128 KiB each, every header and size bounds-checked against the frame, whose sizes add up to
+ * exactly `expectedSize`, the last one flagged last and ending exactly at the end of `frame` (no
+ * trailing bytes: the decoder would read them as another frame). Anything else (compressed or RLE
+ * blocks, a checksum it does not verify, a size that does not add up) is left to the decoder.
+ */
+export function rawFrameContent(frame: Uint8Array, expectedSize: number): Buffer | undefined {
+  const len = frame.length;
+  if (len < 6 || !Number.isInteger(expectedSize) || expectedSize < 1) return undefined;
+  if ((frame[0]! | (frame[1]! << 8) | (frame[2]! << 16) | (frame[3]! << 24)) >>> 0 !== ZSTD_MAGIC) return undefined;
+  const d = frame[4]!;
+  // Single_Segment (0x20) set; Unused (0x10), Reserved (0x08), Content_Checksum (0x04), Dictionary_ID (0x03) clear.
+  if ((d & 0x3f) !== 0x20) return undefined;
+  const fcsFlag = d >>> 6;
+  let at = 5;
+  let fcs: number;
+  if (fcsFlag === 0) {
+    fcs = frame[at]!;
+    at += 1;
+  } else if (fcsFlag === 1) {
+    if (len < at + 2) return undefined;
+    fcs = (frame[at]! | (frame[at + 1]! << 8)) + 256;
+    at += 2;
+  } else if (fcsFlag === 2) {
+    if (len < at + 4) return undefined;
+    fcs = (frame[at]! | (frame[at + 1]! << 8) | (frame[at + 2]! << 16) | (frame[at + 3]! << 24)) >>> 0;
+    at += 4;
+  } else {
+    if (len < at + 8) return undefined;
+    const hi = (frame[at + 4]! | (frame[at + 5]! << 8) | (frame[at + 6]! << 16) | (frame[at + 7]! << 24)) >>> 0;
+    if (hi !== 0) return undefined;
+    fcs = (frame[at]! | (frame[at + 1]! << 8) | (frame[at + 2]! << 16) | (frame[at + 3]! << 24)) >>> 0;
+    at += 8;
+  }
+  if (fcs !== expectedSize) return undefined;
+  // First pass: check every block header before allocating or copying anything.
+  let total = 0;
+  let pos = at;
+  for (;;) {
+    if (pos + 3 > len) return undefined;
+    const h = frame[pos]! | (frame[pos + 1]! << 8) | (frame[pos + 2]! << 16);
+    if ((h & 0x06) !== 0) return undefined; // Block_Type other than raw
+    const size = h >>> 3;
+    if (size > MAX_BLOCK || pos + 3 + size > len) return undefined;
+    total += size;
+    if (total > expectedSize) return undefined;
+    pos += 3 + size;
+    if (h & 1) break;
+  }
+  if (pos !== len || total !== expectedSize) return undefined;
+  const out = Buffer.allocUnsafeSlow(expectedSize);
+  let o = 0;
+  pos = at;
+  for (;;) {
+    const h = frame[pos]! | (frame[pos + 1]! << 8) | (frame[pos + 2]! << 16);
+    const size = h >>> 3;
+    out.set(frame.subarray(pos + 3, pos + 3 + size), o);
+    o += size;
+    pos += 3 + size;
+    if (h & 1) break;
+  }
+  return out;
+}
