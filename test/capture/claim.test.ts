@@ -13,7 +13,7 @@ import { startQemu } from '../../src/guest';
 import type { ClaimRecord } from '../../src/capture/claim';
 import { runCli, VMPM_BIN } from '../helpers/cli';
 import { requireTools } from '../helpers/requirements';
-import { extraQmp } from '../watch/helpers';
+import { extraQmp, withClient } from '../watch/helpers';
 import { status, withGuest } from './harness';
 
 test('kill -9 during a capture: the guest stays paused, and the next state and capture name the vmpm that stopped it and the command that resumes it', { skip: requireTools('qemu-system-x86_64'), timeout: 180_000 }, async () => {
@@ -38,7 +38,7 @@ test('kill -9 during a capture: the guest stays paused, and the next state and c
         // paused: the claim is written just BEFORE `stop` is sent, so the files alone may be too early.
         const until = Date.now() + 60_000;
         const struck = async (): Promise<boolean> =>
-          readdirSync(runtime).some((n) => n.startsWith('claim-')) && readdirSync(out).some((n) => n.includes('.partial-')) && (await status(client)).status === 'paused';
+          readdirSync(runtime).some((n) => n.startsWith('claim-')) && readdirSync(out).some((n) => n.includes('.partial-')) && fifoMade(out) && (await status(client)).status === 'paused';
         while (!(await struck()) && Date.now() < until) {
           await new Promise((r) => setTimeout(r, 5));
         }
@@ -46,7 +46,11 @@ test('kill -9 during a capture: the guest stays paused, and the next state and c
         assert.ok(claimFile, 'the capture wrote a claim before stopping the guest');
         child.kill('SIGKILL');
         await exited;
-        const s = await status(client);
+        // The kill may come after vmpm sent dump-guest-memory but before QEMU opened the FIFO: QEMU's
+        // main loop (QMP included) then waits in open() for a reader that never comes. The next vmpm
+        // (with the killed one's TMPDIR) releases it, before it connects; only then is QMP asked, bounded.
+        await releasedByNextVmpm(['state', '--qmp', endpoint], out, env);
+        const s = await bounded(status(client), 5_000, 'QEMU answers query-status after the next vmpm ran');
         assert.equal(s.status, 'paused', 'the guest the killed vmpm stopped is still stopped');
         const claim = JSON.parse(readFileSync(join(runtime, claimFile), 'utf8')) as ClaimRecord;
         assert.equal(claim.pid, child.pid);
@@ -99,11 +103,14 @@ test('a claim outlives its QEMU: killed, and a new QEMU started with -S at the s
     });
     const exited = new Promise<void>((r) => child.on('exit', () => r()));
     const until = Date.now() + 60_000;
-    while (!(readdirSync(runtime).some((n) => n.startsWith('claim-')) && readdirSync(out).some((n) => n.includes('.partial-'))) && Date.now() < until) {
+    while (!(readdirSync(runtime).some((n) => n.startsWith('claim-')) && readdirSync(out).some((n) => n.includes('.partial-')) && fifoMade(out)) && Date.now() < until) {
       await new Promise((r) => setTimeout(r, 5));
     }
     child.kill('SIGKILL');
     await exited;
+    // First the next vmpm (it releases a QEMU left waiting to open the FIFO), then QMP, bounded.
+    await releasedByNextVmpm(['state', '--qmp', endpoint], out, env);
+    await withClient(endpoint, (c) => bounded(status(c), 5_000, 'QEMU answers query-status after the next vmpm ran'));
     const claimFile = readdirSync(runtime).find((n) => n.startsWith('claim-') && n.endsWith('.json'));
     assert.ok(claimFile, 'the killed capture left a claim');
     const claim = JSON.parse(readFileSync(join(runtime, claimFile), 'utf8')) as ClaimRecord;
@@ -136,3 +143,32 @@ test('a claim outlives its QEMU: killed, and a new QEMU started with -S at the s
     rmSync(sockets, { recursive: true, force: true });
   }
 });
+
+/** A FIFO directory in `tmp` with a FIFO in it: the capture is in its memory phase, near the moment QEMU opens the FIFO. */
+function fifoMade(tmp: string): boolean {
+  return readdirSync(tmp).some((n) => {
+    try {
+      return n.startsWith('vmpm-fifo-') && readdirSync(join(tmp, n)).length > 0;
+    } catch {
+      return false; // removed meanwhile
+    }
+  });
+}
+
+/** The next vmpm command after a kill -9, run with the killed vmpm's TMPDIR: it releases and removes the FIFO directory left there. */
+async function releasedByNextVmpm(args: string[], tmp: string, env: NodeJS.ProcessEnv): Promise<void> {
+  assert.ok(readdirSync(tmp).some((n) => n.startsWith('vmpm-fifo-')), 'the killed vmpm left its FIFO directory');
+  const r = await runCli(args, { env: { ...env, TMPDIR: tmp }, timeoutMs: 60_000 });
+  assert.match(r.stderr, /^vmpm: warning: found a memory FIFO directory left by an earlier vmpm .*vmpm-fifo-.*; released and removed it/m, r.stdout + r.stderr);
+  assert.deepEqual(readdirSync(tmp).filter((n) => n.startsWith('vmpm-fifo-')), [], 'the next vmpm removed it');
+}
+
+/** `p`, or a failure naming `what` after `ms` (a QEMU whose main loop waits in open() never answers). */
+async function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -15,24 +15,39 @@ import { createBootSectorDomain, domState, useLibvirtd } from '../helpers/libvir
 const lv = useLibvirtd('vmpm-libvirt-claims-');
 const { skip } = lv;
 
-/** Starts `vmpm capture TARGET...`, and SIGKILLs it once it wrote its claim and libvirt reports the guest paused. */
-async function killWhileStopped(name: string, target: string[], runtime: string, tag: string): Promise<void> {
+/**
+ * Starts `vmpm capture TARGET... --memory-method METHOD`, and SIGKILLs it once it wrote its claim and
+ * libvirt reports the guest paused. The kill may come after vmpm asked for the dump but before the
+ * writer (libvirtd for `dump`, QEMU for `pmemsave`) opened the FIFO: that writer then waits in open()
+ * for a reader that never comes, holding the domain (libvirtd) or the monitor (QEMU). So the first
+ * thing after the kill is the next vmpm (`state`, with the killed one's TMPDIR), which releases it;
+ * only then are virsh and QMP asked, each bounded to a few seconds.
+ */
+async function killWhileStopped(name: string, target: string[], method: string, runtime: string, tag: string): Promise<void> {
   const out = join(lv.dir, tag);
   mkdirSync(out);
-  const child = spawn(process.execPath, [VMPM_BIN, 'capture', ...target, '-o', join(out, 'k.vmpm')], {
+  const child = spawn(process.execPath, [VMPM_BIN, 'capture', ...target, '--memory-method', method, '-o', join(out, 'k.vmpm')], {
     env: { ...process.env, VMPM_RUNTIME_DIR: runtime, TMPDIR: out },
     stdio: 'ignore',
   });
   const exited = new Promise<void>((r) => child.on('exit', () => r()));
   const until = Date.now() + 60_000;
-  while (!(readdirSync(runtime).some((n) => n.startsWith('claim-')) && (await domState(lv.host, name)) === 'paused')) {
-    if (Date.now() > until) throw new Error(`${tag}: no claim and paused guest within 60 s`);
+  // Struck in the memory phase (its FIFO made): the kill lands near the moment the writer opens it.
+  while (!(readdirSync(runtime).some((n) => n.startsWith('claim-')) && fifoMade(out) && (await domState(lv.host, name)) === 'paused')) {
+    if (Date.now() > until) throw new Error(`${tag}: no claim, FIFO and paused guest within 60 s`);
     // Every 100 ms: a tighter poll (it was 5 ms, a virsh process each time) competes for the 2 cores with the capture it must catch.
     await new Promise((r) => setTimeout(r, 100));
   }
   child.kill('SIGKILL');
   await exited;
-  assert.equal(await domState(lv.host, name), 'paused', `${tag}: the killed vmpm left the guest paused`);
+  assert.ok(readdirSync(out).some((n) => n.startsWith('vmpm-fifo-')), `${tag}: the killed vmpm left its FIFO directory`);
+  const next = await runCli(['state', ...target], { env: { VMPM_RUNTIME_DIR: runtime, TMPDIR: out }, timeoutMs: 60_000 });
+  assert.equal(next.code, 11, `${tag}: ${next.stdout}${next.stderr}`);
+  assert.match(next.stderr, /^vmpm: warning: found a memory FIFO directory left by an earlier vmpm .*vmpm-fifo-.*; released and removed it/m, tag);
+  assert.deepEqual(readdirSync(out).filter((n) => n.startsWith('vmpm-fifo-')), [], `${tag}: the next vmpm removed it`);
+  // libvirtd answers about the domain, and QEMU's monitor (through libvirt) answers, within seconds.
+  assert.equal((await lv.host.virsh.run(['domstate', name], { timeoutMs: 5_000 })).trim(), 'paused', `${tag}: the killed vmpm left the guest paused`);
+  assert.match(await lv.host.virsh.run(['qemu-monitor-command', name, '{"execute":"query-status"}'], { timeoutMs: 5_000 }), /"status":"paused"/);
 }
 
 test('a claim made through libvirt is reported through the QMP socket, and the reverse, with an undo command for the endpoint in use', { skip, timeout: 240_000 }, async () => {
@@ -46,7 +61,7 @@ test('a claim made through libvirt is reported through the QMP socket, and the r
     await lv.host.virsh.run(['resume', dom.name]);
 
     // 1. Captured through libvirt, killed; looked at through the QMP socket.
-    await killWhileStopped(dom.name, [...libvirt, '--memory-method', 'dump'], runtime, 'via-libvirt');
+    await killWhileStopped(dom.name, libvirt, 'dump', runtime, 'via-libvirt');
     const st = await runCli(['state', '--qmp', qmp], { env });
     assert.equal(st.code, 11, st.stdout + st.stderr);
     const undoQmp = `vmpm qmp --qmp ${qmp} cont --allow cont`;
@@ -61,7 +76,7 @@ test('a claim made through libvirt is reported through the QMP socket, and the r
     assert.deepEqual(readdirSync(runtime).filter((n) => n.startsWith('claim-')), []);
 
     // 2. Captured through the QMP socket (pmemsave: libvirt runs this QEMU), killed; looked at through libvirt.
-    await killWhileStopped(dom.name, ['--qmp', qmp, '--memory-method', 'pmemsave'], runtime, 'via-qmp');
+    await killWhileStopped(dom.name, ['--qmp', qmp], 'pmemsave', runtime, 'via-qmp');
     const st2 = await runCli(['state', ...libvirt], { env });
     assert.equal(st2.code, 11, st2.stdout + st2.stderr);
     const undoLibvirt = `vmpm qmp --libvirt ${dom.name} --connect ${lv.host.uri} cont --allow cont`;
@@ -86,7 +101,7 @@ test('a claim outlives its QEMU: the domain destroyed and started again (paused,
   try {
     await lv.host.virsh.run(['resume', dom.name]);
     const firstId = (await lv.host.virsh.run(['domid', dom.name])).trim();
-    await killWhileStopped(dom.name, [...libvirt, '--memory-method', 'dump'], runtime, 'restarted');
+    await killWhileStopped(dom.name, libvirt, 'dump', runtime, 'restarted');
     const file = readdirSync(runtime).find((n) => n.startsWith('claim-') && n.endsWith('.json'))!;
     assert.equal((JSON.parse(readFileSync(join(runtime, file), 'utf8')) as { instance?: string }).instance, `libvirt-domain-id:${firstId}`);
 
@@ -103,6 +118,17 @@ test('a claim outlives its QEMU: the domain destroyed and started again (paused,
     await dom.destroy();
   }
 });
+
+/** A FIFO directory in `tmp` with a FIFO in it: the capture is in its memory phase. */
+function fifoMade(tmp: string): boolean {
+  return readdirSync(tmp).some((n) => {
+    try {
+      return n.startsWith('vmpm-fifo-') && readdirSync(join(tmp, n)).length > 0;
+    } catch {
+      return false; // removed meanwhile
+    }
+  });
+}
 
 function esc(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
