@@ -10,6 +10,7 @@ import { parseCount, parseMilliseconds, parseSmallInt } from '../output/args';
 import { memoryMethodFrom } from './capture';
 import { loadSigningKey, signFile } from '../../custody';
 import { Watch, defaultPolicy, describeRule, loadPolicyFile, signaturePathOf, stderrLogger } from '../../watch';
+import { describeLeftover, releaseFifoLeftovers } from '../../capture/leftovers';
 
 interface WatchCommandOptions {
   qmp: string[];
@@ -110,6 +111,8 @@ async function runWatch(options: WatchCommandOptions, cmd: Command): Promise<voi
   // Loaded before watching: a bad key is a startup error, not a failure at the first incident.
   const signKey = options.signKey === undefined ? undefined : await loadSigningKey(options.signKey);
   const log = stderrLogger({ json: options.json === true });
+  // Before connecting: a killed vmpm's FIFO may hold libvirtd (the domain's job) or QEMU (its monitor) in open().
+  for (const l of releaseFifoLeftovers()) log.log('warn', undefined, describeLeftover(l));
   const watch = new Watch({
     endpoints,
     libvirt,
