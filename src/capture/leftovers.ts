@@ -50,15 +50,16 @@ export function releaseFifoLeftovers(temp: string = tmpdir()): Leftover[] {
       const st = statSync(path);
       if (!st.isDirectory()) continue;
       modified = st.mtime;
-      for (const f of readdirSync(path)) releaseFifo(join(path, f));
     } catch {
-      continue; // gone meanwhile (another vmpm released it), or not ours to read
+      continue; // gone meanwhile (another vmpm released it)
     }
     let released = true;
     try {
+      for (const f of readdirSync(path)) releaseFifo(join(path, f));
       rmSync(path, { recursive: true, force: true });
-    } catch {
-      released = false; // another user's: reported, not removed
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // another vmpm released it meanwhile
+      released = false; // another user's (a 0700 directory): reported, left to its owner
     }
     found.push({ path, kind: 'fifo-dir', bytes: 0, modified, released });
   }
@@ -98,7 +99,7 @@ export function describeLeftover(l: Leftover): string {
   if (l.kind === 'fifo-dir') {
     const done = l.released
       ? 'released and removed it (a libvirtd or QEMU still waiting to open its FIFO is let go; its dump fails)'
-      : 'released its FIFOs but could not remove it; delete it';
+      : 'could not release or remove it (another user\'s?): as its owner, read each FIFO in it once (`timeout 1 cat FIFO > /dev/null`) and delete it';
     return `found a memory FIFO directory left by an earlier vmpm that is gone (killed?): ${l.path} (modified ${l.modified.toISOString()}); ${done}; check the guest with \`vmpm state\``;
   }
   return `found an unfinished bundle (${l.bytes} bytes) left by an earlier vmpm that did not finish (killed?), or in use by one running now: ${l.path} (modified ${l.modified.toISOString()}); delete it once no vmpm runs, and check the guest with \`vmpm state\``;
