@@ -27,7 +27,7 @@ export async function writeElf(src: ExportSource, out: OutputFile, onProgress?: 
   }
   const layout = layoutElfCore({ machine: src.machine, notes, loads, aliases });
   await writeAll(out.fh, layout.head, 0);
-  const sink = new SparseWriter(out.fh, out.target);
+  const sink = new SparseWriter(out.fh, out.target, { earlyWriteback: true });
   try {
     const stats = await forEachDataPage(src, (rangeIndex, addr, data) => sink.write(Number(layout.loadOffsets[rangeIndex]! + (addr - src.ranges[rangeIndex]!.start)), data), onProgress);
     await sink.finish();

@@ -49,7 +49,7 @@ export async function writeKdump(src: ExportSource, out: OutputFile, onProgress?
 
   // Page data and descriptors go through one writer (its own thread): descriptors in batches of
   // DESC_BATCH, copied there like the pages.
-  const data = new SparseWriter(out.fh, out.target);
+  const data = new SparseWriter(out.fh, out.target, { earlyWriteback: true });
   try {
     let dataPos = Number(layout.dataOffset);
     const zero = storePage(ZERO_PAGE);

@@ -11,7 +11,7 @@ import { forEachDataPage, type FormatResult } from './pages';
 export const RAW_SIDE_FORMAT = 'vmpm-raw-ranges/1';
 
 export async function writeRaw(src: ExportSource, out: OutputFile, onProgress?: (done: number, total: number) => void): Promise<FormatResult> {
-  const sink = new SparseWriter(out.fh, out.target);
+  const sink = new SparseWriter(out.fh, out.target, { earlyWriteback: true });
   let stats: { dataPages: number; zeroPages: number };
   try {
     stats = await forEachDataPage(src, (_r, addr, data) => sink.write(Number(addr), data), onProgress);

@@ -92,7 +92,7 @@ const EARLY_SYNC_BYTES = 32 * 1024 * 1024;
 /**
  * Body of the writing thread: for each batch, its runs (file position, offset in the batch, length)
  * written in order with synchronous positional writes; the batch goes back for reuse. Every
- * EARLY_SYNC_BYTES it also starts an fdatasync on the libuv pool (one at a time, not waited for) so
+ * EARLY_SYNC_BYTES (when the output is to be fsynced: exports, not import's temporary file) it also starts an fdatasync on the libuv pool (one at a time, not waited for) so
  * the disk writes while the caller still decodes, and the final fsync of commit() has little left to
  * do (it was 1.1 s of a 3.6 s elf export, all of it after the last write). An error of an early sync
  * is reported with the next batch or by the drain message finish() sends last (which also waits for
@@ -100,7 +100,8 @@ const EARLY_SYNC_BYTES = 32 * 1024 * 1024;
  */
 const WRITER_THREAD = `
 const { writeSync, fdatasync } = require('node:fs');
-const { parentPort } = require('node:worker_threads');
+const { parentPort, workerData } = require('node:worker_threads');
+const early = workerData.earlyWriteback;
 let sinceSync = 0, syncing = false, syncError, drain;
 function syncDone(err) {
   syncing = false;
@@ -123,7 +124,7 @@ parentPort.on('message', (m) => {
       for (let done = 0; done < len; ) done += writeSync(fd, b, off + done, len - done, pos + done);
       sinceSync += len;
     }
-    if (sinceSync >= ${EARLY_SYNC_BYTES} && !syncing) {
+    if (early && sinceSync >= ${EARLY_SYNC_BYTES} && !syncing) {
       sinceSync = 0;
       syncing = true;
       fdatasync(fd, syncDone);
@@ -161,13 +162,17 @@ export class SparseWriter {
   private drained = false;
   bytesWritten = 0;
 
-  /** `what`: the file, for the error line. */
+  /**
+   * `what`: the file, for the error line. `earlyWriteback`: the file will be fsynced (OutputFile.commit),
+   * so start writing it back to disk while it is written (see WRITER_THREAD).
+   */
   constructor(
     private readonly fh: FileHandle,
     private readonly what: string,
+    options: { earlyWriteback?: boolean } = {},
   ) {
     this.batch = newBatch();
-    this.worker = new Worker(WRITER_THREAD, { eval: true });
+    this.worker = new Worker(WRITER_THREAD, { eval: true, workerData: { earlyWriteback: options.earlyWriteback === true } });
     this.worker.unref();
     this.worker.on('message', (m: { buf: Uint8Array; runs: Float64Array } | { error: string } | { drained: true }) => {
       if ('error' in m) return this.fail(new VmpmError(`cannot write ${this.what}: ${m.error}`));

@@ -17,12 +17,12 @@ const dir = mkdtempSync(join(tmpdir(), 'vmpm-sparse-writer-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Makes `writes` through a SparseWriter and directly into a buffer; the file must equal the buffer. */
-async function check(name: string, size: number, writes: Array<[number, Buffer]>): Promise<void> {
+async function check(name: string, size: number, writes: Array<[number, Buffer]>, earlyWriteback = false): Promise<void> {
   const file = join(dir, name);
   const expected = Buffer.alloc(size);
   const fh = await open(file, 'wx+');
   try {
-    const w = new SparseWriter(fh, file);
+    const w = new SparseWriter(fh, file, { earlyWriteback });
     let total = 0;
     for (const [pos, data] of writes) {
       const view = Buffer.from(data); // a transient view, scribbled over after the call returns
@@ -61,6 +61,15 @@ it('writes in any order, overlapping, larger than a batch, and 40,000 tiny ones 
   }
   for (let i = 0; i < 40_000; i++) writes.push([4096 + (i % 7) * 16, randomBytes(rand, 16)]);
   await check('any-order.bin', size, writes);
+});
+
+it('with early writeback (exports): 100 MiB in 1 MiB writes with gaps land the same, finish() waits for the sync in progress', async () => {
+  const rand = prng(3);
+  const chunk = randomBytes(rand, 1024 * 1024);
+  const writes: Array<[number, Buffer]> = [];
+  for (let i = 0; i < 110; i++) if (i % 11 !== 5) writes.push([i * 1024 * 1024 + 7, chunk.subarray(i % 13)]);
+  await check('early.bin', 111 * 1024 * 1024, writes, true);
+  rmSync(join(dir, 'early.bin'));
 });
 
 it('a write after finish() is refused; close() is idempotent', async () => {
