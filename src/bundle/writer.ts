@@ -70,6 +70,15 @@ const MAX_ADDRESS = 1n << 64n;
 
 type State = 'open' | 'range' | 'finished' | 'aborted';
 
+/**
+ * zstd level of memory frames unless asked otherwise. 1, not zstd's usual 3: a capture by dump or
+ * pmemsave holds the guest paused while it compresses, and level 1 kept up with QEMU where 3 did not
+ * (bench/capture.ts's mixed 1 GiB guest, 3 alternating rounds at load 0.7-1.2: capture 2.02 s at 1
+ * against 2.34 s at 3, QEMU's dump + `zstd -3 -T2` 2.11 s; bundle 231 MiB at 1, 237 at 3, the .zst
+ * 246; zstd-codec the same way). On other data level 1 is a few % larger (bench/bundle-write.ts).
+ */
+export const DEFAULT_LEVEL = 1;
+
 export class BundleWriter {
   private readonly hash: Hash = createHash('sha256');
   private offset = 0;
@@ -92,7 +101,7 @@ export class BundleWriter {
     private readonly path: string | undefined,
     private readonly options: WriterOptions,
   ) {
-    const level = options.level ?? 3;
+    const level = options.level ?? DEFAULT_LEVEL;
     if (!Number.isInteger(level) || level < MIN_LEVEL || level > MAX_LEVEL) {
       throw new VmpmError(`compression level ${level} is not supported (expected ${MIN_LEVEL}..${MAX_LEVEL})`);
     }

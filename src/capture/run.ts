@@ -42,7 +42,7 @@ export interface CaptureOptions {
    * silent (it does not count against fifoIdleTimeoutMs). Default: 2 minutes per GiB of RAM, at least 10.
    */
   snapshotSetupTimeoutMs?: number;
-  /** zstd level for memory frames (default: the bundle writer's, 3). */
+  /** zstd level for memory frames (default: the bundle writer's DEFAULT_LEVEL, 1). */
   level?: number;
   /**
    * Set when the QMP socket belongs to a QEMU that libvirt runs (the evidence, from src/libvirt):

@@ -59,7 +59,7 @@ export function captureMemoryMethodFrom(o: { memory: boolean; memoryMethod: stri
   return memoryMethodFrom(o, methodGiven);
 }
 
-/** zstd level for the memory frames: 3 by default; 1 is ~15% faster for ~5% more size (bench/bundle-write.ts). */
+/** zstd level for the memory frames: 1 by default (DEFAULT_LEVEL, src/bundle/writer.ts says why); higher is slower, often smaller. */
 export function levelFrom(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const level = parseSmallInt(text, '--level', 1);
@@ -85,7 +85,7 @@ export function register(program: Command): void {
     .option('--label <text>', 'free-text label stored in the manifest')
     .option('--force', 'overwrite an existing output file')
     .option('--keep-partial', 'on failure keep what was captured as <name>.partial.vmpm')
-    .option('--level <n>', 'zstd level 1..9 for guest memory (default 3; 1 is faster, a little larger)')
+    .option('--level <n>', 'zstd level 1..9 for guest memory (default 1, the fastest; higher levels are slower and often smaller)')
     .option('--json', 'print the summary as JSON')
     .option('--sign-key <file>', 'sign the bundle as soon as it is written (SSHSIG, FILE.sig) with this OpenSSH Ed25519 key')
     .addHelpText(
