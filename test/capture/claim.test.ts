@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startQemu } from '../../src/guest';
 import type { ClaimRecord } from '../../src/capture/claim';
+import { fifoMade } from '../helpers/fifo-dirs';
 import { runCli, VMPM_BIN } from '../helpers/cli';
 import { requireTools } from '../helpers/requirements';
 import { extraQmp, withClient } from '../watch/helpers';
@@ -144,16 +145,6 @@ test('a claim outlives its QEMU: killed, and a new QEMU started with -S at the s
   }
 });
 
-/** A FIFO directory in `tmp` with a FIFO in it: the capture is in its memory phase, near the moment QEMU opens the FIFO. */
-function fifoMade(tmp: string): boolean {
-  return readdirSync(tmp).some((n) => {
-    try {
-      return n.startsWith('vmpm-fifo-') && readdirSync(join(tmp, n)).length > 0;
-    } catch {
-      return false; // removed meanwhile
-    }
-  });
-}
 
 /** The next vmpm command after a kill -9, run with the killed vmpm's TMPDIR: it releases and removes the FIFO directory left there. */
 async function releasedByNextVmpm(args: string[], tmp: string, env: NodeJS.ProcessEnv): Promise<void> {

@@ -11,12 +11,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { FifoReader, createFifoDir, makeFifo } from '../../src/capture/fifo';
 import { launchQemu } from '../../src/guest';
 import { QmpClient } from '../../src/qmp';
+import { runNode, type NodeRun } from '../helpers/cli';
 import { requireTools } from '../helpers/requirements';
 
 /** Opens the path for writing as QEMU does: O_WRONLY|O_CREAT|O_TRUNC (pmemsave's fopen "wb", dump's file:). */
@@ -28,9 +28,9 @@ catch (e) { process.stdout.write(String(e.code)); }
 
 /** After close(): the name no longer leads anywhere a writer could open, and no file was created. */
 async function assertLateOpenFails(path: string): Promise<void> {
-  const r = await runNode(LATE_OPEN, path).done;
-  assert.equal(r.killed, false, 'the late open blocked (it had to be killed)');
-  assert.equal(r.out, 'ELOOP');
+  const r = await runScript(LATE_OPEN, path).done;
+  assert.equal(r.timedOut, false, 'the late open blocked (it had to be killed)');
+  assert.equal(r.stdout, 'ELOOP');
   assert.ok(lstatSync(path).isSymbolicLink(), 'the FIFO name was not replaced (a file was created?)');
 }
 
@@ -42,42 +42,31 @@ const block = Buffer.alloc(65536, 1);
 try { for (;;) fs.writeSync(fd, block); } catch (e) { process.stdout.write(String(e.code)); }
 `;
 
-function runNode(script: string, arg: string): { done: Promise<{ out: string; killed: boolean }>; child: ReturnType<typeof spawn> } {
-  const child = spawn(process.execPath, ['-e', script, arg], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  let killed = false;
-  const timer = setTimeout(() => {
-    killed = true;
-    child.kill('SIGKILL');
-  }, 30_000);
-  const done = new Promise<{ out: string; killed: boolean }>((resolve) => {
-    child.on('close', () => {
-      clearTimeout(timer);
-      resolve({ out, killed });
-    });
-  });
-  return { done, child };
-}
-
-test('a FIFO closed before any writer came (an abort): a later open for writing fails (ELOOP) instead of blocking or creating a file', { timeout: 60_000 }, async () => {
+/** A FIFO made in a fresh FIFO directory, for `fn`; the directory goes afterwards. */
+async function withFifo(name: string, fn: (path: string) => Promise<void>): Promise<void> {
   const dir = await createFifoDir();
   try {
-    const path = join(dir.path, 'ram-0.raw');
+    const path = join(dir.path, name);
     await makeFifo(path);
-    const reader = new FifoReader(path);
-    await reader.close(); // what the abort listener does
-    await assertLateOpenFails(path);
+    await fn(path);
   } finally {
     await dir.remove();
   }
+}
+
+/** `node -e SCRIPT PATH`, killed after 30 s (only a blocked open or write takes that long). */
+const runScript = (script: string, path: string): NodeRun => runNode('-e', [script, path], { timeoutMs: 30_000 });
+
+test('a FIFO closed before any writer came (an abort): a later open for writing fails (ELOOP) instead of blocking or creating a file', { timeout: 60_000 }, async () => {
+  await withFifo('ram-0.raw', async (path) => {
+    const reader = new FifoReader(path);
+    await reader.close(); // what the abort listener does
+    await assertLateOpenFails(path);
+  });
 });
 
 test('a FIFO given up on at the first-byte bound: a later open for writing (a queued QEMU command) fails (ELOOP)', { timeout: 60_000 }, async () => {
-  const dir = await createFifoDir();
-  try {
-    const path = join(dir.path, 'memory.elf');
-    await makeFifo(path);
+  await withFifo('memory.elf', async (path) => {
     const reader = new FifoReader(path, { openTimeoutMs: 100 });
     await assert.rejects(
       (async () => {
@@ -86,18 +75,13 @@ test('a FIFO given up on at the first-byte bound: a later open for writing (a qu
       /did not open the memory FIFO/,
     );
     await assertLateOpenFails(path);
-  } finally {
-    await dir.remove();
-  }
+  });
 });
 
 test('a writer in the middle of the stream when the reader closes fails its write with EPIPE instead of blocking on the full pipe', { timeout: 60_000 }, async () => {
-  const dir = await createFifoDir();
-  try {
-    const path = join(dir.path, 'ram-1.raw');
-    await makeFifo(path);
+  await withFifo('ram-1.raw', async (path) => {
     const reader = new FifoReader(path);
-    const writer = runNode(ENDLESS_WRITER, path);
+    const writer = runScript(ENDLESS_WRITER, path);
     let got = 0;
     for await (const c of reader.chunks()) {
       got += c.length;
@@ -105,12 +89,10 @@ test('a writer in the middle of the stream when the reader closes fails its writ
     }
     assert.ok(got > 0);
     const r = await writer.done;
-    assert.equal(r.killed, false, 'the writer stayed blocked (it had to be killed)');
-    assert.equal(r.out, 'EPIPE');
+    assert.equal(r.timedOut, false, 'the writer stayed blocked (it had to be killed)');
+    assert.equal(r.stdout, 'EPIPE');
     assert.ok(lstatSync(path).isSymbolicLink());
-  } finally {
-    await dir.remove();
-  }
+  });
 });
 
 test('real QEMU: a pmemsave that reaches the FIFO after vmpm gave up fails at once, and QEMU still answers (it used to block in open() for good)', { skip: requireTools('qemu-system-x86_64'), timeout: 120_000 }, async () => {

@@ -30,6 +30,22 @@ function checkPhase(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+/**
+ * Arms the idle bound (a pending chunks().next() from the check phase), writes, then blocks the loop
+ * for three bounds: the data must come back, not a stall.
+ */
+async function assertReadThroughStall(chunks: AsyncGenerator<Buffer>, write: (data: Buffer) => void): Promise<void> {
+  await checkPhase();
+  const next = chunks.next(); // the idle bound is armed now
+  await Promise.resolve();
+  write(Buffer.from('late but there'));
+  blockLoop(BOUND_MS * 3);
+  const got = await next;
+  assert.equal(got.done, false);
+  assert.equal(got.value?.toString(), 'late but there');
+  await chunks.return(undefined);
+}
+
 test('migration socket: data written while the loop is blocked past the idle bound is read, not reported as a stall', { timeout: 60_000 }, async () => {
   const dir = await createFifoDir();
   let client: Socket | undefined;
@@ -41,16 +57,7 @@ test('migration socket: data written while the loop is blocked past the idle bou
     while (!sock.connected) await checkPhase(); // accepted (no bound runs before chunks() is called)
     await checkPhase(); // and reading
 
-    const chunks = sock.chunks();
-    await checkPhase();
-    const next = chunks.next(); // the idle bound is armed now
-    await Promise.resolve();
-    c.write(Buffer.from('late but there'));
-    blockLoop(BOUND_MS * 3);
-    const got = await next;
-    assert.equal(got.done, false);
-    assert.equal(got.value?.toString(), 'late but there');
-    await chunks.return(undefined);
+    await assertReadThroughStall(sock.chunks(), (b) => c.write(b));
   } finally {
     client?.destroy();
     sock.close();
@@ -71,15 +78,7 @@ test('memory FIFO: data written while the loop is blocked past the idle bound is
       const first = await chunks.next(); // within the first-byte bound (30 s)
       assert.equal(first.value?.toString(), 'first');
 
-      await checkPhase();
-      const next = chunks.next(); // the idle bound is armed now
-      await Promise.resolve();
-      writeSync(fd, Buffer.from('late but there'));
-      blockLoop(BOUND_MS * 3);
-      const got = await next;
-      assert.equal(got.done, false);
-      assert.equal(got.value?.toString(), 'late but there');
-      await chunks.return(undefined);
+      await assertReadThroughStall(chunks, (b) => writeSync(fd, b));
     } finally {
       closeSync(fd);
     }

@@ -78,7 +78,7 @@ export interface NodeRun {
 }
 
 /**
- * Runs `node SCRIPT ARGS...` (stdin closed, `env` added to this process's environment), collecting its
+ * Runs `node SCRIPT ARGS...` (SCRIPT a file, or '-e' with the code as the first of ARGS; stdin closed, `env` added to this process's environment), collecting its
  * stdout and stderr; SIGKILLed after `timeoutMs` (default 60 s) so a hang fails the test, not the run.
  * The pid is there at once, for a test that signals the child while it runs.
  */

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { execSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fifoMade } from '../helpers/fifo-dirs';
 import { runCli, VMPM_BIN } from '../helpers/cli';
 import { createBootSectorDomain, domState, useLibvirtd } from '../helpers/libvirtd';
 
@@ -119,16 +120,6 @@ test('a claim outlives its QEMU: the domain destroyed and started again (paused,
   }
 });
 
-/** A FIFO directory in `tmp` with a FIFO in it: the capture is in its memory phase. */
-function fifoMade(tmp: string): boolean {
-  return readdirSync(tmp).some((n) => {
-    try {
-      return n.startsWith('vmpm-fifo-') && readdirSync(join(tmp, n)).length > 0;
-    } catch {
-      return false; // removed meanwhile
-    }
-  });
-}
 
 function esc(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
