@@ -179,20 +179,11 @@ export class FifoReader {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const ours = this.openError === undefined; // a path we could not open is not ours to replace
-    let momentary: number | undefined;
-    if (ours) {
-      try {
-        momentary = openSync(this.path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
-      } catch {
-        // the FIFO is gone already: nobody can be waiting on it
-      }
-      closedName(this.path);
-    }
+    // Steps 1 and 2 are releaseFifo's; a path we could not open is not ours to replace.
+    if (this.openError === undefined) releaseFifo(this.path);
     if (this.stream) this.stream.destroy();
     else if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
-    if (momentary !== undefined) closeSync(momentary);
   }
 }
 
