@@ -9,8 +9,7 @@
  * here: two QEMUs can share a UUID, and the claim may be about the other one.
  */
 import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
-import { isAbsolute } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { socketFileIdentity, type QmpClient } from '../qmp';
 import { isRecord } from '../util/guards';
 import { guestUuid, processStart, runtimeDir, type ClaimChange, type ClaimRecord } from './claim';
