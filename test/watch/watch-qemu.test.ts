@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BundleReader } from '../../src/bundle';
-import type { EventsSection, Manifest } from '../../src/bundle/schema';
+import type { CpusSection, EventsSection, Manifest } from '../../src/bundle/schema';
 import { launchBootSectorGuest } from '../../src/guest';
 import type { LaunchedQemu } from '../../src/guest';
 import { runCli, VMPM_BIN } from '../helpers/cli';
@@ -111,7 +111,7 @@ describe('vmpm watch against real QEMU', { skip }, () => {
     await watch.kill();
   });
 
-  it('MEMORY_FAILURE from HMP mce: graded serious by a policy file, stopped by vmpm first, captured; a reset-causing one is reported as not failover-safe', async () => {
+  it('MEMORY_FAILURE from HMP mce: graded serious by a policy file, stopped by vmpm first, captured; a reset-causing one is reported as not failover-safe', async (t) => {
     const dir = tempDir();
     const watchSock = join(dir, 'watch.sock');
     const guest = track(await launchMceGuest({ startPaused: true, name: 'wmce', extraArgs: extraQmp(watchSock) }));
@@ -142,28 +142,44 @@ describe('vmpm watch against real QEMU', { skip }, () => {
     assert.equal(n.stoppedBy, 'vmpm');
     assert.equal(typeof n.stopMs, 'number');
     assert.equal(n.failoverSafe, true);
+    let capturedHalted: boolean;
     const reader = await BundleReader.open(n.bundle!);
     try {
       const m = await reader.json<Manifest>('manifest');
       assert.equal(m.policy.trigger?.kind, 'memory-failure');
       assert.equal(m.actions[0]?.action, 'stop', 'the stop watch sent is the first action recorded');
       assert.equal(m.runState.after.status, 'paused');
+      capturedHalted = haltedInLoop((await reader.json<CpusSection>('cpus')).cpus[0]!.raw);
     } finally {
       await reader.close();
     }
     assert.equal((await runCli(['state', '--qmp', guest.endpoint, '--out-dir', dir])).code, 10);
     // cont + stop of a guest halted with interrupts off leaves run state and registers identical:
     // only the watcher's record of the RESUME can tell that the bundle is not of this stop.
+    // The vCPU must be back on its hlt when stopped (a #MC still pending is handled, iret, hlt);
+    // on a starved machine it may not be after one pause, so go round until it is.
     await withClient(guest.endpoint, async (c) => {
-      await c.execute('cont');
-      await new Promise((r) => setTimeout(r, 200)); // a #MC still pending is handled (iret) and the vCPU halts again
-      await c.execute('stop');
+      for (let round = 0; ; round++) {
+        await c.execute('cont');
+        await new Promise((r) => setTimeout(r, 200));
+        await c.execute('stop');
+        if (haltedInLoop(await c.hmp('info registers'))) break;
+        if (round === 20) throw new Error('the vCPU never came back to its hlt');
+      }
     });
     await watch.logged('resume recorded next to');
     const later = await runCli(['state', '--qmp', guest.endpoint, '--out-dir', dir, '--json']);
     assert.equal(later.code, 11, later.stdout);
-    const checks = (JSON.parse(later.stdout) as { checks: Array<{ check: string; ok: boolean }> }).checks;
-    assert.deepEqual(checks.filter((c) => !c.ok).map((c) => c.check), ['no resume seen by the watcher']);
+    const checks = (JSON.parse(later.stdout) as { checks: Array<{ check: string; ok: boolean; detail: string }> }).checks;
+    const failed = checks.filter((c) => !c.ok).map((c) => c.check);
+    if (capturedHalted) {
+      assert.deepEqual(failed, ['no resume seen by the watcher'], JSON.stringify(checks));
+    } else {
+      // vmpm's stop landed between the #MC's delivery and the hlt (a window of three instructions, seen
+      // once in CI on a loaded machine): the registers differ too, and state must say so.
+      t.diagnostic('the capture caught the vCPU inside its #MC handler, so the registers differ as well');
+      assert.deepEqual(failed, ['registers unchanged', 'no resume seen by the watcher'], JSON.stringify(checks));
+    }
     await watch.kill();
   });
 
@@ -400,3 +416,8 @@ describe('vmpm state without a VM', () => {
     assert.match(bad.stderr, /policy .*nope\.json: cannot read/);
   });
 });
+
+/** The MCE guest at rest: on its `hlt` (EIP just past it, 0x7c1c; real mode, so `info registers` shows EIP) with the vCPU halted. */
+function haltedInLoop(infoRegisters: string): boolean {
+  return /\bEIP=00007c1c\b/.test(infoRegisters) && /\bHLT=1\b/.test(infoRegisters);
+}
