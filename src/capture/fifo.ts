@@ -33,6 +33,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { VmpmError, describeError } from '../util/errors';
+import { ioDeadline, type IoDeadline } from '../util/io-deadline';
 import { processStart } from './claim';
 
 const execFileAsync = promisify(execFile);
@@ -142,20 +143,16 @@ export class FifoReader {
   /** `next`, unless the writer stays silent past the bound: then the stream is destroyed and a FifoIdleError thrown. */
   private async withinIdleBound<T>(next: Promise<T>, first: boolean): Promise<T> {
     const ms = first ? this.openTimeoutMs : this.idleTimeoutMs;
-    let timer: NodeJS.Timeout | undefined;
-    let immediate: NodeJS.Immediate | undefined;
+    let deadline: IoDeadline | undefined;
     const idle = new Promise<'idle'>((resolve) => {
-      // Node runs expired timers before pending I/O: after the event loop itself stalled, data may be
-      // waiting when the timer fires. Yield once (setImmediate runs after the poll phase, which
-      // delivers it) before calling the stream silent.
-      timer = setTimeout(() => (immediate = setImmediate(() => resolve('idle'))), ms);
+      // Data that reached the kernel while vmpm's loop was stalled is not silence (io-deadline.ts).
+      deadline = ioDeadline(ms, () => resolve('idle'));
     });
     try {
       const winner = await Promise.race([next, idle]);
       if (winner !== 'idle') return winner;
     } finally {
-      clearTimeout(timer);
-      clearImmediate(immediate);
+      deadline?.cancel();
     }
     // close() (chunks()'s finally) removes the FIFO's name, then destroys the stream: never the other way round.
     next.catch(() => undefined); // rejects once the stream is destroyed

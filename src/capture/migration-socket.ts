@@ -13,6 +13,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { VmpmError } from '../util/errors';
+import { ioDeadline } from '../util/io-deadline';
 
 export interface MigrationSocketOptions {
   connectTimeoutMs?: number;
@@ -150,28 +151,19 @@ export class MigrationSocket {
   }
 
   /**
-   * True on news, false when `ms` passed without any. Node runs expired timers before pending I/O, so
-   * after the event loop itself stalled (a long synchronous chunk, a loaded machine) the timer fires
-   * with data already waiting: it yields once (setImmediate runs after the poll phase, which delivers
-   * that data) and only then says "no news".
+   * True on news, false when `ms` passed without any. Data that reached the kernel while vmpm's own
+   * loop was stalled (a long synchronous chunk, a loaded machine) is news, not silence (io-deadline.ts).
    */
   private waitForNews(ms: number): Promise<boolean> {
     return new Promise<boolean>((resolve) => {
-      let settled = false;
       const wake = (): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
+        deadline.cancel();
         resolve(true);
       };
-      const timer = setTimeout(() => {
-        setImmediate(() => {
-          if (settled) return;
-          settled = true;
-          if (this.wake === wake) this.wake = undefined;
-          resolve(false);
-        });
-      }, ms);
+      const deadline = ioDeadline(ms, () => {
+        if (this.wake === wake) this.wake = undefined;
+        resolve(false);
+      });
       this.wake = wake;
     });
   }

@@ -1,4 +1,5 @@
 import { isRecord } from '../util/guards';
+import { ioDeadline, type IoDeadline } from '../util/io-deadline';
 import { timerMs } from '../util/time';
 import { QmpDisconnectedError, QmpTimeoutError } from './errors';
 import type { JsonObject } from './messages';
@@ -55,13 +56,13 @@ export class EventHub {
     const { name, timeoutMs } = wait;
     return new Promise((resolve, reject) => {
       let done = false;
-      let timer: NodeJS.Timeout | undefined;
+      let deadline: IoDeadline | undefined;
       let unsubscribeClose: () => void = () => undefined;
       let unsubscribe: () => void = () => undefined;
       const finish = (fn: () => void): void => {
         if (done) return;
         done = true;
-        clearTimeout(timer);
+        deadline?.cancel();
         unsubscribe();
         unsubscribeClose();
         fn();
@@ -77,7 +78,8 @@ export class EventHub {
         finish(() => reject(new QmpDisconnectedError(`connection to ${wait.endpoint} closed while waiting for ${name}`, { cause: err }))),
       );
       if (Number.isFinite(timeoutMs) && timeoutMs > 0) {
-        timer = setTimeout(() => finish(() => reject(new QmpTimeoutError(`wait for ${name}`, timerMs(timeoutMs)))), timerMs(timeoutMs));
+        // An event that reached the kernel while vmpm's loop was stalled still counts (io-deadline.ts).
+        deadline = ioDeadline(timeoutMs, () => finish(() => reject(new QmpTimeoutError(`wait for ${name}`, timerMs(timeoutMs)))));
       }
     });
   }

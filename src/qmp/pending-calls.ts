@@ -1,5 +1,6 @@
 import { describeError } from '../util/errors';
 import { isRecord } from '../util/guards';
+import { ioDeadline, type IoDeadline } from '../util/io-deadline';
 import { timerMs } from '../util/time';
 import { clipLine, QmpCommandError, QmpDisconnectedError, QmpError, QmpProtocolError, QmpTimeoutError } from './errors';
 import { stringifyJson, type JsonValue } from './json';
@@ -16,7 +17,7 @@ interface Call {
   sent: string;
   resolve: (r: CallResult) => void;
   reject: (err: Error) => void;
-  timer?: NodeJS.Timeout;
+  deadline?: IoDeadline;
 }
 
 /**
@@ -54,11 +55,12 @@ export class PendingCalls {
       }
       const entry: Call = { command, args, sent, resolve, reject };
       if (Number.isFinite(timeoutMs) && timeoutMs > 0) {
-        entry.timer = setTimeout(() => {
+        // A reply that reached the kernel while vmpm's loop was stalled still counts (io-deadline.ts).
+        entry.deadline = ioDeadline(timeoutMs, () => {
           if (this.inFlight.get(id) !== entry) return;
           this.inFlight.set(id, null); // keep its place: QEMU may still answer (late reply is dropped)
           reject(new QmpTimeoutError(command, timerMs(timeoutMs), { sent }));
-        }, timerMs(timeoutMs));
+        });
       }
       this.inFlight.set(id, entry);
       transmit(sent);
@@ -79,7 +81,7 @@ export class PendingCalls {
     const call = this.inFlight.get(id);
     this.inFlight.delete(id);
     if (!call) return; // it already timed out
-    clearTimeout(call.timer);
+    call.deadline?.cancel();
     if ('error' in msg) {
       const error = msg.error;
       const errorClass = isRecord(error) && typeof error.class === 'string' ? error.class : 'GenericError';
@@ -95,7 +97,7 @@ export class PendingCalls {
   failAll(cause: Error | undefined, why: string): void {
     for (const call of this.inFlight.values()) {
       if (!call) continue;
-      clearTimeout(call.timer);
+      call.deadline?.cancel();
       call.reject(
         cause instanceof QmpProtocolError
           ? cause

@@ -1,4 +1,5 @@
 import { describeError } from '../util/errors';
+import { ioDeadline, type IoDeadline } from '../util/io-deadline';
 import { timerMs } from '../util/time';
 import { clipLine, QmpConnectError, QmpDisconnectedError, QmpError, QmpGreetingError, QmpNegotiationError } from './errors';
 import type { JsonObject } from './messages';
@@ -62,9 +63,10 @@ export class SessionLife {
    */
   async within(requestedMs: number, run: (step: <T>(phase: OpenPhase, fn: () => Promise<T>) => Promise<T>) => Promise<void>): Promise<void> {
     const timeoutMs = timerMs(requestedMs);
-    let timer: NodeJS.Timeout | undefined;
+    let deadline: IoDeadline | undefined;
     const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(this.timeoutError(this.life.state === 'opening' ? this.life.phase : 'connect', timeoutMs)), timeoutMs);
+      // A greeting or reply that reached the kernel while vmpm's loop was stalled still counts (io-deadline.ts).
+      deadline = ioDeadline(timeoutMs, () => reject(this.timeoutError(this.life.state === 'opening' ? this.life.phase : 'connect', timeoutMs)));
     });
     const step = <T>(phase: OpenPhase, fn: () => Promise<T>): Promise<T> => {
       if (this.life.state === 'opening') this.life.phase = phase;
@@ -75,7 +77,7 @@ export class SessionLife {
     try {
       await run(step);
     } finally {
-      clearTimeout(timer);
+      deadline?.cancel();
     }
   }
 
