@@ -12,7 +12,7 @@ import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { socketFileIdentity, type QmpClient } from '../qmp';
 import { isRecord } from '../util/guards';
-import { guestUuid, processStart, runtimeDir, type ClaimChange, type ClaimRecord } from './claim';
+import { guestUuid, processRuns, runtimeDir, type ClaimChange, type ClaimRecord } from './claim';
 
 /** A claim file is a few hundred bytes; anything much larger is not one vmpm wrote. */
 const MAX_CLAIM_BYTES = 64 * 1024;
@@ -126,12 +126,11 @@ function allStaleClaims(dir: string): StaleClaim[] {
     const record = readClaim(join(dir, `${base}.tmp`)) ?? readClaim(join(dir, base));
     if (!record) {
       // Only a tmp cut short by the kill of a vmpm that is gone: nothing to report, nothing to keep.
-      if (paths.length === 1 && paths[0]!.endsWith('.tmp') && Number.isSafeInteger(pidInName) && processStart(pidInName) === null) removeQuietly(paths[0]!);
+      if (paths.length === 1 && paths[0]!.endsWith('.tmp') && Number.isSafeInteger(pidInName) && !processRuns(pidInName, undefined)) removeQuietly(paths[0]!);
       continue;
     }
     if (record.pid === process.pid) continue;
-    const start = processStart(record.pid);
-    if (start !== null && (record.pidStart === null || start === record.pidStart)) continue; // that vmpm is still running
+    if (processRuns(record.pid, record.pidStart)) continue; // that vmpm is still running (or cannot be told not to be)
     out.push({ ...record, paths });
   }
   return out.sort((a, b) => a.startedAt.localeCompare(b.startedAt));

@@ -85,6 +85,23 @@ export function processStart(pid: number | 'self'): string | null {
 }
 
 /**
+ * Whether the process that was `pid` (started at `start`, processStart()'s value, when known) still
+ * runs. Where it cannot be told (another user's process under a /proc mounted hidepid), it counts as
+ * running: what it owns (a claim, a FIFO directory) is left alone rather than taken from a live vmpm.
+ * A pid that runs with another start time is a reused pid: not that process.
+ */
+export function processRuns(pid: number, start: string | null | undefined): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  if (start === null || start === undefined) return true;
+  const now = processStart(pid);
+  return now === null || now === start;
+}
+
+/**
  * The changes `actions` leave outstanding, in order. A change counts from the moment its command is
  * recorded (even before QEMU answered: it may have happened); an undo only once it succeeded.
  */

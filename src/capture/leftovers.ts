@@ -16,7 +16,7 @@
 import { readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { processStart } from './claim';
+import { processRuns } from './claim';
 import { releaseFifo } from './fifo';
 
 export interface Leftover {
@@ -43,7 +43,7 @@ export function releaseFifoLeftovers(temp: string = tmpdir()): Leftover[] {
   const found: Leftover[] = [];
   for (const n of names) {
     const owner = /^vmpm-fifo-(\d+)-(?:s(\d+)-)?/.exec(n);
-    if (!owner || ownerRuns(Number(owner[1]), owner[2])) continue;
+    if (!owner || processRuns(Number(owner[1]), owner[2])) continue;
     const path = join(temp, n);
     let modified: Date;
     try {
@@ -103,19 +103,6 @@ export function describeLeftover(l: Leftover): string {
     return `found a memory FIFO directory left by an earlier vmpm that is gone (killed?): ${l.path} (modified ${l.modified.toISOString()}); ${done}; check the guest with \`vmpm state\``;
   }
   return `found an unfinished bundle (${l.bytes} bytes) left by an earlier vmpm that did not finish (killed?), or in use by one running now: ${l.path} (modified ${l.modified.toISOString()}); delete it once no vmpm runs, and check the guest with \`vmpm state\``;
-}
-
-/** Whether the vmpm with this pid (and start time, where the directory name records it) still runs. */
-function ownerRuns(pid: number, start: string | undefined): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  // A process with that pid runs: ours unless its start time says it is another one (pid reused).
-  if (start === undefined) return true;
-  const now = processStart(pid);
-  return now === null || now === start;
 }
 
 /** Every file any process has open (Linux /proc), or undefined where that cannot be known. */

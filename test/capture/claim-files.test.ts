@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { Claim, endpointKey, type ClaimRecord } from '../../src/capture/claim';
+import { Claim, endpointKey, processRuns, processStart, type ClaimRecord } from '../../src/capture/claim';
 import { claimQemuGone, reportStaleClaims, staleClaims } from '../../src/capture/claim-report';
 import { QmpClient, socketFileIdentity } from '../../src/qmp';
 import { startFakeQemu } from '../helpers/fake-qemu';
@@ -309,4 +309,16 @@ test('two QEMUs sharing a UUID (a copied -uuid, a migration\'s source and destin
     await twin.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('processRuns: the same process (pid and start time) runs; an exited one, or its pid with another start time (reused), does not', () => {
+  const self = processStart('self');
+  assert.ok(self !== null, 'this test needs /proc');
+  assert.equal(processRuns(process.pid, self), true);
+  assert.equal(processRuns(process.pid, undefined), true, 'no start time recorded: the pid alone decides');
+  assert.equal(processRuns(process.pid, null), true);
+  assert.equal(processRuns(process.pid, String(Number(self) + 1)), false, 'another start time: a reused pid');
+  const exited = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+  assert.equal(processRuns(Number(exited.stdout), undefined), false, 'an exited (and reaped) process');
+  assert.equal(processRuns(1, processStart(1)), true, "another user's or a system process counts while it runs (EPERM or not)");
 });
