@@ -7,6 +7,7 @@
  *     native zstd is installed, to show what it gives): wall time of the whole process (node start,
  *     connect, capture, exit), bundle size, peak RSS, and how long the guest was paused;
  *   - QEMU dump-guest-memory (ELF) to a file, then `zstd -3 -T2` on it: each time, and the .zst size;
+ *   - the CPU QEMU itself spends on each capture and on the baseline's dump (its share of the 2 cores);
  *   - metadata-only capture (--no-memory): in-process time of capture() on a connected client.
  * The guest halts after filling (pvpanic with -action panic=none: it stays "running", so the snapshot
  * method applies), so every measurement sees the same memory. The load average is printed: the
@@ -59,22 +60,35 @@ async function bootFilledGuest(dir: string, fillEnd: number, memory: string): Pr
  * A snapshot's pause and QEMU's parts. x86 (this bench): vmpm sends no stop, so the pause is QEMU's
  * STOP to RESUME, and QEMU's setup ran before it, while the guest ran.
  */
+/**
+ * CPU seconds QEMU has used so far (user + system, all its threads; Linux /proc, USER_HZ 100). The
+ * snapshot method moves work into QEMU (a write-protect ioctl per 4 KiB page, the migration stream),
+ * which the machine's two cores pay for as much as vmpm's own CPU.
+ */
+function qemuCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 function pauseParts(r: CaptureChildResult): string {
   if (r.qemuDowntimeMs === null || r.qemuSetupMs === null || r.pausedMs === null) return '';
   return ` (QEMU downtime ${r.qemuDowntimeMs} ms; QEMU setup ${r.qemuSetupMs} ms before it, guest running)`;
 }
 
-async function qemuDumpThenZstd(endpoint: string, dir: string): Promise<{ dump: number; zstd: number; elfBytes: number; zstBytes: number }> {
+async function qemuDumpThenZstd(endpoint: string, dir: string, qemuPid: number): Promise<{ dump: number; zstd: number; elfBytes: number; zstBytes: number; qemuCpu: number }> {
   const elf = join(dir, 'baseline.elf');
   const client = await QmpClient.connect(endpoint);
+  const cpu0 = qemuCpuSeconds(qemuPid);
   const t0 = now();
   await client.execute('dump-guest-memory', { paging: false, protocol: `file:${elf}` }, { timeoutMs: 600_000 });
   const dump = (now() - t0) / 1000;
+  const qemuCpu = qemuCpuSeconds(qemuPid) - cpu0;
   await client.close();
   const t1 = now();
   execFileSync('zstd', ['-3', '-T2', '-q', '-f', elf, '-o', `${elf}.zst`]);
   const zstd = (now() - t1) / 1000;
-  const result = { dump, zstd, elfBytes: statSync(elf).size, zstBytes: statSync(`${elf}.zst`).size };
+  const result = { dump, zstd, elfBytes: statSync(elf).size, zstBytes: statSync(`${elf}.zst`).size, qemuCpu };
   rmSync(elf, { force: true });
   rmSync(`${elf}.zst`, { force: true });
   return result;
@@ -115,6 +129,7 @@ async function main(): Promise<void> {
         // 'dump:portable': the same capture with VMPM_CODEC=portable (zstd-codec), when the native codec is installed.
         const [method, codec] = entry.split(':') as [string, string | undefined];
         if (codec && !native) continue;
+        const cpu0 = qemuCpuSeconds(qemu.pid);
         const { wallS: wall, result } = await runCaptureChild(qemu.endpoint, join(dir, `${method}.vmpm`), method, { env: codec ? { VMPM_CODEC: codec } : {} });
         if (result.memoryMethod !== method) throw new Error(`asked for ${method}, the capture used ${result.memoryMethod}`);
         rows.push({
@@ -123,12 +138,12 @@ async function main(): Promise<void> {
           seconds: wall,
           bytes: result.size,
           rssMiB: result.maxRssMiB,
-          note: `paused ${result.pausedMs === null ? '?' : `${Math.round(result.pausedMs)} ms`}${pauseParts(result)}; capture() ${(result.captureMs / 1000).toFixed(2)} s, vmpm CPU ${(result.cpuMs / 1000).toFixed(2)} s; ${result.zeroPages}/${result.pages} zero, ${result.dedupPages} dedup`,
+          note: `paused ${result.pausedMs === null ? '?' : `${Math.round(result.pausedMs)} ms`}${pauseParts(result)}; capture() ${(result.captureMs / 1000).toFixed(2)} s, vmpm CPU ${(result.cpuMs / 1000).toFixed(2)} s, QEMU CPU ${(qemuCpuSeconds(qemu.pid) - cpu0).toFixed(2)} s; ${result.zeroPages}/${result.pages} zero, ${result.dedupPages} dedup`,
         });
         rmSync(join(dir, `${method}.vmpm`), { force: true });
       }
-      const base = await qemuDumpThenZstd(qemu.endpoint, dir);
-      rows.push({ scenario: s.name, what: 'QEMU dump-guest-memory to file', seconds: base.dump, bytes: base.elfBytes });
+      const base = await qemuDumpThenZstd(qemu.endpoint, dir, qemu.pid);
+      rows.push({ scenario: s.name, what: 'QEMU dump-guest-memory to file', seconds: base.dump, bytes: base.elfBytes, note: `QEMU CPU ${base.qemuCpu.toFixed(2)} s` });
       rows.push({ scenario: s.name, what: 'zstd -3 -T2 of that file', seconds: base.zstd, bytes: base.zstBytes });
       rows.push({ scenario: s.name, what: 'baseline total (dump + zstd)', seconds: base.dump + base.zstd, bytes: base.zstBytes });
       const meta = await metadataOnly(qemu.endpoint, dir);
