@@ -6,8 +6,8 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildBundle, PC_RANGES, PC_REGIONS } from '../test/helpers/build-bundle';
-import { fuzz, loadSeed, type FuzzStats } from '../test/fuzz/engine';
+import { buildBundle, PC_RANGES, PC_REGIONS } from './lib/build-bundle';
+import { fuzz, loadSeed, type FuzzStats } from './lib/fuzz-engine';
 
 function line(s: FuzzStats): string {
   return `${s.cases} cases in ${(s.ms / 1000).toFixed(1)} s (${(s.cases / (s.ms / 1000)).toFixed(1)} cases/s): ${s.crashes.length} crashes, ${s.hangs} hangs, ${s.slow.length} slow, ${s.undetected} undetected changes, ${s.refused} refused with one line, peak RSS ${Math.round(s.peakRssBytes / 1048576)} MiB`;

@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { runCli } from '../helpers/cli';
-import { buildBundle, tempDir } from '../helpers/build-bundle';
+import { buildBundle, tempDir } from '../../bench/lib/build-bundle';
 
 const tmp = tempDir();
 const good = tmp.path('good.vmpm');

@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { runCli } from '../helpers/cli';
-import { buildBundle, journalEvent, panicRecord, tempDir, x86Cpu, PC_RANGES, PC_REGIONS } from '../helpers/build-bundle';
+import { buildBundle, journalEvent, panicRecord, tempDir, x86Cpu, PC_RANGES, PC_REGIONS } from '../../bench/lib/build-bundle';
 
 const tmp = tempDir();
 const A = tmp.path('a.vmpm');

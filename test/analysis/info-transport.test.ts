@@ -4,7 +4,7 @@ import { buildInfo, withBundle } from '../../src/analysis';
 import { formatInfo } from '../../src/cli/commands/info';
 import { palette } from '../../src/cli/output/color';
 import { runCli } from '../helpers/cli';
-import { buildBundle, tempDir } from '../helpers/build-bundle';
+import { buildBundle, tempDir } from '../../bench/lib/build-bundle';
 import type { ManifestTransport } from '../../src/bundle/schema';
 
 /**

@@ -4,7 +4,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { runCli, VMPM_BIN } from '../helpers/cli';
 import { requireTools } from '../helpers/requirements';
-import { buildBundle, expectedByte, journalEvent, panicRecord, tempDir, x86Cpu, KNOWN_REGISTERS, PC_RANGES, type BundleSpec } from '../helpers/build-bundle';
+import { buildBundle, expectedByte, journalEvent, panicRecord, tempDir, x86Cpu, KNOWN_REGISTERS, PC_RANGES, type BundleSpec } from '../../bench/lib/build-bundle';
 import { toHex } from '../../src/util/hex';
 
 const tmp = tempDir();

@@ -1,12 +1,12 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildInfo, buildRegs, loadSections, withBundle, type RegisterSource } from '../../src/analysis';
-import type { BundleSpec } from '../helpers/build-bundle';
+import type { BundleSpec } from '../../bench/lib/build-bundle';
 import { formatInfo } from '../../src/cli/commands/info';
 import { formatRegs } from '../../src/cli/commands/regs';
 import { palette } from '../../src/cli/output/color';
 import { runCli } from '../helpers/cli';
-import { buildBundle, tempDir } from '../helpers/build-bundle';
+import { buildBundle, tempDir } from '../../bench/lib/build-bundle';
 
 /**
  * `vmpm regs` and `vmpm info` say where the registers came from (the cpus section's `source`): the

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { runCli } from '../helpers/cli';
 import { requireTools } from '../helpers/requirements';
-import { buildBundle, journalEvent, panicRecord, tempDir, x86Cpu } from '../helpers/build-bundle';
+import { buildBundle, journalEvent, panicRecord, tempDir, x86Cpu } from '../../bench/lib/build-bundle';
 
 const run = promisify(execFile);
 const tmp = tempDir();

@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { runCli } from '../helpers/cli';
-import { buildBundle, tempDir, type Patch } from '../helpers/build-bundle';
+import { buildBundle, tempDir, type Patch } from '../../bench/lib/build-bundle';
 
 const tmp = tempDir();
 const pc = tmp.path('pc.vmpm');

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BundleReader } from '../../src/bundle';
 import { MAX_JSON_DEPTH, MAX_JSON_VALUES } from '../../src/bundle/validate';
-import { forgeJson, forgeSections } from '../helpers/forge';
+import { forgeJson, forgeSections } from '../../bench/lib/forge';
 import { runCli } from '../helpers/cli';
 
 /**

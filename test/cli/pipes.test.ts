@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VMPM_BIN } from '../helpers/cli';
-import { forgeSections } from '../helpers/forge';
+import { forgeSections } from '../../bench/lib/forge';
 
 /**
  * Issue 13 item 5: a reader that stops reading is normal. Every command, commander's own help output

@@ -5,9 +5,9 @@ import { BundleReader, BundleWriter, encodeMemoryIndex, SLIM_SECTION } from '../
 import { MEMORY_INDEX_MAGIC, plainMemoryIndex } from '../../src/bundle/memory-index';
 import { parseFooter, parseHeader, parseTrailer } from '../../src/bundle/structure';
 import { slimBundle } from '../../src/custody';
-import { buildBundle, PC_RANGES, tempDir } from '../helpers/build-bundle';
+import { buildBundle, PC_RANGES, tempDir } from '../../bench/lib/build-bundle';
 import { runCli } from '../helpers/cli';
-import { forgeSections } from '../helpers/forge';
+import { forgeSections } from '../../bench/lib/forge';
 
 /**
  * The compressed memory index of slim bundles (docs/bundle-format.md "Slim bundles"): written by

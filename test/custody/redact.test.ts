@@ -1,10 +1,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { forgeJson } from '../helpers/forge';
+import { forgeJson } from '../../bench/lib/forge';
 import { BundleReader, type RedactionSection } from '../../src/bundle';
 import { runCli } from '../helpers/cli';
-import { buildBundle, PC_RANGES, tempDir, type BundleSpec } from '../helpers/build-bundle';
+import { buildBundle, PC_RANGES, tempDir, type BundleSpec } from '../../bench/lib/build-bundle';
 
 /**
  * vmpm redact on synthetic bundles whose every byte is known (unique page fills plus patches): what

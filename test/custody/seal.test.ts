@@ -5,7 +5,7 @@ import { readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { requireTools } from '../helpers/requirements';
 import { runCli } from '../helpers/cli';
-import { buildBundle, PC_RANGES, tempDir } from '../helpers/build-bundle';
+import { buildBundle, PC_RANGES, tempDir } from '../../bench/lib/build-bundle';
 import { CHUNK_SIZE, formatIdentity, formatRecipient, generateIdentity } from '../../src/formats/age';
 import { bech32Decode, bech32Encode } from '../../src/formats/age/bech32';
 

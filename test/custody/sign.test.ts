@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { launchBootSectorGuest, type LaunchedQemu } from '../../src/guest';
 import { requireTools } from '../helpers/requirements';
 import { runCli } from '../helpers/cli';
-import { buildBundle, tempDir } from '../helpers/build-bundle';
+import { buildBundle, tempDir } from '../../bench/lib/build-bundle';
 import { extraQmp, startWatch, withClient, type WatchProcess } from '../watch/helpers';
 
 /**

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildBundle, PC_RANGES, PC_REGIONS } from '../helpers/build-bundle';
-import { fuzz, loadSeed } from './engine';
+import { buildBundle, PC_RANGES, PC_REGIONS } from '../../bench/lib/build-bundle';
+import { fuzz, loadSeed } from '../../bench/lib/fuzz-engine';
 
 /** The bounded fuzz run in `npm test`: fixed seed, 2,000 cases; bench/fuzz.ts runs long ones. */
 const dir = mkdtempSync(join(tmpdir(), 'vmpm-fuzz-'));

@@ -11,7 +11,7 @@ import { NotMappedError, PageTableError } from '../../src/guestos/linux/pgtable'
 import { translateX86_64, type X86PagingRegs } from '../../src/guestos/linux/pgtable-x86_64';
 import { translateAarch64 } from '../../src/guestos/linux/pgtable-aarch64';
 import { planVirtualRead, readVirtual, x86AddressSpace } from '../../src/guestos/linux/vmem';
-import { buildBundle, tempDir, x86Cpu } from '../helpers/build-bundle';
+import { buildBundle, tempDir, x86Cpu } from '../../bench/lib/build-bundle';
 import { runCli } from '../helpers/cli';
 
 const P = 1n;

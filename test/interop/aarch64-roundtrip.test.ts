@@ -8,7 +8,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CpuState } from '../../src/bundle/schema';
 import { toHex } from '../../src/util/hex';
-import { buildBundle, tempDir } from '../helpers/build-bundle';
+import { buildBundle, tempDir } from '../../bench/lib/build-bundle';
 import { hasTool } from '../helpers/requirements';
 import { diffCounts, tool, vmpm, vmpmJson } from './tools';
 

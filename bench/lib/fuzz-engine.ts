@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { BundleReader } from '../../src/bundle';
 import { buildDiff, buildErrors, buildEvents, buildInfo, buildMemmap, buildRegs, loadSections, readSection, searchBundle } from '../../src/analysis';
 import { VmpmError } from '../../src/util/errors';
-import { forgeJson } from '../helpers/forge';
+import { forgeJson } from './forge';
 
 /**
  * The bundle fuzzer (issue 13): mutates real bundles and runs every analyst path on each mutant
