@@ -249,6 +249,21 @@ export function withContentSize(frame: Buffer, size: number): Buffer {
  * allocates anything, and the result length is checked after.
  */
 export async function decompressFrame(frame: Uint8Array, expectedSize: number): Promise<Buffer> {
+  checkFrameHeader(frame, expectedSize);
+  // Frames of raw blocks only (incompressible pages, raw-frame.ts) are copied out without the decoder.
+  const raw = rawFrameContent(frame, expectedSize);
+  if (raw) return raw;
+  return decodeChecked(frame, expectedSize);
+}
+
+/** @internal Tests: decompressFrame's checks and zstd-codec, never the raw-block copy (the reference the copy is fuzzed against). */
+export async function __decompressFrameByCodec(frame: Uint8Array, expectedSize: number): Promise<Buffer> {
+  checkFrameHeader(frame, expectedSize);
+  return decodeChecked(frame, expectedSize);
+}
+
+/** What decompressFrame checks before any decoding: the sizes, and the content size the frame header declares. */
+function checkFrameHeader(frame: Uint8Array, expectedSize: number): void {
   if (!Number.isInteger(expectedSize) || expectedSize < 1 || expectedSize > MAX_FRAME_INPUT) {
     throw new CodecError(`refusing to decompress a frame of declared size ${expectedSize} (expected 1..${MAX_FRAME_INPUT})`);
   }
@@ -260,19 +275,6 @@ export async function decompressFrame(frame: Uint8Array, expectedSize: number): 
   if (declared !== BigInt(expectedSize)) {
     throw new CodecError(`zstd frame header declares ${declared} bytes of content, expected ${expectedSize}`);
   }
-  // Frames of raw blocks only (incompressible pages, raw-frame.ts) are copied out without the decoder.
-  const raw = rawFrameContent(frame, expectedSize);
-  if (raw) return raw;
-  return decodeChecked(frame, expectedSize);
-}
-
-/** @internal Tests: decompressFrame's checks and zstd-codec, never the raw-block copy (the reference the copy is fuzzed against). */
-export async function __decompressFrameByCodec(frame: Uint8Array, expectedSize: number): Promise<Buffer> {
-  if (!Number.isInteger(expectedSize) || expectedSize < 1 || expectedSize > MAX_FRAME_INPUT) throw new CodecError(`bad expected size ${expectedSize}`);
-  if (frame.length > compressBound(MAX_FRAME_INPUT)) throw new CodecError(`refusing a ${frame.length}-byte frame`);
-  const declared = frameContentSize(frame);
-  if (declared !== BigInt(expectedSize)) throw new CodecError(`zstd frame header declares ${declared} bytes of content, expected ${expectedSize}`);
-  return decodeChecked(frame, expectedSize);
 }
 
 async function decodeChecked(frame: Uint8Array, expectedSize: number): Promise<Buffer> {
