@@ -17,18 +17,9 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { FifoReader, createFifoDir, makeFifo } from '../../src/capture/fifo';
 import { MigrationSocket } from '../../src/capture/migration-socket';
+import { blockLoop, checkPhase } from '../helpers/loop-stall';
 
 const BOUND_MS = 500;
-
-/** Blocks the event loop (sleeping, not spinning: the machine is shared). */
-function blockLoop(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-/** Resolves in the check phase (a setImmediate callback's microtasks): the next iteration starts with the timers. */
-function checkPhase(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
 
 /**
  * Arms the idle bound (a pending chunks().next() from the check phase), writes, then blocks the loop

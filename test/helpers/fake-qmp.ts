@@ -182,3 +182,13 @@ function makeConnection(socket: Socket, received: string[]): FakeConnection {
   };
   return conn;
 }
+
+/** Runs `body` against a fake server running `script`; always stops the server. */
+export async function withFake(script: (conn: FakeConnection) => Promise<void>, body: (server: FakeQmpServer) => Promise<void>): Promise<void> {
+  const server = await startFakeQmp(script);
+  try {
+    await body(server);
+  } finally {
+    await server.stop();
+  }
+}

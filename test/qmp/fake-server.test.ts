@@ -17,20 +17,7 @@ import {
   QmpUnsafeCommandError,
   type QmpEvent,
 } from '../../src/qmp';
-import { startFakeQmp, type FakeConnection, type FakeQmpServer } from '../helpers/fake-qmp';
-
-/** Runs `body` against a fake server running `script`; always stops the server and closes the client. */
-async function withFake(
-  script: (conn: FakeConnection) => Promise<void>,
-  body: (server: FakeQmpServer) => Promise<void>,
-): Promise<void> {
-  const server = await startFakeQmp(script);
-  try {
-    await body(server);
-  } finally {
-    await server.stop();
-  }
-}
+import { withFake, type FakeQmpServer } from '../helpers/fake-qmp';
 
 const commandsReceived = (server: FakeQmpServer): string[] => server.received.map((l) => (JSON.parse(l) as { execute: string }).execute);
 

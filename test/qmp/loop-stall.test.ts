@@ -13,41 +13,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { QmpClient } from '../../src/qmp';
-import { startFakeQmp, type FakeConnection, type FakeQmpServer } from '../helpers/fake-qmp';
+import { withFake, type FakeConnection } from '../helpers/fake-qmp';
+import { blockLoop, checkPhase } from '../helpers/loop-stall';
 
 const BOUND_MS = 300;
 
-/** Blocks the event loop (sleeping, not spinning: the machine is shared). */
-function blockLoop(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-/** Runs `fn` in the check phase: the loop iteration after it starts with the timers. */
-function inCheckPhase(fn: () => void): Promise<void> {
-  return new Promise((resolve) =>
-    setImmediate(() => {
-      fn();
-      resolve();
-    }),
-  );
-}
-
-/** Writes on the fake's socket, then blocks this process's loop for three bounds. */
+/** Writes on the fake's socket from the check phase, then blocks this process's loop for three bounds. */
 async function answerThenStall(conn: FakeConnection, send: () => void): Promise<void> {
-  await inCheckPhase(() => {
-    send();
-    assert.equal(conn.socket.writableLength, 0, 'the answer is in the kernel before the stall');
-    blockLoop(BOUND_MS * 3);
-  });
-}
-
-async function withFake(script: (conn: FakeConnection) => Promise<void>, body: (server: FakeQmpServer) => Promise<void>): Promise<void> {
-  const server = await startFakeQmp(script);
-  try {
-    await body(server);
-  } finally {
-    await server.stop();
-  }
+  await checkPhase();
+  send();
+  assert.equal(conn.socket.writableLength, 0, 'the answer is in the kernel before the stall');
+  blockLoop(BOUND_MS * 3);
 }
 
 test('a command reply that arrives while the loop is blocked past the command timeout is taken, not reported as a timeout', { timeout: 30_000 }, async () => {
